@@ -1,0 +1,159 @@
+#include "codec_ops.h"
+
+#include <cstdlib>
+#include <new>
+
+#include "args.h"
+#include "compress.h"
+#include "digest.h"
+#include "worker.h"
+
+namespace blockferry {
+namespace {
+
+uint8_t* Malloc(size_t n) {
+  void* p = std::malloc(n == 0 ? 1 : n);
+  if (p == nullptr) throw std::bad_alloc();
+  return static_cast<uint8_t*>(p);
+}
+
+size_t BlockSizeArg(const Napi::CallbackInfo& info, size_t index) {
+  uint64_t bs = IntegerArg(info, index, "blockSize");
+  if (bs == 0 || bs > (1u << 30)) {
+    throw Napi::RangeError::New(info.Env(), "blockSize must be from 1 to 2^30");
+  }
+  return static_cast<size_t>(bs);
+}
+
+class DigestWorker : public PromiseWorker {
+ public:
+  DigestWorker(Napi::Env env, ByteSpan data, size_t block_size, uint64_t seed)
+      : PromiseWorker(env), data_(data), block_size_(block_size), seed_(seed) {
+    KeepAlive(data.owner);
+  }
+  ~DigestWorker() override {
+    std::free(digests_);
+    std::free(zero_);
+  }
+
+ protected:
+  void Run() override {
+    count_ = BlockCount(data_.length, block_size_);
+    digests_ = Malloc(count_ * kDigestSize);
+    zero_ = Malloc(count_);
+    DigestBlocks(data_.data, data_.length, block_size_, seed_, digests_, zero_);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("digests", TakeBuffer(env, digests_, count_ * kDigestSize));
+    r.Set("zero", TakeBuffer(env, zero_, count_));
+    digests_ = zero_ = nullptr;
+    return r;
+  }
+
+ private:
+  ByteSpan data_;
+  size_t block_size_;
+  uint64_t seed_;
+  size_t count_ = 0;
+  uint8_t* digests_ = nullptr;
+  uint8_t* zero_ = nullptr;
+};
+
+class CompressWorker : public PromiseWorker {
+ public:
+  CompressWorker(Napi::Env env, ByteSpan data, size_t block_size)
+      : PromiseWorker(env), data_(data), block_size_(block_size) {
+    KeepAlive(data.owner);
+  }
+  ~CompressWorker() override {
+    std::free(payload_);
+    std::free(sizes_);
+  }
+
+ protected:
+  void Run() override {
+    count_ = BlockCount(data_.length, block_size_);
+    size_t capacity = CompressCapacity(data_.length, block_size_);
+    payload_ = Malloc(capacity);
+    sizes_ = reinterpret_cast<uint32_t*>(Malloc(count_ * sizeof(uint32_t)));
+    used_ = CompressBlocks(data_.data, data_.length, block_size_, payload_, capacity, sizes_);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("payload", TakeBuffer(env, payload_, used_));
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
+        env, sizes_, count_ * sizeof(uint32_t), [](Napi::Env, void* p) { std::free(p); });
+    r.Set("sizes", Napi::Uint32Array::New(env, count_, ab, 0));
+    payload_ = nullptr;
+    sizes_ = nullptr;
+    return r;
+  }
+
+ private:
+  ByteSpan data_;
+  size_t block_size_;
+  size_t count_ = 0;
+  size_t used_ = 0;
+  uint8_t* payload_ = nullptr;
+  uint32_t* sizes_ = nullptr;
+};
+
+class DecodeWorker : public PromiseWorker {
+ public:
+  DecodeWorker(Napi::Env env, ByteSpan src, const uint32_t* sizes, ByteSpan kinds,
+               ByteSpan dst, size_t block_size)
+      : PromiseWorker(env), src_(src), sizes_(sizes), kinds_(kinds), dst_(dst),
+        block_size_(block_size) {
+    KeepAlive(src.owner);
+    KeepAlive(kinds.owner);
+    KeepAlive(dst.owner);
+  }
+
+ protected:
+  void Run() override {
+    DecodeBlocks(src_.data, src_.length, sizes_, kinds_.data, dst_.data, dst_.length,
+                 block_size_);
+  }
+  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
+
+ private:
+  ByteSpan src_;
+  const uint32_t* sizes_;
+  ByteSpan kinds_;
+  ByteSpan dst_;
+  size_t block_size_;
+};
+
+}  // namespace
+
+Napi::Value DigestBlocksAsync(const Napi::CallbackInfo& info) {
+  ByteSpan data = BytesArg(info, 0, "data");
+  size_t bs = BlockSizeArg(info, 1);
+  uint64_t seed = BigIntArg(info, 2, "seed");
+  return (new DigestWorker(info.Env(), data, bs, seed))->Queue();
+}
+
+Napi::Value CompressBlocksAsync(const Napi::CallbackInfo& info) {
+  ByteSpan data = BytesArg(info, 0, "data");
+  size_t bs = BlockSizeArg(info, 1);
+  return (new CompressWorker(info.Env(), data, bs))->Queue();
+}
+
+Napi::Value DecodeBlocksAsync(const Napi::CallbackInfo& info) {
+  ByteSpan src = BytesArg(info, 0, "src");
+  ByteSpan dst = BytesArg(info, 3, "dst");
+  size_t bs = BlockSizeArg(info, 4);
+  size_t count = BlockCount(dst.length, bs);
+  Napi::Object sizes_owner;
+  const uint32_t* sizes = Uint32Arg(info, 1, "sizes", count, &sizes_owner);
+  ByteSpan kinds = BytesArg(info, 2, "kinds");
+  if (kinds.length < count) {
+    throw Napi::RangeError::New(info.Env(), "kinds: expected one entry per block");
+  }
+  auto* worker = new DecodeWorker(info.Env(), src, sizes, kinds, dst, bs);
+  worker->KeepAlive(sizes_owner);
+  return worker->Queue();
+}
+
+}  // namespace blockferry

@@ -1,0 +1,12 @@
+// Byte work on memory, no volume: digests, lz4 compression and decoding.
+#pragma once
+#include <napi.h>
+
+namespace blockferry {
+// digestBlocks(data, blockSize, seed) -> Promise<{digests, zero}>
+Napi::Value DigestBlocksAsync(const Napi::CallbackInfo& info);
+// compressBlocks(data, blockSize) -> Promise<{payload, sizes}>
+Napi::Value CompressBlocksAsync(const Napi::CallbackInfo& info);
+// decodeBlocks(src, sizes, kinds, dst, blockSize) -> Promise<undefined>
+Napi::Value DecodeBlocksAsync(const Napi::CallbackInfo& info);
+}  // namespace blockferry

@@ -1,0 +1,235 @@
+#include "volume_wrap.h"
+
+#include <cstdlib>
+#include <functional>
+#include <new>
+#include <string>
+
+#include "aligned_buffer.h"
+#include "args.h"
+#include "batch_io.h"
+#include "digest.h"
+#include "worker.h"
+
+namespace blockferry {
+namespace {
+
+// The VolumeWrap constructor lives in per-environment instance data, so the
+// addon also loads in worker threads.
+struct AddonData {
+  Napi::FunctionReference volume_constructor;
+};
+
+// A worker whose result is built from a plain function run off the main thread.
+class TaskWorker : public PromiseWorker {
+ public:
+  using Task = std::function<void()>;
+  using Build = std::function<Napi::Value(Napi::Env)>;
+  TaskWorker(Napi::Env env, Task task, Build build)
+      : PromiseWorker(env), task_(std::move(task)), build_(std::move(build)) {}
+
+ protected:
+  void Run() override { task_(); }
+  Napi::Value Result(Napi::Env env) override { return build_(env); }
+
+ private:
+  Task task_;
+  Build build_;
+};
+
+Napi::Promise Queue(Napi::Env env, TaskWorker::Task task, TaskWorker::Build build,
+                    std::initializer_list<Napi::Object> keep_alive = {}) {
+  auto* worker = new TaskWorker(env, std::move(task), std::move(build));
+  for (const Napi::Object& o : keep_alive) worker->KeepAlive(o);
+  return worker->Queue();
+}
+
+// Memory a worker fills and hands over to a Buffer; freed if never handed.
+struct Owned {
+  uint8_t* p = nullptr;
+  size_t n = 0;
+  ~Owned() { std::free(p); }
+  void Allocate(size_t size) {
+    p = static_cast<uint8_t*>(std::malloc(size == 0 ? 1 : size));
+    if (p == nullptr) throw std::bad_alloc();
+    n = size;
+  }
+  Napi::Value Take(Napi::Env env) {
+    if (p == nullptr) return env.Undefined();
+    Napi::Value b = TakeBuffer(env, p, n);
+    p = nullptr;
+    return b;
+  }
+};
+
+}  // namespace
+
+Napi::Function VolumeWrap::Define(Napi::Env env) {
+  Napi::Function ctor = DefineClass(env, "NativeVolume",
+                                    {
+                                        InstanceMethod("info", &VolumeWrap::Info),
+                                        InstanceMethod("read", &VolumeWrap::Read),
+                                        InstanceMethod("write", &VolumeWrap::Write),
+                                        InstanceMethod("zeroRange", &VolumeWrap::ZeroRange),
+                                        InstanceMethod("setSize", &VolumeWrap::SetSize),
+                                        InstanceMethod("sync", &VolumeWrap::Sync),
+                                        InstanceMethod("close", &VolumeWrap::Close),
+                                    });
+  auto* data = new AddonData{Napi::Persistent(ctor)};
+  env.SetInstanceData<AddonData>(data);
+  return ctor;
+}
+
+VolumeWrap::VolumeWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VolumeWrap>(info) {
+  // Only OpenAsync constructs volumes: it passes the opened core Volume.
+  if (info.Length() != 1 || !info[0].IsExternal()) {
+    throw Napi::TypeError::New(info.Env(), "use openVolume() to open a volume");
+  }
+  auto* opened = info[0].As<Napi::External<std::shared_ptr<Volume>>>().Data();
+  volume_ = std::move(*opened);
+}
+
+Napi::Value VolumeWrap::OpenAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw Napi::TypeError::New(env, "argument path: expected a string");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  OpenOptions options;
+  options.mode = BoolArg(info, 1, "write") ? OpenMode::kWrite : OpenMode::kRead;
+  options.create = BoolArg(info, 2, "create");
+  options.direct = BoolArg(info, 3, "direct");
+  auto opened = std::make_shared<std::shared_ptr<Volume>>();
+  return Queue(
+      env, [=] { *opened = Volume::Open(path, options); },
+      [=](Napi::Env env) -> Napi::Value {
+        AddonData* data = env.GetInstanceData<AddonData>();
+        return data->volume_constructor.New(
+            {Napi::External<std::shared_ptr<Volume>>::New(env, opened.get())});
+      });
+}
+
+std::shared_ptr<Volume> VolumeWrap::Get(const Napi::CallbackInfo& info) {
+  if (!volume_) {
+    Napi::Error e = Napi::Error::New(info.Env(), "the volume is closed");
+    e.Set("kind", "closed");
+    throw e;
+  }
+  return volume_;
+}
+
+Napi::Value VolumeWrap::Info(const Napi::CallbackInfo& info) {
+  std::shared_ptr<Volume> v = Get(info);
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("size", static_cast<double>(v->size()));
+  o.Set("sectorSize", v->sector_size());
+  o.Set("alignment", static_cast<double>(v->alignment()));
+  o.Set("isBlockDevice", v->is_block_device());
+  o.Set("writable", v->writable());
+  o.Set("direct", v->direct());
+  return o;
+}
+
+// read(buf, offset, length, blockSize, seed, digest) ->
+//   Promise<{direct, digests?, zero?}>
+Napi::Value VolumeWrap::Read(const Napi::CallbackInfo& info) {
+  std::shared_ptr<Volume> v = Get(info);
+  ByteSpan buf = BytesArg(info, 0, "buffer");
+  uint64_t offset = IntegerArg(info, 1, "offset");
+  uint64_t length = IntegerArg(info, 2, "length");
+  uint64_t block_size = IntegerArg(info, 3, "blockSize");
+  uint64_t seed = BigIntArg(info, 4, "seed");
+  bool digest = BoolArg(info, 5, "digest");
+  if (length > buf.length) throw Napi::RangeError::New(info.Env(), "length exceeds the buffer");
+  if (block_size == 0) throw Napi::RangeError::New(info.Env(), "blockSize must be positive");
+  struct State {
+    ReadResult result;
+    Owned digests, zero;
+  };
+  auto state = std::make_shared<State>();
+  return Queue(
+      info.Env(),
+      [=] {
+        size_t count = BlockCount(length, block_size);
+        if (digest) {
+          state->digests.Allocate(count * kDigestSize);
+          state->zero.Allocate(count);
+        }
+        state->result = ReadBlocks(*v, buf.data, buf.length, offset, length, block_size, seed,
+                                   state->digests.p, state->zero.p);
+      },
+      [=](Napi::Env env) -> Napi::Value {
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("direct", state->result.direct);
+        r.Set("digests", state->digests.Take(env));
+        r.Set("zero", state->zero.Take(env));
+        return r;
+      },
+      {buf.owner});
+}
+
+// write(buf, offset, length, blockSize, zero | null) ->
+//   Promise<{bytesWritten, bytesZeroed, direct, zeroMethod}>
+Napi::Value VolumeWrap::Write(const Napi::CallbackInfo& info) {
+  std::shared_ptr<Volume> v = Get(info);
+  ByteSpan buf = BytesArg(info, 0, "buffer");
+  uint64_t offset = IntegerArg(info, 1, "offset");
+  uint64_t length = IntegerArg(info, 2, "length");
+  uint64_t block_size = IntegerArg(info, 3, "blockSize");
+  if (length > buf.length) throw Napi::RangeError::New(info.Env(), "length exceeds the buffer");
+  if (block_size == 0) throw Napi::RangeError::New(info.Env(), "blockSize must be positive");
+  ByteSpan zero{nullptr, 0, buf.owner};
+  if (!info[4].IsNull() && !info[4].IsUndefined()) {
+    zero = BytesArg(info, 4, "zero");
+    if (zero.length < BlockCount(length, block_size)) {
+      throw Napi::RangeError::New(info.Env(), "zero: expected one flag per block");
+    }
+  }
+  auto result = std::make_shared<WriteResult>();
+  return Queue(
+      info.Env(),
+      [=] { *result = WriteBlocks(*v, buf.data, offset, length, block_size, zero.data); },
+      [=](Napi::Env env) -> Napi::Value {
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("bytesWritten", static_cast<double>(result->bytes_written));
+        r.Set("bytesZeroed", static_cast<double>(result->bytes_zeroed));
+        r.Set("direct", result->direct);
+        r.Set("zeroMethod", ZeroMethodName(result->zero_method));
+        return r;
+      },
+      {buf.owner, zero.owner});
+}
+
+Napi::Value VolumeWrap::ZeroRange(const Napi::CallbackInfo& info) {
+  std::shared_ptr<Volume> v = Get(info);
+  uint64_t offset = IntegerArg(info, 0, "offset");
+  uint64_t length = IntegerArg(info, 1, "length");
+  auto method = std::make_shared<ZeroMethod>();
+  return Queue(
+      info.Env(), [=] { *method = v->ZeroRange(offset, length); },
+      [=](Napi::Env env) -> Napi::Value { return Napi::String::New(env, ZeroMethodName(*method)); });
+}
+
+Napi::Value VolumeWrap::SetSize(const Napi::CallbackInfo& info) {
+  std::shared_ptr<Volume> v = Get(info);
+  uint64_t size = IntegerArg(info, 0, "size");
+  return Queue(
+      info.Env(), [=] { v->SetSize(size); },
+      [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+}
+
+Napi::Value VolumeWrap::Sync(const Napi::CallbackInfo& info) {
+  std::shared_ptr<Volume> v = Get(info);
+  return Queue(
+      info.Env(), [=] { v->Sync(); }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+}
+
+Napi::Value VolumeWrap::Close(const Napi::CallbackInfo& info) {
+  // The worker takes the last reference held here; descriptors close on the
+  // worker thread unless a transfer still holds the volume, in which case
+  // they close when that transfer's worker is destroyed.
+  auto holder = std::make_shared<std::shared_ptr<Volume>>(std::move(volume_));
+  return Queue(
+      info.Env(), [=] { holder->reset(); },
+      [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+}
+
+}  // namespace blockferry

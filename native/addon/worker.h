@@ -1,0 +1,39 @@
+// Base for every asynchronous operation: the byte work runs in Run() on a
+// libuv worker thread with no N-API calls; the promise is settled on the main
+// thread. Buffers the work reads or writes are kept alive by references held
+// until the worker is destroyed (on the main thread).
+#pragma once
+
+#include <napi.h>
+
+#include <optional>
+#include <vector>
+
+#include "error.h"
+
+namespace blockferry {
+
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  explicit PromiseWorker(Napi::Env env);
+  Napi::Promise Queue();  // starts the work; returns its promise
+  void KeepAlive(const Napi::Object& owner);
+
+ protected:
+  virtual void Run() = 0;                       // worker thread
+  virtual Napi::Value Result(Napi::Env env) = 0;  // main thread
+
+ private:
+  void Execute() final;
+  void OnOK() final;
+  void OnError(const Napi::Error& error) final;
+
+  Napi::Promise::Deferred deferred_;
+  std::vector<Napi::ObjectReference> keep_alive_;
+  std::optional<IoError> io_error_;
+};
+
+// Wraps malloc'ed memory in a Buffer that frees it when collected.
+Napi::Buffer<uint8_t> TakeBuffer(Napi::Env env, uint8_t* data, size_t length);
+
+}  // namespace blockferry

@@ -1,0 +1,66 @@
+#include "digest.h"
+
+#include <xxhash.h>
+
+#include <cstring>
+#include <vector>
+
+namespace blockferry {
+namespace {
+
+void Canonical(const uint8_t* data, size_t length, uint64_t seed,
+               uint8_t* out) {
+  XXH128_canonical_t canonical;
+  XXH128_canonicalFromHash(&canonical, XXH3_128bits_withSeed(data, length, seed));
+  std::memcpy(out, canonical.digest, kDigestSize);
+}
+
+}  // namespace
+
+bool IsAllZero(const uint8_t* data, size_t length) {
+  // Real data almost always differs from zero in its first bytes, so the
+  // common case costs nothing; zero blocks are scanned in wide strides the
+  // compiler vectorises.
+  constexpr size_t kStride = 256;
+  size_t i = 0;
+  for (; i + kStride <= length; i += kStride) {
+    uint64_t acc = 0;
+    for (size_t j = 0; j < kStride; j += 8) {
+      uint64_t word;
+      std::memcpy(&word, data + i + j, 8);
+      acc |= word;
+    }
+    if (acc != 0) return false;
+  }
+  for (; i < length; ++i) {
+    if (data[i] != 0) return false;
+  }
+  return true;
+}
+
+void DigestBlocks(const uint8_t* data, size_t length, size_t block_size,
+                  uint64_t seed, uint8_t* digests, uint8_t* zero) {
+  // Every full zero block has the same digest: hash one once, copy it after.
+  uint8_t zero_digest[kDigestSize];
+  bool have_zero_digest = false;
+  size_t count = BlockCount(length, block_size);
+  for (size_t i = 0; i < count; ++i) {
+    const uint8_t* block = data + i * block_size;
+    size_t n = i + 1 < count ? block_size : length - i * block_size;
+    bool is_zero = IsAllZero(block, n);
+    if (zero != nullptr) zero[i] = is_zero ? 1 : 0;
+    if (digests == nullptr) continue;
+    uint8_t* out = digests + i * kDigestSize;
+    if (is_zero && n == block_size) {
+      if (!have_zero_digest) {
+        Canonical(block, n, seed, zero_digest);
+        have_zero_digest = true;
+      }
+      std::memcpy(out, zero_digest, kDigestSize);
+    } else {
+      Canonical(block, n, seed, out);
+    }
+  }
+}
+
+}  // namespace blockferry

@@ -1,0 +1,45 @@
+/**
+ * One error class for everything blockferry reports. `code` is stable and
+ * meant for programs; the message is for people and says what was wrong,
+ * what was expected and what was given.
+ */
+export type ErrorCode =
+  | "E_INVALID_ARG" // a caller passed a value outside what the API accepts
+  | "E_RANGE" // an offset or length outside the volume
+  | "E_CLOSED" // the volume was closed
+  | "E_NOT_FOUND" // ENOENT
+  | "E_ACCESS" // EACCES, EPERM
+  | "E_READ_ONLY" // EROFS, or a write to a volume opened for reading
+  | "E_BUSY" // EBUSY: a block device mounted or claimed by another writer
+  | "E_NO_SPACE" // ENOSPC, EDQUOT
+  | "E_IO" // EIO and other failures of the device
+  | "E_CORRUPT" // bytes that do not decode
+  | "E_UNSUPPORTED" // not a block device or regular file, or an operation it lacks
+  | "E_INTERNAL"; // a bug: please report
+
+export interface ErrorDetails {
+  errno?: number | undefined;
+  op?: string | undefined;
+  offset?: number | undefined;
+  cause?: unknown;
+}
+
+export class BlockferryError extends Error {
+  readonly code: ErrorCode;
+  readonly errno: number | undefined;
+  readonly op: string | undefined;
+  readonly offset: number | undefined;
+
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = "BlockferryError";
+    this.code = code;
+    this.errno = details.errno;
+    this.op = details.op;
+    this.offset = details.offset;
+  }
+}
+
+export function isBlockferryError(e: unknown, code?: ErrorCode): e is BlockferryError {
+  return e instanceof BlockferryError && (code === undefined || e.code === code);
+}

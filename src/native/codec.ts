@@ -1,0 +1,79 @@
+/**
+ * Byte work on memory: per-block digests, lz4 compression of a batch, and the
+ * bounded decoding of received blocks. All of it runs on worker threads.
+ */
+import { checkBytes, checkInteger, checkSeed, invalid } from "../validate.js";
+import { addon } from "./addon.js";
+import { MAX_BATCH_BYTES } from "./limits.js";
+import { callNative } from "./native-error.js";
+
+export interface Digests {
+  /** 16 bytes per block: XXH3-128 of the block, canonical big-endian. */
+  digests: Buffer;
+  /** 1 per all-zero block, 0 otherwise. */
+  zero: Buffer;
+}
+
+export interface Compressed {
+  /** Compressed blocks packed one after another (raw blocks are not copied here). */
+  payload: Buffer;
+  /** Compressed size of each block, or 0 where the block stays raw (it did not shrink by 1/16). */
+  sizes: Uint32Array;
+}
+
+/** How a block travels: its own bytes, lz4, or nothing (all zero). */
+export const BlockKind = { raw: 0, lz4: 1, zero: 2 } as const;
+export type BlockKind = (typeof BlockKind)[keyof typeof BlockKind];
+
+function checkBatch(what: string, data: unknown): Uint8Array {
+  const bytes = checkBytes(what, data);
+  if (bytes.length > MAX_BATCH_BYTES) throw invalid(what, `at most ${MAX_BATCH_BYTES} bytes`, bytes);
+  return bytes;
+}
+
+/** Digests `data` in blocks of `blockSize` (the last may be shorter). */
+export async function digestBlocks(data: Uint8Array, blockSize: number, seed: bigint): Promise<Digests> {
+  checkBatch("data", data);
+  checkInteger("blockSize", blockSize, 1, 2 ** 30);
+  checkSeed("seed", seed);
+  return callNative(() => addon.digestBlocks(data, blockSize, seed));
+}
+
+/** Compresses each block of `data` with lz4, keeping blocks that do not shrink enough raw. */
+export async function compressBlocks(data: Uint8Array, blockSize: number): Promise<Compressed> {
+  checkBatch("data", data);
+  checkInteger("blockSize", blockSize, 1, 2 ** 30);
+  return callNative(() => addon.compressBlocks(data, blockSize));
+}
+
+/**
+ * Rebuilds `dst` (whole blocks of `blockSize`, the last may be shorter) from
+ * `src`, where block i takes sizes[i] bytes encoded as kinds[i]. Input from a
+ * peer is untrusted: a size past the input, an lz4 block that does not decode
+ * to exactly its block's length, or an unknown kind rejects with E_CORRUPT.
+ */
+export async function decodeBlocks(
+  src: Uint8Array,
+  sizes: Uint32Array,
+  kinds: Uint8Array,
+  dst: Uint8Array,
+  blockSize: number,
+): Promise<void> {
+  checkBatch("src", src);
+  checkBatch("dst", dst);
+  checkInteger("blockSize", blockSize, 1, 2 ** 30);
+  const blocks = Math.ceil(dst.length / blockSize);
+  if (!(sizes instanceof Uint32Array) || sizes.length < blocks) {
+    throw invalid("sizes", `a Uint32Array of ${blocks} entries`, sizes);
+  }
+  if (checkBytes("kinds", kinds).length < blocks) throw invalid("kinds", `${blocks} entries`, kinds);
+  return callNative(() => addon.decodeBlocks(src, sizes, kinds, dst, blockSize));
+}
+
+/** Memory aligned for O_DIRECT (uninitialised, as Buffer.allocUnsafe). */
+export function allocAligned(size: number, alignment = 4096): Buffer {
+  checkInteger("size", size, 0, MAX_BATCH_BYTES);
+  checkInteger("alignment", alignment, 1, 1 << 20);
+  if ((alignment & (alignment - 1)) !== 0) throw invalid("alignment", "a power of two", alignment);
+  return addon.allocAligned(size, alignment);
+}

@@ -1,0 +1,193 @@
+/**
+ * A block device or image file opened for batched, digested I/O. Transfers
+ * cover whole blocks (offsets are multiples of the block size) and run on
+ * worker threads; buffers come from `volume.allocBuffer` so O_DIRECT can use
+ * them.
+ */
+import { BlockferryError } from "../errors.js";
+import { checkBytes, checkInteger, checkMultiple, checkPowerOfTwo, checkSeed, checkString, invalid } from "../validate.js";
+import { addon, type RawVolume, type RawZeroMethod } from "./addon.js";
+import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from "./limits.js";
+import { callNative } from "./native-error.js";
+
+export interface OpenOptions {
+  /** Open for writing (a target). A block device is then claimed with O_EXCL: refused while mounted. */
+  write?: boolean;
+  /** With write: create a missing image file (of size 0; see setSize). */
+  create?: boolean;
+  /** Try O_DIRECT (default true). It is dropped silently where the filesystem refuses it. */
+  direct?: boolean;
+}
+
+export interface VolumeInfo {
+  path: string;
+  /** Bytes. */
+  size: number;
+  /** Logical sector size of a block device; 512 for an image file. */
+  sectorSize: number;
+  /** Alignment O_DIRECT needs of offsets, lengths and memory. */
+  alignment: number;
+  isBlockDevice: boolean;
+  writable: boolean;
+  /** O_DIRECT in use: false when the filesystem refused it (tmpfs). */
+  direct: boolean;
+}
+
+export interface ReadOptions {
+  blockSize: number;
+  /** Digest each block (XXH3-128) with this seed and flag all-zero blocks. */
+  seed?: bigint;
+}
+
+export interface ReadResult {
+  /** Every request went through O_DIRECT. */
+  direct: boolean;
+  /** 16 bytes per block, when a seed was given. */
+  digests: Buffer | undefined;
+  /** 1 per all-zero block, 0 otherwise, when a seed was given. */
+  zero: Buffer | undefined;
+}
+
+export interface WriteOptions {
+  blockSize: number;
+  /** One flag per block: runs of flagged blocks become holes or zero-outs, their bytes are not read. */
+  zero?: Uint8Array;
+}
+
+export interface WriteResult {
+  bytesWritten: number;
+  bytesZeroed: number;
+  direct: boolean;
+  zeroMethod: ZeroMethod;
+}
+
+export type ZeroMethod = RawZeroMethod;
+
+export async function openVolume(path: string, options: OpenOptions = {}): Promise<Volume> {
+  checkString("path", path);
+  const write = options.write ?? false;
+  const raw = await callNative(() =>
+    addon.openVolume(path, write, write && (options.create ?? false), options.direct ?? true),
+  );
+  return new Volume(path, raw);
+}
+
+export class Volume {
+  readonly path: string;
+  #raw: RawVolume | undefined;
+
+  /** Use openVolume(). */
+  constructor(path: string, raw: RawVolume) {
+    this.path = path;
+    this.#raw = raw;
+  }
+
+  get info(): VolumeInfo {
+    return { path: this.path, ...this.#open("info").info() };
+  }
+
+  get size(): number {
+    return this.#open("size").info().size;
+  }
+
+  get closed(): boolean {
+    return this.#raw === undefined;
+  }
+
+  /** A buffer O_DIRECT can use for `length` bytes of this volume. */
+  allocBuffer(length: number): Buffer {
+    const { alignment } = this.#open("allocBuffer").info();
+    checkInteger("length", length);
+    return addon.allocAligned(Math.ceil(length / alignment) * alignment, alignment);
+  }
+
+  /** Reads `length` bytes at `offset` into `buffer`, digesting each block in the same pass. */
+  async read(buffer: Uint8Array, offset: number, length: number, options: ReadOptions): Promise<ReadResult> {
+    const raw = this.#open("read");
+    const blockSize = this.#checkTransfer(raw, buffer, offset, length, options.blockSize);
+    const seed = options.seed === undefined ? 0n : checkSeed("seed", options.seed);
+    return callNative(() => raw.read(buffer, offset, length, blockSize, seed, options.seed !== undefined));
+  }
+
+  /** Writes `length` bytes of `buffer` at `offset`; flagged zero blocks become holes. */
+  async write(buffer: Uint8Array, offset: number, length: number, options: WriteOptions): Promise<WriteResult> {
+    const raw = this.#open("write");
+    this.#checkWritable(raw);
+    const blockSize = this.#checkTransfer(raw, buffer, offset, length, options.blockSize);
+    const zero = options.zero === undefined ? null : checkBytes("zero", options.zero);
+    const blocks = Math.ceil(length / blockSize);
+    if (zero !== null && zero.length < blocks) throw invalid("zero", `${blocks} flags (one per block)`, zero);
+    return callNative(() => raw.write(buffer, offset, length, blockSize, zero));
+  }
+
+  /** Makes a range read as zeros: a hole in an image file, BLKZEROOUT on a device. */
+  async zeroRange(offset: number, length: number): Promise<ZeroMethod> {
+    const raw = this.#open("zeroRange");
+    this.#checkWritable(raw);
+    this.#checkRange(raw, checkInteger("offset", offset), checkInteger("length", length));
+    return callNative(() => raw.zeroRange(offset, length));
+  }
+
+  /** Image files only: set the size in bytes (grows sparse). */
+  async setSize(size: number): Promise<void> {
+    const raw = this.#open("setSize");
+    this.#checkWritable(raw);
+    checkInteger("size", size);
+    if (raw.info().isBlockDevice) {
+      throw new BlockferryError("E_UNSUPPORTED", `setSize: ${this.path} is a block device and cannot be resized`);
+    }
+    await callNative(() => raw.setSize(size));
+  }
+
+  /** fdatasync: what was written is on stable storage when this resolves. */
+  async sync(): Promise<void> {
+    const raw = this.#open("sync");
+    await callNative(() => raw.sync());
+  }
+
+  /** Closes the volume; transfers already started still complete. */
+  async close(): Promise<void> {
+    const raw = this.#raw;
+    this.#raw = undefined;
+    if (raw !== undefined) await callNative(() => raw.close());
+  }
+
+  #open(op: string): RawVolume {
+    if (this.#raw === undefined) {
+      throw new BlockferryError("E_CLOSED", `${op}: the volume ${this.path} is closed`);
+    }
+    return this.#raw;
+  }
+
+  #checkWritable(raw: RawVolume): void {
+    if (!raw.info().writable) {
+      throw new BlockferryError("E_READ_ONLY", `${this.path} was opened read-only; open it with { write: true }`);
+    }
+  }
+
+  #checkRange(raw: RawVolume, offset: number, length: number): void {
+    const { size } = raw.info();
+    if (offset + length > size) {
+      throw new BlockferryError(
+        "E_RANGE",
+        `range ${offset}..${offset + length} goes past the end of ${this.path} (${size} bytes)`,
+        { offset },
+      );
+    }
+  }
+
+  #checkTransfer(raw: RawVolume, buffer: Uint8Array, offset: number, length: number, blockSizeIn: number): number {
+    const { size, sectorSize } = raw.info();
+    const blockSize = checkPowerOfTwo("blockSize", blockSizeIn, Math.max(MIN_BLOCK_SIZE, sectorSize), MAX_BLOCK_SIZE);
+    checkBytes("buffer", buffer);
+    checkMultiple("offset", checkInteger("offset", offset), blockSize);
+    checkInteger("length", length);
+    this.#checkRange(raw, offset, length);
+    // A batch is whole blocks, except the volume's last block, which may be short.
+    if (length % blockSize !== 0 && offset + length !== size) {
+      throw invalid("length", `a multiple of the block size ${blockSize}, or to reach the end of the volume`, length);
+    }
+    if (length > buffer.length) throw invalid("buffer", `at least ${length} bytes`, buffer);
+    return blockSize;
+  }
+}
