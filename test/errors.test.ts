@@ -41,9 +41,17 @@ describe("bad input is refused with a typed error and nothing written", () => {
   const buffer = () => volume.allocBuffer(2 * blockSize);
 
   it("refuses negative, fractional and misaligned offsets", async () => {
-    await expectCode(() => volume.write(buffer(), -4096, 4096, { blockSize }), "E_INVALID_ARG", /offset: expected an integer >= 0, got -4096/);
+    await expectCode(
+      () => volume.write(buffer(), -4096, 4096, { blockSize }),
+      "E_INVALID_ARG",
+      /offset: expected an integer >= 0, got -4096/,
+    );
     await expectCode(() => volume.write(buffer(), 1.5, 4096, { blockSize }), "E_INVALID_ARG", /offset/);
-    await expectCode(() => volume.write(buffer(), 512, 4096, { blockSize }), "E_INVALID_ARG", /offset: expected a multiple of 4096, got 512/);
+    await expectCode(
+      () => volume.write(buffer(), 512, 4096, { blockSize }),
+      "E_INVALID_ARG",
+      /offset: expected a multiple of 4096, got 512/,
+    );
     await expectCode(() => volume.read(buffer(), 100, 4096, { blockSize }), "E_INVALID_ARG", /offset/);
   });
 
@@ -54,16 +62,40 @@ describe("bad input is refused with a typed error and nothing written", () => {
   });
 
   it("refuses lengths that are not whole blocks, and buffers too small", async () => {
-    await expectCode(() => volume.write(buffer(), 0, 100, { blockSize }), "E_INVALID_ARG", /length: expected a multiple/);
-    await expectCode(() => volume.write(buffer(), 0, 3 * 4096, { blockSize }), "E_INVALID_ARG", /buffer: expected at least 12288 bytes, got a Buffer of 8192 bytes/);
-    await expectCode(() => volume.write(buffer(), 0, 4096, { blockSize: 3000 }), "E_INVALID_ARG", /blockSize: expected a power of two/);
-    await expectCode(() => volume.write(buffer(), 0, 8192, { blockSize, zero: new Uint8Array(1) }), "E_INVALID_ARG", /zero/);
+    await expectCode(
+      () => volume.write(buffer(), 0, 100, { blockSize }),
+      "E_INVALID_ARG",
+      /length: expected a multiple/,
+    );
+    await expectCode(
+      () => volume.write(buffer(), 0, 3 * 4096, { blockSize }),
+      "E_INVALID_ARG",
+      /buffer: expected at least 12288 bytes, got a Buffer of 8192 bytes/,
+    );
+    await expectCode(
+      () => volume.write(buffer(), 0, 4096, { blockSize: 3000 }),
+      "E_INVALID_ARG",
+      /blockSize: expected a power of two/,
+    );
+    await expectCode(
+      () => volume.write(buffer(), 0, 8192, { blockSize, zero: new Uint8Array(1) }),
+      "E_INVALID_ARG",
+      /zero/,
+    );
   });
 
   it("refuses wrong types", async () => {
     const v = volume as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
-    await expectCode(() => v.write?.call(volume, "not a buffer", 0, 4096, { blockSize }) ?? Promise.resolve(), "E_INVALID_ARG", /buffer: expected a Buffer or Uint8Array, got "not a buffer"/);
-    await expectCode(() => v.read?.call(volume, buffer(), "0", 4096, { blockSize }) ?? Promise.resolve(), "E_INVALID_ARG", /offset/);
+    await expectCode(
+      () => v.write?.call(volume, "not a buffer", 0, 4096, { blockSize }) ?? Promise.resolve(),
+      "E_INVALID_ARG",
+      /buffer: expected a Buffer or Uint8Array, got "not a buffer"/,
+    );
+    await expectCode(
+      () => v.read?.call(volume, buffer(), "0", 4096, { blockSize }) ?? Promise.resolve(),
+      "E_INVALID_ARG",
+      /offset/,
+    );
     await expectCode(() => volume.read(buffer(), 0, 4096, { blockSize, seed: -1n }), "E_INVALID_ARG", /seed/);
     await expectCode(() => digestBlocks(new Uint16Array(4) as unknown as Uint8Array, 4096, 0n), "E_INVALID_ARG");
     await expectCode(() => compressBlocks(Buffer.alloc(10), 0), "E_INVALID_ARG", /blockSize/);
@@ -75,7 +107,9 @@ describe("bad input is refused with a typed error and nothing written", () => {
     expect(() => raw.digestBlocks?.("text", 4096, 0n)).toThrow(TypeError);
     expect(() => raw.digestBlocks?.(Buffer.alloc(1), 4096, 5)).toThrow(/bigint/);
     expect(() => raw.compressBlocks?.(Buffer.alloc(1), -1)).toThrow(TypeError);
-    expect(() => raw.decodeBlocks?.(Buffer.alloc(1), new Uint32Array(0), Buffer.alloc(1), Buffer.alloc(4096), 4096)).toThrow(/one entry per block/);
+    expect(() =>
+      raw.decodeBlocks?.(Buffer.alloc(1), new Uint32Array(0), Buffer.alloc(1), Buffer.alloc(4096), 4096),
+    ).toThrow(/one entry per block/);
   });
 
   it("refuses writes to a volume opened read-only", async () => {
@@ -116,7 +150,11 @@ describe("system failures carry errno, operation and offset", () => {
     writeFileSync(shrinking, seededBytes(8 * 4096, 2));
     const reader = await openVolume(shrinking);
     truncateSync(shrinking, 4096 * 3);
-    const e = await expectCode(() => reader.read(reader.allocBuffer(8 * 4096), 0, 8 * 4096, { blockSize: 4096 }), "E_RANGE", /shrank/);
+    const e = await expectCode(
+      () => reader.read(reader.allocBuffer(8 * 4096), 0, 8 * 4096, { blockSize: 4096 }),
+      "E_RANGE",
+      /shrank/,
+    );
     expect(e.offset).toBe(3 * 4096);
     expect(e.op).toBe("read");
     await reader.close();

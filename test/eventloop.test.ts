@@ -19,7 +19,7 @@ describe("the event loop keeps turning during native work", () => {
     const result = await digestBlocks(data, 4096, 1n);
     running = false;
     clearTimeout(timer);
-    expect(result.digests.length).toBe((1 << 30) / 4096 * 16);
+    expect(result.digests.length).toBe(((1 << 30) / 4096) * 16);
     // Hashing on the main thread would allow no turn until it finished.
     expect(timerFired).toBe(true);
     expect(turns).toBeGreaterThan(100);

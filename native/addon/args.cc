@@ -5,16 +5,14 @@
 namespace blockferry {
 namespace {
 
-[[noreturn]] void Fail(const Napi::CallbackInfo& info, const char* name,
-                       const char* expected) {
-  throw Napi::TypeError::New(info.Env(), std::string("argument ") + name +
-                                             ": expected " + expected);
+[[noreturn]] void Fail(const Napi::CallbackInfo& info, const char* name, const char* expected) {
+  throw Napi::TypeError::New(info.Env(),
+                             std::string("argument ") + name + ": expected " + expected);
 }
 
 }  // namespace
 
-ByteSpan BytesArg(const Napi::CallbackInfo& info, size_t index,
-                  const char* name) {
+ByteSpan BytesArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
   Napi::Value v = info[index];
   if (!v.IsTypedArray()) Fail(info, name, "a Buffer or Uint8Array");
   Napi::TypedArray t = v.As<Napi::TypedArray>();
@@ -25,12 +23,10 @@ ByteSpan BytesArg(const Napi::CallbackInfo& info, size_t index,
   return ByteSpan{u.Data(), u.ByteLength(), u};
 }
 
-const uint32_t* Uint32Arg(const Napi::CallbackInfo& info, size_t index,
-                          const char* name, size_t count,
-                          Napi::Object* owner) {
+const uint32_t* Uint32Arg(const Napi::CallbackInfo& info, size_t index, const char* name,
+                          size_t count, Napi::Object* owner) {
   Napi::Value v = info[index];
-  if (!v.IsTypedArray() ||
-      v.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
     Fail(info, name, "a Uint32Array");
   }
   Napi::Uint32Array a = v.As<Napi::Uint32Array>();
@@ -39,8 +35,7 @@ const uint32_t* Uint32Arg(const Napi::CallbackInfo& info, size_t index,
   return a.Data();
 }
 
-uint64_t IntegerArg(const Napi::CallbackInfo& info, size_t index,
-                    const char* name) {
+uint64_t IntegerArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
   Napi::Value v = info[index];
   if (!v.IsNumber()) Fail(info, name, "a number");
   double d = v.As<Napi::Number>().DoubleValue();
@@ -50,8 +45,7 @@ uint64_t IntegerArg(const Napi::CallbackInfo& info, size_t index,
   return static_cast<uint64_t>(d);
 }
 
-uint64_t BigIntArg(const Napi::CallbackInfo& info, size_t index,
-                   const char* name) {
+uint64_t BigIntArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
   Napi::Value v = info[index];
   if (!v.IsBigInt()) Fail(info, name, "a bigint");
   bool lossless = false;

@@ -18,8 +18,8 @@ struct ByteSpan {
 
 ByteSpan BytesArg(const Napi::CallbackInfo& info, size_t index, const char* name);
 // A Uint32Array argument; `count` elements are required.
-const uint32_t* Uint32Arg(const Napi::CallbackInfo& info, size_t index,
-                          const char* name, size_t count, Napi::Object* owner);
+const uint32_t* Uint32Arg(const Napi::CallbackInfo& info, size_t index, const char* name,
+                          size_t count, Napi::Object* owner);
 // A non-negative integer number no larger than 2^53.
 uint64_t IntegerArg(const Napi::CallbackInfo& info, size_t index, const char* name);
 uint64_t BigIntArg(const Napi::CallbackInfo& info, size_t index, const char* name);

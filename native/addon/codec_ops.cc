@@ -82,8 +82,8 @@ class CompressWorker : public PromiseWorker {
   Napi::Value Result(Napi::Env env) override {
     Napi::Object r = Napi::Object::New(env);
     r.Set("payload", TakeBuffer(env, payload_, used_));
-    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
-        env, sizes_, count_ * sizeof(uint32_t), [](Napi::Env, void* p) { std::free(p); });
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, sizes_, count_ * sizeof(uint32_t),
+                                                  [](Napi::Env, void* p) { std::free(p); });
     r.Set("sizes", Napi::Uint32Array::New(env, count_, ab, 0));
     payload_ = nullptr;
     sizes_ = nullptr;
@@ -101,9 +101,13 @@ class CompressWorker : public PromiseWorker {
 
 class DecodeWorker : public PromiseWorker {
  public:
-  DecodeWorker(Napi::Env env, ByteSpan src, const uint32_t* sizes, ByteSpan kinds,
-               ByteSpan dst, size_t block_size)
-      : PromiseWorker(env), src_(src), sizes_(sizes), kinds_(kinds), dst_(dst),
+  DecodeWorker(Napi::Env env, ByteSpan src, const uint32_t* sizes, ByteSpan kinds, ByteSpan dst,
+               size_t block_size)
+      : PromiseWorker(env),
+        src_(src),
+        sizes_(sizes),
+        kinds_(kinds),
+        dst_(dst),
         block_size_(block_size) {
     KeepAlive(src.owner);
     KeepAlive(kinds.owner);
@@ -112,8 +116,7 @@ class DecodeWorker : public PromiseWorker {
 
  protected:
   void Run() override {
-    DecodeBlocks(src_.data, src_.length, sizes_, kinds_.data, dst_.data, dst_.length,
-                 block_size_);
+    DecodeBlocks(src_.data, src_.length, sizes_, kinds_.data, dst_.data, dst_.length, block_size_);
   }
   Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
 

@@ -205,7 +205,9 @@ Napi::Value VolumeWrap::ZeroRange(const Napi::CallbackInfo& info) {
   auto method = std::make_shared<ZeroMethod>();
   return Queue(
       info.Env(), [=] { *method = v->ZeroRange(offset, length); },
-      [=](Napi::Env env) -> Napi::Value { return Napi::String::New(env, ZeroMethodName(*method)); });
+      [=](Napi::Env env) -> Napi::Value {
+        return Napi::String::New(env, ZeroMethodName(*method));
+      });
 }
 
 Napi::Value VolumeWrap::SetSize(const Napi::CallbackInfo& info) {

@@ -53,8 +53,7 @@ void PromiseWorker::OnError(const Napi::Error& error) {
 }
 
 Napi::Buffer<uint8_t> TakeBuffer(Napi::Env env, uint8_t* data, size_t length) {
-  return Napi::Buffer<uint8_t>::New(env, data, length,
-                                    [](Napi::Env, uint8_t* p) { std::free(p); });
+  return Napi::Buffer<uint8_t>::New(env, data, length, [](Napi::Env, uint8_t* p) { std::free(p); });
 }
 
 }  // namespace blockferry

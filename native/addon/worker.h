@@ -20,7 +20,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   void KeepAlive(const Napi::Object& owner);
 
  protected:
-  virtual void Run() = 0;                       // worker thread
+  virtual void Run() = 0;                         // worker thread
   virtual Napi::Value Result(Napi::Env env) = 0;  // main thread
 
  private:

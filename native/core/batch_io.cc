@@ -6,9 +6,8 @@
 
 namespace blockferry {
 
-ReadResult ReadBlocks(Volume& volume, uint8_t* buf, size_t capacity,
-                      uint64_t offset, size_t length, size_t block_size, uint64_t seed,
-                      uint8_t* digests, uint8_t* zero) {
+ReadResult ReadBlocks(Volume& volume, uint8_t* buf, size_t capacity, uint64_t offset, size_t length,
+                      size_t block_size, uint64_t seed, uint8_t* digests, uint8_t* zero) {
   ReadResult result;
   size_t request = std::max(kIoRequestSize / block_size, size_t{1}) * block_size;
   for (size_t done = 0; done < length; done += request) {
@@ -24,8 +23,8 @@ ReadResult ReadBlocks(Volume& volume, uint8_t* buf, size_t capacity,
   return result;
 }
 
-WriteResult WriteBlocks(Volume& volume, const uint8_t* buf, uint64_t offset,
-                        size_t length, size_t block_size, const uint8_t* zero) {
+WriteResult WriteBlocks(Volume& volume, const uint8_t* buf, uint64_t offset, size_t length,
+                        size_t block_size, const uint8_t* zero) {
   WriteResult result;
   size_t count = BlockCount(length, block_size);
   size_t i = 0;

@@ -21,14 +21,13 @@ struct ReadResult {
 // `length`; see Volume::Read), and in the same pass digests each
 // block and flags the all-zero ones (see DigestBlocks). `digests`/`zero` may be
 // null to skip that work.
-ReadResult ReadBlocks(Volume& volume, uint8_t* buf, size_t capacity,
-                      uint64_t offset, size_t length, size_t block_size, uint64_t seed,
-                      uint8_t* digests, uint8_t* zero);
+ReadResult ReadBlocks(Volume& volume, uint8_t* buf, size_t capacity, uint64_t offset, size_t length,
+                      size_t block_size, uint64_t seed, uint8_t* digests, uint8_t* zero);
 
 struct WriteResult {
-  uint64_t bytes_written = 0;  // bytes sent to the volume as data
-  uint64_t bytes_zeroed = 0;   // bytes turned into holes or zero-outs
-  bool direct = true;          // every data write went through O_DIRECT
+  uint64_t bytes_written = 0;                       // bytes sent to the volume as data
+  uint64_t bytes_zeroed = 0;                        // bytes turned into holes or zero-outs
+  bool direct = true;                               // every data write went through O_DIRECT
   ZeroMethod zero_method = ZeroMethod::kPunchHole;  // of the last zero run
 };
 
@@ -36,7 +35,7 @@ struct WriteResult {
 // per block of `block_size`), each run of flagged blocks becomes one
 // Volume::ZeroRange instead of a write; the bytes of those blocks in `buf` are
 // not read.
-WriteResult WriteBlocks(Volume& volume, const uint8_t* buf, uint64_t offset,
-                        size_t length, size_t block_size, const uint8_t* zero);
+WriteResult WriteBlocks(Volume& volume, const uint8_t* buf, uint64_t offset, size_t length,
+                        size_t block_size, const uint8_t* zero);
 
 }  // namespace blockferry

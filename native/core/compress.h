@@ -16,8 +16,8 @@ size_t CompressCapacity(size_t length, size_t block_size);
 // Compresses each block of `src` into `dst`, packed one after another. sizes[i]
 // is the compressed size of block i, or 0 when the block is kept raw because
 // it did not shrink enough. Returns the bytes used in `dst`.
-size_t CompressBlocks(const uint8_t* src, size_t length, size_t block_size,
-                      uint8_t* dst, size_t dst_capacity, uint32_t* sizes);
+size_t CompressBlocks(const uint8_t* src, size_t length, size_t block_size, uint8_t* dst,
+                      size_t dst_capacity, uint32_t* sizes);
 
 // How a received block is encoded.
 enum class BlockKind : uint8_t { kRaw = 0, kLz4 = 1, kZero = 2 };
@@ -29,7 +29,6 @@ enum class BlockKind : uint8_t { kRaw = 0, kLz4 = 1, kZero = 2 };
 // anything else throws IoError(kCorrupt) naming the block. Never writes
 // outside dst.
 void DecodeBlocks(const uint8_t* src, size_t src_length, const uint32_t* sizes,
-                  const uint8_t* kinds, uint8_t* dst, size_t dst_length,
-                  size_t block_size);
+                  const uint8_t* kinds, uint8_t* dst, size_t dst_length, size_t block_size);
 
 }  // namespace blockferry

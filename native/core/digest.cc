@@ -9,10 +9,8 @@
 // xxHash's x86 dispatcher (Debian's and Ubuntu's do) also export *_dispatch
 // variants that pick AVX2 or AVX-512 at run time (about 14 GB/s here). A weak
 // reference uses them when present and falls back otherwise.
-extern "C" XXH128_hash_t XXH3_128bits_withSeed_dispatch(const void* input,
-                                                        size_t len,
-                                                        XXH64_hash_t seed)
-    __attribute__((weak));
+extern "C" XXH128_hash_t XXH3_128bits_withSeed_dispatch(const void* input, size_t len,
+                                                        XXH64_hash_t seed) __attribute__((weak));
 
 namespace blockferry {
 namespace {
@@ -26,8 +24,7 @@ XXH128_hash_t Hash128(const uint8_t* data, size_t length, uint64_t seed) {
   return XXH3_128bits_withSeed(data, length, seed);
 }
 
-void Canonical(const uint8_t* data, size_t length, uint64_t seed,
-               uint8_t* out) {
+void Canonical(const uint8_t* data, size_t length, uint64_t seed, uint8_t* out) {
   XXH128_canonical_t canonical;
   XXH128_canonicalFromHash(&canonical, Hash128(data, length, seed));
   std::memcpy(out, canonical.digest, kDigestSize);
@@ -56,8 +53,8 @@ bool IsAllZero(const uint8_t* data, size_t length) {
   return true;
 }
 
-void DigestBlocks(const uint8_t* data, size_t length, size_t block_size,
-                  uint64_t seed, uint8_t* digests, uint8_t* zero) {
+void DigestBlocks(const uint8_t* data, size_t length, size_t block_size, uint64_t seed,
+                  uint8_t* digests, uint8_t* zero) {
   // Every full zero block has the same digest: hash one once, copy it after.
   uint8_t zero_digest[kDigestSize];
   bool have_zero_digest = false;

@@ -6,11 +6,7 @@ namespace blockferry {
 
 IoError::IoError(ErrorKind kind, std::string op, int err, int64_t offset,
                  const std::string& message)
-    : std::runtime_error(message),
-      kind_(kind),
-      op_(std::move(op)),
-      err_(err),
-      offset_(offset) {}
+    : std::runtime_error(message), kind_(kind), op_(std::move(op)), err_(err), offset_(offset) {}
 
 IoError IoError::System(const std::string& op, int err, int64_t offset) {
   std::string message = op + " failed: " + std::strerror(err);

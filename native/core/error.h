@@ -18,8 +18,7 @@ enum class ErrorKind {
 
 class IoError : public std::runtime_error {
  public:
-  IoError(ErrorKind kind, std::string op, int err, int64_t offset,
-          const std::string& message);
+  IoError(ErrorKind kind, std::string op, int err, int64_t offset, const std::string& message);
 
   // For a failed system call: the message is built from errno.
   static IoError System(const std::string& op, int err, int64_t offset);

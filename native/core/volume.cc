@@ -40,8 +40,7 @@ bool SameInode(const struct stat& a, const struct stat& b) {
 }
 
 bool IsNotSupported(int err) {
-  return err == EOPNOTSUPP || err == ENOTSUP || err == EINVAL ||
-         err == ENOTTY || err == ENOSYS;
+  return err == EOPNOTSUPP || err == ENOTSUP || err == EINVAL || err == ENOTTY || err == ENOSYS;
 }
 
 }  // namespace
@@ -58,8 +57,7 @@ const char* ZeroMethodName(ZeroMethod method) {
   return "write";
 }
 
-std::unique_ptr<Volume> Volume::Open(const std::string& path,
-                                     const OpenOptions& options) {
+std::unique_ptr<Volume> Volume::Open(const std::string& path, const OpenOptions& options) {
   std::unique_ptr<Volume> v(new Volume());
   v->path_ = path;
   v->writable_ = options.mode == OpenMode::kWrite;
@@ -125,35 +123,30 @@ Volume::~Volume() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void Volume::CheckRange(const char* op, uint64_t offset,
-                        uint64_t length) const {
+void Volume::CheckRange(const char* op, uint64_t offset, uint64_t length) const {
   uint64_t size = size_.load();
   if (offset > size || length > size - offset) {
     throw IoError(ErrorKind::kRange, op, 0, static_cast<int64_t>(offset),
-                  std::string(op) + " of " + std::to_string(length) +
-                      " bytes at offset " + std::to_string(offset) +
-                      " goes past the end of the volume (" +
+                  std::string(op) + " of " + std::to_string(length) + " bytes at offset " +
+                      std::to_string(offset) + " goes past the end of the volume (" +
                       std::to_string(size) + " bytes)");
   }
 }
 
 void Volume::CheckWritable(const char* op, uint64_t offset) const {
   if (!writable_) {
-    throw IoError(ErrorKind::kInvalid, op, EBADF,
-                  static_cast<int64_t>(offset),
+    throw IoError(ErrorKind::kInvalid, op, EBADF, static_cast<int64_t>(offset),
                   std::string(op) + " on a volume opened read-only");
   }
 }
 
-bool Volume::CanUseDirect(const void* buf, size_t capacity, uint64_t offset,
-                          size_t length) const {
-  return direct_.load() && IsAligned(buf, alignment_) &&
-         offset % alignment_ == 0 && capacity >= RoundUp(length, alignment_) &&
+bool Volume::CanUseDirect(const void* buf, size_t capacity, uint64_t offset, size_t length) const {
+  return direct_.load() && IsAligned(buf, alignment_) && offset % alignment_ == 0 &&
+         capacity >= RoundUp(length, alignment_) &&
          (length % alignment_ == 0 || offset + length == size_.load());
 }
 
-bool Volume::Read(uint8_t* buf, size_t capacity, uint64_t offset,
-                  size_t length) {
+bool Volume::Read(uint8_t* buf, size_t capacity, uint64_t offset, size_t length) {
   CheckRange("read", offset, length);
   if (CanUseDirect(buf, capacity, offset, length)) {
     // The last block of a file may end off the alignment: ask for whole
@@ -161,8 +154,7 @@ bool Volume::Read(uint8_t* buf, size_t capacity, uint64_t offset,
     size_t want = RoundUp(length, alignment_);
     size_t done = 0;
     while (done < length) {
-      ssize_t n = ::pread(direct_fd_, buf + done, want - done,
-                          static_cast<off_t>(offset + done));
+      ssize_t n = ::pread(direct_fd_, buf + done, want - done, static_cast<off_t>(offset + done));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno == EINVAL && done == 0) {
         direct_ = false;  // this filesystem refuses O_DIRECT transfers
@@ -175,8 +167,7 @@ bool Volume::Read(uint8_t* buf, size_t capacity, uint64_t offset,
     if (done >= length) return true;
     if (direct_.load()) {
       throw IoError(ErrorKind::kRange, "read", 0, offset + done,
-                    "read hit end of volume at byte offset " +
-                        std::to_string(offset + done) +
+                    "read hit end of volume at byte offset " + std::to_string(offset + done) +
                         ": the volume shrank while open");
     }
   }
@@ -187,14 +178,12 @@ bool Volume::Read(uint8_t* buf, size_t capacity, uint64_t offset,
 void Volume::ReadBuffered(uint8_t* buf, uint64_t offset, size_t length) {
   size_t done = 0;
   while (done < length) {
-    ssize_t n = ::pread(fd_, buf + done, length - done,
-                        static_cast<off_t>(offset + done));
+    ssize_t n = ::pread(fd_, buf + done, length - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw IoError::System("read", errno, offset + done);
     if (n == 0) {
       throw IoError(ErrorKind::kRange, "read", 0, offset + done,
-                    "read hit end of volume at byte offset " +
-                        std::to_string(offset + done) +
+                    "read hit end of volume at byte offset " + std::to_string(offset + done) +
                         ": the volume shrank while open");
     }
     done += static_cast<size_t>(n);
@@ -211,8 +200,8 @@ bool Volume::Write(const uint8_t* buf, uint64_t offset, size_t length) {
     size_t aligned = length / alignment_ * alignment_;
     size_t done = 0;
     while (done < aligned) {
-      ssize_t n = ::pwrite(direct_fd_, buf + done, aligned - done,
-                           static_cast<off_t>(offset + done));
+      ssize_t n =
+          ::pwrite(direct_fd_, buf + done, aligned - done, static_cast<off_t>(offset + done));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno == EINVAL && done == 0) {
         direct_ = false;
@@ -233,12 +222,10 @@ bool Volume::Write(const uint8_t* buf, uint64_t offset, size_t length) {
   return false;
 }
 
-void Volume::WriteBuffered(const uint8_t* buf, uint64_t offset,
-                           size_t length) {
+void Volume::WriteBuffered(const uint8_t* buf, uint64_t offset, size_t length) {
   size_t done = 0;
   while (done < length) {
-    ssize_t n = ::pwrite(fd_, buf + done, length - done,
-                         static_cast<off_t>(offset + done));
+    ssize_t n = ::pwrite(fd_, buf + done, length - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw IoError::System("write", errno, offset + done);
     if (n == 0) throw IoError::System("write", EIO, offset + done);
@@ -260,8 +247,7 @@ ZeroMethod Volume::ZeroRange(uint64_t offset, uint64_t length) {
       }
     }
   } else {
-    if (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                    static_cast<off_t>(offset),
+    if (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
                     static_cast<off_t>(length)) == 0) {
       return ZeroMethod::kPunchHole;
     }

@@ -28,8 +28,7 @@ const char* ZeroMethodName(ZeroMethod method);
 
 class Volume {
  public:
-  static std::unique_ptr<Volume> Open(const std::string& path,
-                                      const OpenOptions& options);
+  static std::unique_ptr<Volume> Open(const std::string& path, const OpenOptions& options);
   ~Volume();
   Volume(const Volume&) = delete;
   Volume& operator=(const Volume&) = delete;
@@ -60,8 +59,7 @@ class Volume {
   Volume() = default;
   void CheckRange(const char* op, uint64_t offset, uint64_t length) const;
   void CheckWritable(const char* op, uint64_t offset) const;
-  bool CanUseDirect(const void* buf, size_t capacity, uint64_t offset,
-                    size_t length) const;
+  bool CanUseDirect(const void* buf, size_t capacity, uint64_t offset, size_t length) const;
   void ReadBuffered(uint8_t* buf, uint64_t offset, size_t length);
   void WriteBuffered(const uint8_t* buf, uint64_t offset, size_t length);
   void WriteZeros(uint64_t offset, uint64_t length);

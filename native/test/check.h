@@ -49,32 +49,31 @@ inline int RunAll() {
 
 }  // namespace check
 
-#define TEST_CASE(name)                                  \
-  static void name();                                    \
+#define TEST_CASE(name)                                \
+  static void name();                                  \
   static check::Register register_##name(#name, name); \
   static void name()
 
-#define CHECK(cond)                                                   \
-  do {                                                                \
-    if (!(cond)) {                                                    \
-      std::fprintf(stderr, "  %s:%d: CHECK(%s)\n", __FILE__, __LINE__, \
-                   #cond);                                            \
-      ++check::Failures();                                            \
-    }                                                                 \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      std::fprintf(stderr, "  %s:%d: CHECK(%s)\n", __FILE__, __LINE__, #cond); \
+      ++check::Failures();                                                     \
+    }                                                                          \
   } while (0)
 
 // Evaluates `expr` and checks that it throws IoError of `kind`.
-#define CHECK_THROWS_KIND(expr, expected_kind)                        \
-  do {                                                                \
-    bool threw = false;                                               \
-    try {                                                             \
-      expr;                                                           \
-    } catch (const blockferry::IoError& e) {                          \
-      threw = e.kind() == (expected_kind);                            \
-    }                                                                 \
-    if (!threw) {                                                     \
-      std::fprintf(stderr, "  %s:%d: %s did not throw %s\n", __FILE__, \
-                   __LINE__, #expr, #expected_kind);                  \
-      ++check::Failures();                                            \
-    }                                                                 \
+#define CHECK_THROWS_KIND(expr, expected_kind)                                          \
+  do {                                                                                  \
+    bool threw = false;                                                                 \
+    try {                                                                               \
+      expr;                                                                             \
+    } catch (const blockferry::IoError& e) {                                            \
+      threw = e.kind() == (expected_kind);                                              \
+    }                                                                                   \
+    if (!threw) {                                                                       \
+      std::fprintf(stderr, "  %s:%d: %s did not throw %s\n", __FILE__, __LINE__, #expr, \
+                   #expected_kind);                                                     \
+      ++check::Failures();                                                              \
+    }                                                                                   \
   } while (0)

@@ -169,7 +169,8 @@ TEST_CASE(lz4_round_trip_keeps_incompressible_blocks_raw) {
   size_t count = BlockCount(src.size(), bs);
   std::vector<uint8_t> packed(CompressCapacity(src.size(), bs));
   std::vector<uint32_t> sizes(count);
-  size_t used = CompressBlocks(src.data(), src.size(), bs, packed.data(), packed.size(), sizes.data());
+  size_t used =
+      CompressBlocks(src.data(), src.size(), bs, packed.data(), packed.size(), sizes.data());
   CHECK(sizes[1] == 0);
   CHECK(sizes[0] > 0 && sizes[0] < bs / 2);
   CHECK(sizes[3] > 0);
@@ -193,7 +194,8 @@ TEST_CASE(lz4_round_trip_keeps_incompressible_blocks_raw) {
   }
   CHECK(pos == used);
   std::vector<uint8_t> out(src.size());
-  DecodeBlocks(wire.data(), wire.size(), wire_sizes.data(), kinds.data(), out.data(), out.size(), bs);
+  DecodeBlocks(wire.data(), wire.size(), wire_sizes.data(), kinds.data(), out.data(), out.size(),
+               bs);
   CHECK(out == src);
 }
 
@@ -207,16 +209,21 @@ TEST_CASE(decode_rejects_malformed_input_without_overrun) {
   std::vector<uint8_t> out(bs);
   uint8_t lz4 = 1, raw = 0, bogus = 9;
   uint32_t truncated = size - 5, too_long = size + 1;
-  CHECK_THROWS_KIND(DecodeBlocks(packed.data(), size, &truncated, &lz4, out.data(), bs, bs), ErrorKind::kCorrupt);
-  CHECK_THROWS_KIND(DecodeBlocks(packed.data(), size, &too_long, &lz4, out.data(), bs, bs), ErrorKind::kCorrupt);
-  CHECK_THROWS_KIND(DecodeBlocks(packed.data(), size, &size, &raw, out.data(), bs, bs), ErrorKind::kCorrupt);
-  CHECK_THROWS_KIND(DecodeBlocks(packed.data(), size, &size, &bogus, out.data(), bs, bs), ErrorKind::kCorrupt);
+  CHECK_THROWS_KIND(DecodeBlocks(packed.data(), size, &truncated, &lz4, out.data(), bs, bs),
+                    ErrorKind::kCorrupt);
+  CHECK_THROWS_KIND(DecodeBlocks(packed.data(), size, &too_long, &lz4, out.data(), bs, bs),
+                    ErrorKind::kCorrupt);
+  CHECK_THROWS_KIND(DecodeBlocks(packed.data(), size, &size, &raw, out.data(), bs, bs),
+                    ErrorKind::kCorrupt);
+  CHECK_THROWS_KIND(DecodeBlocks(packed.data(), size, &size, &bogus, out.data(), bs, bs),
+                    ErrorKind::kCorrupt);
   // Decodes to more than one block: must stop at the block's end.
   std::vector<uint8_t> big = Compressible(2 * bs, 5);
   std::vector<uint8_t> big_packed(CompressCapacity(2 * bs, 2 * bs));
   uint32_t big_size = 0;
   CompressBlocks(big.data(), big.size(), 2 * bs, big_packed.data(), big_packed.size(), &big_size);
-  CHECK_THROWS_KIND(DecodeBlocks(big_packed.data(), big_size, &big_size, &lz4, out.data(), bs, bs), ErrorKind::kCorrupt);
+  CHECK_THROWS_KIND(DecodeBlocks(big_packed.data(), big_size, &big_size, &lz4, out.data(), bs, bs),
+                    ErrorKind::kCorrupt);
   // Random garbage, many seeds: an error or a full block, never a crash.
   std::mt19937 rng(6);
   for (int t = 0; t < 2000; ++t) {
@@ -272,7 +279,8 @@ TEST_CASE(zero_runs_become_holes_with_identical_bytes) {
     v->SetSize(data.size());
     Aligned buf(data.size());
     std::memcpy(buf.p, data.data(), data.size());
-    WriteResult r = WriteBlocks(*v, buf.p, 0, data.size(), bs, f == &sparse ? zero.data() : nullptr);
+    WriteResult r =
+        WriteBlocks(*v, buf.p, 0, data.size(), bs, f == &sparse ? zero.data() : nullptr);
     CHECK(r.bytes_written + r.bytes_zeroed == data.size());
     v->Sync();
   }

@@ -1,5 +1,13 @@
 /** The native core, typed. Nothing else in src/ imports the addon directly. */
-export { allocAligned, BlockKind, type Compressed, compressBlocks, type Digests, decodeBlocks, digestBlocks } from "./codec.js";
+export {
+  allocAligned,
+  BlockKind,
+  type Compressed,
+  compressBlocks,
+  type Digests,
+  decodeBlocks,
+  digestBlocks,
+} from "./codec.js";
 export { DIGEST_SIZE, MAX_BATCH_BYTES, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from "./limits.js";
 export {
   type OpenOptions,

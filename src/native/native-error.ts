@@ -39,7 +39,11 @@ export function fromNative(e: unknown): BlockferryError {
     case "closed":
       return new BlockferryError("E_CLOSED", e.message, details);
     case "invalid":
-      return new BlockferryError(e.errno === constants.errno.EBADF ? "E_READ_ONLY" : "E_UNSUPPORTED", e.message, details);
+      return new BlockferryError(
+        e.errno === constants.errno.EBADF ? "E_READ_ONLY" : "E_UNSUPPORTED",
+        e.message,
+        details,
+      );
     case "system":
       return new BlockferryError(codeForErrno.get(e.errno ?? 0) ?? "E_IO", e.message, details);
   }

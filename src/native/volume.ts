@@ -5,7 +5,15 @@
  * them.
  */
 import { BlockferryError } from "../errors.js";
-import { checkBytes, checkInteger, checkMultiple, checkPowerOfTwo, checkSeed, checkString, invalid } from "../validate.js";
+import {
+  checkBytes,
+  checkInteger,
+  checkMultiple,
+  checkPowerOfTwo,
+  checkSeed,
+  checkString,
+  invalid,
+} from "../validate.js";
 import { addon, type RawVolume, type RawZeroMethod } from "./addon.js";
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from "./limits.js";
 import { callNative } from "./native-error.js";

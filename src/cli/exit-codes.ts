@@ -1,0 +1,37 @@
+import type { ErrorCode } from "../errors.js";
+
+/**
+ * Process exit codes, one per class of failure, so a cron job or monitor can
+ * tell them apart without parsing messages. 0 success, 1 unexpected.
+ */
+export const EXIT = {
+  ok: 0,
+  internal: 1,
+  usage: 2, // bad arguments (commander also exits 2 on unknown options)
+  notFound: 3,
+  access: 4,
+  busy: 5,
+  noSpace: 6,
+  io: 7,
+  corrupt: 8,
+  unsupported: 9,
+} as const;
+
+const exitForCode: Record<ErrorCode, number> = {
+  E_INVALID_ARG: EXIT.usage,
+  E_RANGE: EXIT.usage,
+  E_CLOSED: EXIT.internal,
+  E_NOT_FOUND: EXIT.notFound,
+  E_ACCESS: EXIT.access,
+  E_READ_ONLY: EXIT.access,
+  E_BUSY: EXIT.busy,
+  E_NO_SPACE: EXIT.noSpace,
+  E_IO: EXIT.io,
+  E_CORRUPT: EXIT.corrupt,
+  E_UNSUPPORTED: EXIT.unsupported,
+  E_INTERNAL: EXIT.internal,
+};
+
+export function exitCodeFor(code: ErrorCode): number {
+  return exitForCode[code];
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { BlockferryError } from "../errors.js";
+import { EXIT, exitCodeFor } from "./exit-codes.js";
+import { registerInfo } from "./info.js";
+
+const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+  version: string;
+};
+
+const program = new Command()
+  .name("blockferry")
+  .description("Replicate a block device or disk image to another machine, then keep it current.")
+  .version(version)
+  .exitOverride(); // throw instead of exiting, so usage errors get EXIT.usage
+registerInfo(program);
+
+try {
+  await program.parseAsync();
+} catch (e) {
+  if (e instanceof CommanderError) {
+    // commander has printed the message; help and --version end with 0.
+    process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  } else if (e instanceof BlockferryError) {
+    process.stderr.write(`blockferry: ${e.message}\n`);
+    process.exitCode = exitCodeFor(e.code);
+  } else {
+    process.stderr.write(`blockferry: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = EXIT.internal;
+  }
+}
