@@ -31,14 +31,18 @@ export function seededInts(seed: number): (below: number) => number {
   };
 }
 
-/** Bytes lz4 compresses about 2:1 or better: random picks among a few random 32-byte words. */
-export function compressibleBytes(length: number, seed: number): Buffer {
-  const words = seededBytes(16 * 32, seed);
+/**
+ * Bytes with a set lz4 compressibility: every 64-byte chunk is `literal` fresh
+ * random bytes followed by a run copied from a small dictionary, which lz4
+ * encodes in a few bytes. literal=26 gives about 2:1 at 64 KiB blocks.
+ */
+export function compressibleBytes(length: number, seed: number, literal = 26): Buffer {
+  const out = seededBytes(length, seed);
+  const dictionary = seededBytes(16 * 64, seed + 1);
   const pick = seededInts(seed);
-  const out = Buffer.alloc(length);
-  for (let i = 0; i < length; i += 32) {
-    const w = pick(16) * 32;
-    words.copy(out, i, w, w + Math.min(32, length - i));
+  for (let i = literal; i < length; i += 64) {
+    const from = pick(16) * 64;
+    dictionary.copy(out, i, from, from + Math.min(64 - literal, length - i));
   }
   return out;
 }
