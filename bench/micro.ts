@@ -45,7 +45,7 @@ console.log(`| task | throughput | compression ratio |\n|---|---:|---:|`);
 for (const task of bench.tasks) {
   const result = task.result;
   if (result === undefined || !("latency" in result)) throw new Error(`${task.name}: no result`);
-  const seconds = result.latency.p50 / 1000;
+  const seconds = (result.latency.p50 ?? Number.NaN) / 1000;
   const bytes = bytesPerTask.get(task.name) ?? 0;
   const rate = bytes / seconds;
   const shown = rate > 2e9 ? `${(rate / 1e9).toFixed(2)} GB/s` : `${(rate / 1e6).toFixed(0)} MB/s`;

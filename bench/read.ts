@@ -40,9 +40,13 @@ function dd(): number {
 }
 
 function blockferry(...args: string[]): number {
-  const r = spawnSync(process.execPath, ["--import", "tsx", join(import.meta.dirname, "read-volume.ts"), device, ...args], {
-    encoding: "utf8",
-  });
+  const r = spawnSync(
+    process.execPath,
+    ["--import", "tsx", join(import.meta.dirname, "read-volume.ts"), device, ...args],
+    {
+      encoding: "utf8",
+    },
+  );
   if (r.status !== 0) throw new Error(`read-volume: ${r.stderr}`);
   const { bytes: n, seconds } = JSON.parse(r.stdout) as { bytes: number; seconds: number };
   return n / seconds;
