@@ -54,8 +54,9 @@ function blockferry(...args: string[]): number {
 
 const tools: Array<[string, () => number]> = [
   ["dd iflag=direct bs=4M", dd],
-  ["blockferry O_DIRECT, digests (64 KiB blocks)", () => blockferry()],
+  ["blockferry O_DIRECT, digests (64 KiB blocks, 2 batches of 64 MiB in flight)", () => blockferry()],
   ["blockferry O_DIRECT, no digests", () => blockferry("--no-digest")],
+  ["blockferry O_DIRECT, digests, one batch in flight", () => blockferry("--depth", "1")],
   ["blockferry buffered, digests", () => blockferry("--buffered")],
 ];
 const rates = new Map<string, number[]>(tools.map(([name]) => [name, []]));
