@@ -62,6 +62,22 @@ struct Owned {
   }
 };
 
+// The (buffer, offset, length, blockSize) arguments that begin read and write.
+struct Transfer {
+  ByteSpan buf;
+  uint64_t offset;
+  uint64_t length;
+  uint64_t block_size;
+};
+
+Transfer TransferArgs(const Napi::CallbackInfo& info) {
+  Transfer t{BytesArg(info, 0, "buffer"), IntegerArg(info, 1, "offset"),
+             IntegerArg(info, 2, "length"), IntegerArg(info, 3, "blockSize")};
+  if (t.length > t.buf.length) throw Napi::RangeError::New(info.Env(), "length exceeds the buffer");
+  if (t.block_size == 0) throw Napi::RangeError::New(info.Env(), "blockSize must be positive");
+  return t;
+}
+
 }  // namespace
 
 Napi::Function VolumeWrap::Define(Napi::Env env) {
@@ -132,14 +148,9 @@ Napi::Value VolumeWrap::Info(const Napi::CallbackInfo& info) {
 //   Promise<{direct, digests?, zero?}>
 Napi::Value VolumeWrap::Read(const Napi::CallbackInfo& info) {
   std::shared_ptr<Volume> v = Get(info);
-  ByteSpan buf = BytesArg(info, 0, "buffer");
-  uint64_t offset = IntegerArg(info, 1, "offset");
-  uint64_t length = IntegerArg(info, 2, "length");
-  uint64_t block_size = IntegerArg(info, 3, "blockSize");
+  Transfer t = TransferArgs(info);
   uint64_t seed = BigIntArg(info, 4, "seed");
   bool digest = BoolArg(info, 5, "digest");
-  if (length > buf.length) throw Napi::RangeError::New(info.Env(), "length exceeds the buffer");
-  if (block_size == 0) throw Napi::RangeError::New(info.Env(), "blockSize must be positive");
   struct State {
     ReadResult result;
     Owned digests, zero;
@@ -148,13 +159,13 @@ Napi::Value VolumeWrap::Read(const Napi::CallbackInfo& info) {
   return Queue(
       info.Env(),
       [=] {
-        size_t count = BlockCount(length, block_size);
+        size_t count = BlockCount(t.length, t.block_size);
         if (digest) {
           state->digests.Allocate(count * kDigestSize);
           state->zero.Allocate(count);
         }
-        state->result = ReadBlocks(*v, buf.data, buf.length, offset, length, block_size, seed,
-                                   state->digests.p, state->zero.p);
+        state->result = ReadBlocks(*v, t.buf.data, t.buf.length, t.offset, t.length, t.block_size,
+                                   seed, state->digests.p, state->zero.p);
       },
       [=](Napi::Env env) -> Napi::Value {
         Napi::Object r = Napi::Object::New(env);
@@ -163,30 +174,25 @@ Napi::Value VolumeWrap::Read(const Napi::CallbackInfo& info) {
         r.Set("zero", state->zero.Take(env));
         return r;
       },
-      {buf.owner});
+      {t.buf.owner});
 }
 
 // write(buf, offset, length, blockSize, zero | null) ->
 //   Promise<{bytesWritten, bytesZeroed, direct, zeroMethod}>
 Napi::Value VolumeWrap::Write(const Napi::CallbackInfo& info) {
   std::shared_ptr<Volume> v = Get(info);
-  ByteSpan buf = BytesArg(info, 0, "buffer");
-  uint64_t offset = IntegerArg(info, 1, "offset");
-  uint64_t length = IntegerArg(info, 2, "length");
-  uint64_t block_size = IntegerArg(info, 3, "blockSize");
-  if (length > buf.length) throw Napi::RangeError::New(info.Env(), "length exceeds the buffer");
-  if (block_size == 0) throw Napi::RangeError::New(info.Env(), "blockSize must be positive");
-  ByteSpan zero{nullptr, 0, buf.owner};
+  Transfer t = TransferArgs(info);
+  ByteSpan zero{nullptr, 0, t.buf.owner};
   if (!info[4].IsNull() && !info[4].IsUndefined()) {
     zero = BytesArg(info, 4, "zero");
-    if (zero.length < BlockCount(length, block_size)) {
+    if (zero.length < BlockCount(t.length, t.block_size)) {
       throw Napi::RangeError::New(info.Env(), "zero: expected one flag per block");
     }
   }
   auto result = std::make_shared<WriteResult>();
   return Queue(
       info.Env(),
-      [=] { *result = WriteBlocks(*v, buf.data, offset, length, block_size, zero.data); },
+      [=] { *result = WriteBlocks(*v, t.buf.data, t.offset, t.length, t.block_size, zero.data); },
       [=](Napi::Env env) -> Napi::Value {
         Napi::Object r = Napi::Object::New(env);
         r.Set("bytesWritten", static_cast<double>(result->bytes_written));
@@ -195,7 +201,7 @@ Napi::Value VolumeWrap::Write(const Napi::CallbackInfo& info) {
         r.Set("zeroMethod", ZeroMethodName(result->zero_method));
         return r;
       },
-      {buf.owner, zero.owner});
+      {t.buf.owner, zero.owner});
 }
 
 Napi::Value VolumeWrap::ZeroRange(const Napi::CallbackInfo& info) {

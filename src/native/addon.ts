@@ -8,11 +8,15 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export interface RawVolumeInfo {
+  /** Bytes. */
   size: number;
+  /** Logical sector size of a block device; 512 for an image file. */
   sectorSize: number;
+  /** Alignment O_DIRECT needs of offsets, lengths and memory. */
   alignment: number;
   isBlockDevice: boolean;
   writable: boolean;
+  /** O_DIRECT in use: false when the filesystem refused it, or when asked not to. */
   direct: boolean;
 }
 

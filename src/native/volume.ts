@@ -14,7 +14,7 @@ import {
   checkString,
   invalid,
 } from "../validate.js";
-import { addon, type RawVolume, type RawZeroMethod } from "./addon.js";
+import { addon, type RawVolume, type RawVolumeInfo, type RawZeroMethod } from "./addon.js";
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from "./limits.js";
 import { callNative } from "./native-error.js";
 
@@ -27,18 +27,8 @@ export interface OpenOptions {
   direct?: boolean;
 }
 
-export interface VolumeInfo {
+export interface VolumeInfo extends RawVolumeInfo {
   path: string;
-  /** Bytes. */
-  size: number;
-  /** Logical sector size of a block device; 512 for an image file. */
-  sectorSize: number;
-  /** Alignment O_DIRECT needs of offsets, lengths and memory. */
-  alignment: number;
-  isBlockDevice: boolean;
-  writable: boolean;
-  /** O_DIRECT in use: false when the filesystem refused it (tmpfs). */
-  direct: boolean;
 }
 
 export interface ReadOptions {
