@@ -15,6 +15,12 @@ export type ErrorCode =
   | "E_IO" // EIO and other failures of the device
   | "E_CORRUPT" // bytes that do not decode
   | "E_UNSUPPORTED" // not a block device or regular file, or an operation it lacks
+  | "E_PROTOCOL" // the peer sent something the protocol does not allow
+  | "E_VERSION" // the peer speaks another protocol version
+  | "E_UNKNOWN_TARGET" // a target name the receiver is not configured to write
+  | "E_TARGET_TOO_SMALL" // a block device smaller than the source
+  | "E_VERIFY" // the copy's fingerprint differs from the source's
+  | "E_NETWORK" // the connection failed or closed early
   | "E_INTERNAL"; // a bug: please report
 
 export interface ErrorDetails {

@@ -1,6 +1,7 @@
 #include "codec_ops.h"
 
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 #include "args.h"
@@ -128,7 +129,53 @@ class DecodeWorker : public PromiseWorker {
   size_t block_size_;
 };
 
+class FoldWorker : public PromiseWorker {
+ public:
+  FoldWorker(Napi::Env env, const uint8_t* acc, ByteSpan digests, size_t count, uint64_t first,
+             uint64_t seed, bool repeat)
+      : PromiseWorker(env),
+        digests_(digests),
+        count_(count),
+        first_(first),
+        seed_(seed),
+        repeat_(repeat) {
+    std::memcpy(acc_, acc, kDigestSize);
+    KeepAlive(digests.owner);
+  }
+
+ protected:
+  void Run() override { FoldDigests(acc_, digests_.data, count_, first_, seed_, repeat_); }
+  Napi::Value Result(Napi::Env env) override {
+    return Napi::Buffer<uint8_t>::Copy(env, acc_, kDigestSize);
+  }
+
+ private:
+  uint8_t acc_[kDigestSize];
+  ByteSpan digests_;
+  size_t count_;
+  uint64_t first_;
+  uint64_t seed_;
+  bool repeat_;
+};
+
 }  // namespace
+
+Napi::Value FoldDigestsAsync(const Napi::CallbackInfo& info) {
+  ByteSpan acc = BytesArg(info, 0, "acc");
+  ByteSpan digests = BytesArg(info, 1, "digests");
+  uint64_t count = IntegerArg(info, 2, "count");
+  uint64_t first = IntegerArg(info, 3, "firstBlock");
+  uint64_t seed = BigIntArg(info, 4, "seed");
+  bool repeat = BoolArg(info, 5, "repeat");
+  if (acc.length != kDigestSize) {
+    throw Napi::RangeError::New(info.Env(), "acc: expected 16 bytes");
+  }
+  size_t needed = repeat ? (count > 0 ? kDigestSize : 0) : count * kDigestSize;
+  if (count > (uint64_t{1} << 40) || digests.length < needed) {
+    throw Napi::RangeError::New(info.Env(), "digests: expected 16 bytes per block");
+  }
+  return (new FoldWorker(info.Env(), acc.data, digests, count, first, seed, repeat))->Queue();
+}
 
 Napi::Value DigestBlocksAsync(const Napi::CallbackInfo& info) {
   ByteSpan data = BytesArg(info, 0, "data");

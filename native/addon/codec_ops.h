@@ -9,4 +9,6 @@ Napi::Value DigestBlocksAsync(const Napi::CallbackInfo& info);
 Napi::Value CompressBlocksAsync(const Napi::CallbackInfo& info);
 // decodeBlocks(src, sizes, kinds, dst, blockSize) -> Promise<undefined>
 Napi::Value DecodeBlocksAsync(const Napi::CallbackInfo& info);
+// foldDigests(acc, digests, count, firstBlock, seed, repeat) -> Promise<Buffer>
+Napi::Value FoldDigestsAsync(const Napi::CallbackInfo& info);
 }  // namespace blockferry

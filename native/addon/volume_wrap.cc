@@ -89,6 +89,7 @@ Napi::Function VolumeWrap::Define(Napi::Env env) {
                                         InstanceMethod("zeroRange", &VolumeWrap::ZeroRange),
                                         InstanceMethod("setSize", &VolumeWrap::SetSize),
                                         InstanceMethod("sync", &VolumeWrap::Sync),
+                                        InstanceMethod("dataExtents", &VolumeWrap::DataExtents),
                                         InstanceMethod("close", &VolumeWrap::Close),
                                     });
   auto* data = new AddonData{Napi::Persistent(ctor)};
@@ -228,6 +229,33 @@ Napi::Value VolumeWrap::Sync(const Napi::CallbackInfo& info) {
   std::shared_ptr<Volume> v = Get(info);
   return Queue(
       info.Env(), [=] { v->Sync(); }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+}
+
+// dataExtents(offset, length, maxExtents) ->
+//   Promise<{extents: number[] (start, end pairs), searchedTo: number}>
+Napi::Value VolumeWrap::DataExtents(const Napi::CallbackInfo& info) {
+  std::shared_ptr<Volume> v = Get(info);
+  uint64_t offset = IntegerArg(info, 0, "offset");
+  uint64_t length = IntegerArg(info, 1, "length");
+  uint64_t max_extents = IntegerArg(info, 2, "maxExtents");
+  struct State {
+    std::vector<uint64_t> extents;
+    uint64_t searched_to = 0;
+  };
+  auto state = std::make_shared<State>();
+  return Queue(
+      info.Env(),
+      [=] { state->searched_to = v->DataExtents(offset, length, max_extents, &state->extents); },
+      [=](Napi::Env env) -> Napi::Value {
+        Napi::Array extents = Napi::Array::New(env, state->extents.size());
+        for (size_t i = 0; i < state->extents.size(); ++i) {
+          extents.Set(i, static_cast<double>(state->extents[i]));
+        }
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("extents", extents);
+        r.Set("searchedTo", static_cast<double>(state->searched_to));
+        return r;
+      });
 }
 
 Napi::Value VolumeWrap::Close(const Napi::CallbackInfo& info) {

@@ -28,6 +28,7 @@ class VolumeWrap : public Napi::ObjectWrap<VolumeWrap> {
   Napi::Value ZeroRange(const Napi::CallbackInfo& info);
   Napi::Value SetSize(const Napi::CallbackInfo& info);
   Napi::Value Sync(const Napi::CallbackInfo& info);
+  Napi::Value DataExtents(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   std::shared_ptr<Volume> volume_;

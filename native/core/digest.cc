@@ -30,7 +30,38 @@ void Canonical(const uint8_t* data, size_t length, uint64_t seed, uint8_t* out) 
   std::memcpy(out, canonical.digest, kDigestSize);
 }
 
+uint64_t LoadBigEndian(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
+  return v;
+}
+
+void StoreBigEndian(uint8_t* p, uint64_t v) {
+  for (int i = 7; i >= 0; --i) {
+    p[i] = static_cast<uint8_t>(v);
+    v >>= 8;
+  }
+}
+
 }  // namespace
+
+void FoldDigests(uint8_t* acc, const uint8_t* digests, size_t count, uint64_t first_block,
+                 uint64_t seed, bool repeat) {
+  uint64_t high = LoadBigEndian(acc);
+  uint64_t low = LoadBigEndian(acc + 8);
+  uint8_t keyed[8 + kDigestSize];
+  for (size_t i = 0; i < count; ++i) {
+    uint64_t index = first_block + i;
+    for (int b = 0; b < 8; ++b) keyed[b] = static_cast<uint8_t>(index >> (8 * b));
+    std::memcpy(keyed + 8, repeat ? digests : digests + i * kDigestSize, kDigestSize);
+    XXH128_hash_t h = XXH3_128bits_withSeed(keyed, sizeof keyed, seed);
+    uint64_t sum = low + h.low64;
+    high += h.high64 + (sum < low ? 1 : 0);
+    low = sum;
+  }
+  StoreBigEndian(acc, high);
+  StoreBigEndian(acc + 8, low);
+}
 
 bool IsAllZero(const uint8_t* data, size_t length) {
   // Real data almost always differs from zero in its first bytes, so the

@@ -275,6 +275,33 @@ void Volume::Sync() {
   if (::fdatasync(fd_) != 0) throw IoError::System("fdatasync", errno, -1);
 }
 
+uint64_t Volume::DataExtents(uint64_t offset, uint64_t length, size_t max_extents,
+                             std::vector<uint64_t>* out) {
+  CheckRange("find data", offset, length);
+  uint64_t end = offset + length;
+  if (is_block_device_) {
+    if (length > 0) out->insert(out->end(), {offset, end});
+    return end;
+  }
+  uint64_t pos = offset;
+  while (pos < end && out->size() / 2 < max_extents) {
+    off_t data = ::lseek(fd_, static_cast<off_t>(pos), SEEK_DATA);
+    if (data < 0 && errno == ENXIO) return end;  // only a hole remains
+    if (data < 0 && IsNotSupported(errno)) {
+      out->insert(out->end(), {pos, end});
+      return end;
+    }
+    if (data < 0) throw IoError::System("lseek SEEK_DATA", errno, pos);
+    if (static_cast<uint64_t>(data) >= end) return end;
+    off_t hole = ::lseek(fd_, data, SEEK_HOLE);
+    if (hole < 0) throw IoError::System("lseek SEEK_HOLE", errno, data);
+    uint64_t stop = std::min<uint64_t>(static_cast<uint64_t>(hole), end);
+    out->insert(out->end(), {static_cast<uint64_t>(data), stop});
+    pos = stop;
+  }
+  return pos;
+}
+
 void Volume::SetSize(uint64_t size) {
   CheckWritable("set size", static_cast<int64_t>(size));
   if (is_block_device_) {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace blockferry {
 
@@ -52,6 +53,13 @@ class Volume {
   // Makes [offset, offset + length) read as zeros, as cheaply as it can.
   ZeroMethod ZeroRange(uint64_t offset, uint64_t length);
   void Sync();
+  // Appends to `out` the [start, end) extents that hold data within
+  // [offset, offset + length), at most `max_extents` of them, and returns the
+  // offset up to which the search got (offset + length when complete). Holes
+  // of image files are found with SEEK_DATA/SEEK_HOLE; a block device, or a
+  // filesystem without them, is one extent.
+  uint64_t DataExtents(uint64_t offset, uint64_t length, size_t max_extents,
+                       std::vector<uint64_t>* out);
   // Regular files only: grow or shrink the image to `size` bytes.
   void SetSize(uint64_t size);
 

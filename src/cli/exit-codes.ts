@@ -15,6 +15,11 @@ export const EXIT = {
   io: 7,
   corrupt: 8,
   unsupported: 9,
+  protocol: 10,
+  unknownTarget: 11,
+  targetTooSmall: 12,
+  verify: 13,
+  network: 14,
 } as const;
 
 const exitForCode: Record<ErrorCode, number> = {
@@ -29,6 +34,12 @@ const exitForCode: Record<ErrorCode, number> = {
   E_IO: EXIT.io,
   E_CORRUPT: EXIT.corrupt,
   E_UNSUPPORTED: EXIT.unsupported,
+  E_PROTOCOL: EXIT.protocol,
+  E_VERSION: EXIT.protocol,
+  E_UNKNOWN_TARGET: EXIT.unknownTarget,
+  E_TARGET_TOO_SMALL: EXIT.targetTooSmall,
+  E_VERIFY: EXIT.verify,
+  E_NETWORK: EXIT.network,
   E_INTERNAL: EXIT.internal,
 };
 

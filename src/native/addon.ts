@@ -55,6 +55,7 @@ export interface RawVolume {
   zeroRange(offset: number, length: number): Promise<RawZeroMethod>;
   setSize(size: number): Promise<void>;
   sync(): Promise<void>;
+  dataExtents(offset: number, length: number, maxExtents: number): Promise<{ extents: number[]; searchedTo: number }>;
   close(): Promise<void>;
 }
 
@@ -70,6 +71,14 @@ export interface Addon {
     dst: Uint8Array,
     blockSize: number,
   ): Promise<void>;
+  foldDigests(
+    acc: Uint8Array,
+    digests: Uint8Array,
+    count: number,
+    firstBlock: number,
+    seed: bigint,
+    repeat: boolean,
+  ): Promise<Buffer>;
 }
 
 /** The facts a native failure carries (see native/addon/errors.h). */

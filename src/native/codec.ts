@@ -4,7 +4,7 @@
  */
 import { checkBytes, checkInteger, checkSeed, invalid } from "../validate.js";
 import { addon } from "./addon.js";
-import { MAX_BATCH_BYTES } from "./limits.js";
+import { DIGEST_SIZE, MAX_BATCH_BYTES } from "./limits.js";
 import { callNative } from "./native-error.js";
 
 export interface Digests {
@@ -68,6 +68,29 @@ export async function decodeBlocks(
   }
   if (checkBytes("kinds", kinds).length < blocks) throw invalid("kinds", `${blocks} entries`, kinds);
   return callNative(() => addon.decodeBlocks(src, sizes, kinds, dst, blockSize));
+}
+
+/**
+ * Adds blocks to a whole-volume fingerprint: block i with digest d adds
+ * XXH3-128(i || d, seed) to a 128-bit sum (see native/core/digest.h). Returns
+ * the new 16-byte sum. With `repeat`, the one digest given stands for `count`
+ * blocks (a zero run).
+ */
+export async function foldDigests(
+  acc: Uint8Array,
+  digests: Uint8Array,
+  count: number,
+  firstBlock: number,
+  seed: bigint,
+  repeat = false,
+): Promise<Buffer> {
+  if (checkBytes("acc", acc).length !== DIGEST_SIZE) throw invalid("acc", `${DIGEST_SIZE} bytes`, acc);
+  checkInteger("count", count);
+  checkInteger("firstBlock", firstBlock);
+  const needed = repeat ? Math.min(count, 1) * DIGEST_SIZE : count * DIGEST_SIZE;
+  if (checkBytes("digests", digests).length < needed) throw invalid("digests", `${needed} bytes`, digests);
+  checkSeed("seed", seed);
+  return callNative(() => addon.foldDigests(acc, digests, count, firstBlock, seed, repeat));
 }
 
 /** Memory aligned for O_DIRECT (uninitialised, as Buffer.allocUnsafe). */

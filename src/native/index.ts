@@ -7,6 +7,7 @@ export {
   type Digests,
   decodeBlocks,
   digestBlocks,
+  foldDigests,
 } from "./codec.js";
 export { DIGEST_SIZE, MAX_BATCH_BYTES, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from "./limits.js";
 export {

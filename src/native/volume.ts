@@ -143,6 +143,27 @@ export class Volume {
     await callNative(() => raw.sync());
   }
 
+  /**
+   * The extents that hold data within [offset, offset + length), as [start, end)
+   * pairs, found with SEEK_DATA/SEEK_HOLE on image files (a block device is one
+   * extent). At most `maxExtents` per call: `searchedTo` says where to go on.
+   */
+  async dataExtents(
+    offset: number,
+    length: number,
+    maxExtents = 4096,
+  ): Promise<{ extents: Array<[number, number]>; searchedTo: number }> {
+    const raw = this.#open("dataExtents");
+    this.#checkRange(raw, checkInteger("offset", offset), checkInteger("length", length));
+    checkInteger("maxExtents", maxExtents, 1, 1 << 20);
+    const found = await callNative(() => raw.dataExtents(offset, length, maxExtents));
+    const extents: Array<[number, number]> = [];
+    for (let i = 0; i + 1 < found.extents.length; i += 2) {
+      extents.push([found.extents[i] as number, found.extents[i + 1] as number]);
+    }
+    return { extents, searchedTo: found.searchedTo };
+  }
+
   /** Closes the volume; transfers already started still complete. */
   async close(): Promise<void> {
     const raw = this.#raw;

@@ -1,0 +1,63 @@
+/**
+ * Reads what the other side sends while this side is busy sending: routes
+ * each frame to a handler and keeps the first failure, so that a peer's
+ * ERROR message is what gets reported, not the broken pipe that follows it.
+ */
+import { BlockferryError } from "../errors.js";
+import { protocolError } from "../protocol/body.js";
+import type { FrameChannel } from "../protocol/frames.js";
+import { codecs, MessageType } from "../protocol/messages.js";
+
+export type FrameHandler = (type: MessageType, body: Buffer) => void | Promise<void>;
+
+export class PeerListener {
+  #failure: BlockferryError | undefined;
+  #onFailure: Array<(e: BlockferryError) => void> = [];
+  readonly finished: Promise<void>;
+
+  constructor(channel: FrameChannel, handle: FrameHandler, what: string) {
+    this.finished = (async () => {
+      try {
+        for (;;) {
+          const frame = await channel.receive();
+          if (frame === undefined) return;
+          if (frame.type === MessageType.error) throw remoteError(codecs.error.decode(frame.body), what);
+          await handle(frame.type, frame.body);
+        }
+      } catch (e) {
+        this.fail(e instanceof BlockferryError ? e : new BlockferryError("E_INTERNAL", String(e), { cause: e }));
+      }
+    })();
+  }
+
+  get failure(): BlockferryError | undefined {
+    return this.#failure;
+  }
+
+  fail(e: BlockferryError): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = e;
+    for (const f of this.#onFailure) f(e);
+  }
+
+  /** Rejects as soon as the peer fails. */
+  failed(): Promise<never> {
+    return new Promise((_, reject) => {
+      if (this.#failure) reject(this.#failure);
+      else this.#onFailure.push(reject);
+    });
+  }
+
+  /** The peer's failure if there was one, else `e`. */
+  explain(e: unknown): unknown {
+    return this.#failure ?? e;
+  }
+}
+
+export function remoteError(m: { code: string; message: string }, what: string): BlockferryError {
+  return new BlockferryError(m.code as BlockferryError["code"], `${what}: ${m.message}`);
+}
+
+export function unexpected(type: number, when: string): BlockferryError {
+  return protocolError(`unexpected message type ${type} ${when}`);
+}

@@ -1,0 +1,288 @@
+/**
+ * The source role: sends a volume to a target over a FrameChannel (see the
+ * transcript in src/protocol/messages.ts). Batches are read ahead, digested
+ * and compressed on worker threads while earlier ones are on the wire; at most
+ * two checkpoint intervals travel unacknowledged, so an interruption re-sends
+ * at most that much. Memory is a fixed pool of batch buffers.
+ */
+import { BlockferryError } from "../errors.js";
+import type { FrameChannel } from "../protocol/frames.js";
+import {
+  type Blocks,
+  codecs,
+  MAX_BLOCKS_PER_MESSAGE,
+  MessageType,
+  PROTOCOL_VERSION,
+  type Welcome,
+} from "../protocol/messages.js";
+import { BlockKind, type Volume } from "../native/index.js";
+import { BufferPool } from "./buffer-pool.js";
+import { Fingerprint, foldBatch, foldZeroRun } from "./fingerprint.js";
+import { PeerListener, remoteError, unexpected } from "./peer.js";
+import type { RateLimiter } from "./rate-limit.js";
+import { type DataBatch, readBatches } from "./source-batches.js";
+import { TransferStats } from "./stats.js";
+
+/** Bytes per batch: one native call, one BLOCKS message. */
+export const BATCH_BYTES = 16 * 1024 * 1024;
+/** Batches read (and compressed) ahead of the one being sent. */
+const READ_AHEAD = 2;
+
+export interface SourceOptions {
+  volume: Volume;
+  channel: FrameChannel;
+  targetName: string;
+  /** Identifies the source volume to the target, so a resume continues the same copy. */
+  sourceId: string;
+  blockSize: number;
+  compress?: boolean;
+  /** Copy everything from block 0, ignoring an interrupted copy's progress. */
+  full?: boolean;
+  /** Ask the target to re-read the copy from disk before it reports success. */
+  verify?: boolean;
+  rateLimiter?: RateLimiter | undefined;
+  stats?: TransferStats;
+  log?: (line: string) => void;
+}
+
+export interface SourceResult {
+  fingerprint: string;
+  resumedFromBlock: number;
+  stats: TransferStats;
+}
+
+export async function runSource(o: SourceOptions): Promise<SourceResult> {
+  const { volume, channel, blockSize } = o;
+  const stats = o.stats ?? new TransferStats();
+  const size = volume.size;
+  const blockCount = Math.ceil(size / blockSize);
+  stats.totalBytes = size;
+
+  await channel.send(
+    MessageType.hello,
+    codecs.hello.encode({
+      version: PROTOCOL_VERSION,
+      targetName: o.targetName,
+      sourceSize: size,
+      blockSize,
+      flags: { compress: o.compress ?? false, full: o.full ?? false, verify: o.verify ?? false },
+      sourceId: o.sourceId,
+    }),
+  );
+  const welcome = await receiveWelcome(channel);
+  if (welcome.targetSize < size) {
+    throw new BlockferryError("E_TARGET_TOO_SMALL", `target is ${welcome.targetSize} bytes, the source ${size}`);
+  }
+  const seed = welcome.seed;
+
+  // A resumed copy counts only if the part already copied still matches this source.
+  let fromBlock = 0;
+  const fingerprint = new Fingerprint();
+  if (welcome.resumeBlock > 0 && !o.full) {
+    if (welcome.resumeBlock > blockCount) throw new BlockferryError("E_PROTOCOL", "target resumes past the end");
+    o.log?.(`checking the ${welcome.resumeBlock * blockSize} bytes copied before`);
+    const prefix = await fingerprintPrefix(volume, welcome.resumeBlock, blockSize, seed, stats);
+    if (prefix.equals(welcome.resumeFingerprint)) {
+      fromBlock = welcome.resumeBlock;
+      fingerprint.add(prefix.toBuffer());
+    } else {
+      o.log?.("the source changed since the interrupted copy: starting over");
+    }
+  }
+  stats.resumedFromBytes = stats.doneBytes = stats.ackedBytes = Math.min(fromBlock * blockSize, size);
+  await channel.send(MessageType.start, codecs.start.encode({ fromBlock }));
+
+  // What the target acknowledges must match what we sent, checkpoint by checkpoint.
+  const sentSums = new Map<number, string>([[fromBlock, fingerprint.hex]]);
+  let acked = fromBlock;
+  let ackWaiter: (() => void) | undefined;
+  let done: { fingerprint: Buffer; verified: boolean } | undefined;
+  const peer = new PeerListener(
+    channel,
+    (type, body) => {
+      if (type === MessageType.ack) {
+        const ack = codecs.ack.decode(body);
+        const expected = sentSums.get(ack.blocksDone);
+        if (expected === undefined || ack.blocksDone < acked) {
+          throw new BlockferryError("E_PROTOCOL", `target acknowledged block ${ack.blocksDone}, not a boundary sent`);
+        }
+        if (expected !== ack.fingerprint.toString("hex")) {
+          throw new BlockferryError("E_VERIFY", `target's copy of blocks before ${ack.blocksDone} differs from the source`);
+        }
+        for (const k of sentSums.keys()) if (k < ack.blocksDone) sentSums.delete(k);
+        acked = ack.blocksDone;
+        stats.ackedBytes = Math.min(acked * blockSize, size);
+        ackWaiter?.();
+      } else if (type === MessageType.done) {
+        done = codecs.done.decode(body);
+      } else {
+        throw unexpected(type, "from a target during a copy");
+      }
+    },
+    "target",
+  );
+  const limit = 2 * welcome.checkpointBlocks;
+  const waitForWindow = async (end: number, sent: number) => {
+    const started = performance.now();
+    // A message larger than the window goes once everything before it is acknowledged.
+    while (end - acked > limit && acked < sent) {
+      await Promise.race([new Promise<void>((r) => (ackWaiter = r)), peer.failed()]);
+    }
+    stats.waitSeconds += (performance.now() - started) / 1000;
+  };
+
+  let sent = fromBlock;
+  const send = async (type: MessageType, body: Buffer[], end: number, sum: Buffer, onFlushed?: () => void) => {
+    await waitForWindow(end, sent);
+    const bytes = body.reduce((n, b) => n + b.length, 0);
+    await o.rateLimiter?.take(bytes + 5);
+    fingerprint.add(sum);
+    sentSums.set(end, fingerprint.hex);
+    sent = end;
+    await channel.send(type, body, onFlushed);
+    stats.wireBytes = channel.bytesSent;
+    stats.doneBytes = Math.min(end * blockSize, size);
+  };
+
+  let zeroRun: { first: number; count: number } | undefined;
+  const flushZeroRun = async () => {
+    if (zeroRun === undefined) return;
+    const { first, count } = zeroRun;
+    zeroRun = undefined;
+    const sum = await foldZeroRun(first, count, blockSize, size, seed);
+    await send(MessageType.zeroRun, codecs.zeroRun.encode({ firstBlock: first, count }), first + count, sum);
+  };
+  const addZeros = async (first: number, count: number, bytes: number) => {
+    stats.zeroBytes += bytes;
+    if (zeroRun !== undefined && zeroRun.first + zeroRun.count === first) zeroRun.count += count;
+    else {
+      await flushZeroRun();
+      zeroRun = { first, count };
+    }
+  };
+
+  const pool = new BufferPool(READ_AHEAD + 2, () => volume.allocBuffer(Math.max(BATCH_BYTES, blockSize)));
+  try {
+    const batches = readBatches({
+      volume,
+      fromBlock,
+      blockSize,
+      seed,
+      batchBytes: Math.max(BATCH_BYTES, blockSize),
+      depth: READ_AHEAD,
+      pool,
+      stats,
+      compress: o.compress ?? false,
+    });
+    for await (const batch of batches) {
+      if (peer.failure) throw peer.failure;
+      if (batch.kind === "hole") {
+        const bytes = Math.min((batch.firstBlock + batch.count) * blockSize, size) - batch.firstBlock * blockSize;
+        await addZeros(batch.firstBlock, batch.count, bytes);
+        continue;
+      }
+      if (batch.zero.every((z) => z === 1)) {
+        batch.release();
+        await addZeros(batch.firstBlock, batch.count, batch.length);
+        continue;
+      }
+      await flushZeroRun();
+      const message = blocksMessage(batch, blockSize, stats);
+      const sum = await foldBatch(batch.digests, batch.count, batch.firstBlock, seed);
+      await send(MessageType.blocks, codecs.blocks.encode(message), batch.firstBlock + batch.count, sum, batch.release);
+    }
+    await flushZeroRun();
+    await send(MessageType.end, codecs.end.encode({ blockCount, fingerprint: fingerprint.toBuffer() }), blockCount, Buffer.alloc(16));
+    // END adds nothing to the sum: it was recorded above only to keep `send` uniform.
+    await Promise.race([peer.finished, peer.failed()]);
+  } catch (e) {
+    channel.destroy();
+    throw peer.explain(e);
+  }
+  if (peer.failure) throw peer.failure;
+  if (done === undefined) throw new BlockferryError("E_NETWORK", "the target closed the connection before confirming the copy");
+  if (!done.verified || !fingerprint.equals(done.fingerprint)) {
+    throw new BlockferryError(
+      "E_VERIFY",
+      `the copy's fingerprint ${done.fingerprint.toString("hex")} differs from the source's ${fingerprint.hex}; the target stays marked incomplete`,
+    );
+  }
+  await channel.end();
+  return { fingerprint: fingerprint.hex, resumedFromBlock: fromBlock, stats };
+}
+
+async function receiveWelcome(channel: FrameChannel): Promise<Welcome> {
+  const frame = await channel.receive();
+  if (frame === undefined) throw new BlockferryError("E_NETWORK", "the target closed the connection during the handshake");
+  if (frame.type === MessageType.error) throw remoteError(codecs.error.decode(frame.body), "target refused");
+  if (frame.type !== MessageType.welcome) throw unexpected(frame.type, "instead of WELCOME");
+  return codecs.welcome.decode(frame.body);
+}
+
+/** Lays a batch out as one BLOCKS message, without copying its bytes. */
+function blocksMessage(batch: DataBatch, blockSize: number, stats: TransferStats): Blocks {
+  const { count, buffer, length, zero, compressed } = batch;
+  if (count > MAX_BLOCKS_PER_MESSAGE) throw new BlockferryError("E_INTERNAL", "batch holds too many blocks");
+  const kinds = new Uint8Array(count);
+  const sizes = new Uint32Array(count);
+  const payload: Buffer[] = [];
+  let lz4At = 0;
+  let rawStart = -1; // start of a run of raw blocks, sent as one slice
+  const endRaw = (at: number) => {
+    if (rawStart >= 0) payload.push(buffer.subarray(rawStart, at));
+    rawStart = -1;
+  };
+  for (let i = 0; i < count; i++) {
+    const start = i * blockSize;
+    const n = Math.min(blockSize, length - start);
+    const packed = compressed?.sizes[i] ?? 0;
+    if (zero[i] === 1) {
+      endRaw(start);
+      kinds[i] = BlockKind.zero;
+      stats.zeroBytes += n;
+    } else if (packed > 0 && compressed !== undefined) {
+      endRaw(start);
+      kinds[i] = BlockKind.lz4;
+      sizes[i] = packed;
+      payload.push(compressed.payload.subarray(lz4At, lz4At + packed));
+      stats.compressedInBytes += n;
+      stats.compressedOutBytes += packed;
+    } else {
+      if (rawStart < 0) rawStart = start;
+      kinds[i] = BlockKind.raw;
+      sizes[i] = n;
+      stats.rawBytes += n;
+    }
+    lz4At += packed;
+  }
+  endRaw(length);
+  return { firstBlock: batch.firstBlock, kinds, sizes, payload };
+}
+
+/** Fingerprint of blocks [0, blocks) as the source reads them now. */
+async function fingerprintPrefix(
+  volume: Volume,
+  blocks: number,
+  blockSize: number,
+  seed: bigint,
+  stats: TransferStats,
+): Promise<Fingerprint> {
+  const sum = new Fingerprint();
+  const batchBytes = Math.max(BATCH_BYTES, blockSize);
+  const pool = new BufferPool(READ_AHEAD + 1, () => volume.allocBuffer(batchBytes));
+  for await (const batch of readBatches({ volume, fromBlock: 0, blockSize, seed, batchBytes, depth: READ_AHEAD, pool, stats, compress: false })) {
+    if (batch.firstBlock >= blocks) {
+      if (batch.kind === "data") batch.release();
+      break;
+    }
+    const count = Math.min(batch.count, blocks - batch.firstBlock);
+    if (batch.kind === "hole") {
+      sum.add(await foldZeroRun(batch.firstBlock, count, blockSize, volume.size, seed));
+    } else {
+      sum.add(await foldBatch(batch.digests, count, batch.firstBlock, seed));
+      batch.release();
+    }
+    stats.prefixCheckedBytes = Math.min((batch.firstBlock + count) * blockSize, volume.size);
+  }
+  return sum;
+}

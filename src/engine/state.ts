@@ -1,0 +1,30 @@
+/**
+ * What a target remembers about its copy between runs, kept beside the
+ * volume (never inside it). A copy is complete only once verified; until then
+ * `blocksDone` and `fingerprint` let an interrupted copy resume.
+ */
+export interface TargetState {
+  version: 1;
+  complete: boolean;
+  verified: boolean;
+  sourceId: string;
+  sourceSize: number;
+  blockSize: number;
+  /** Digest seed of the copy, decimal (a 64-bit value). */
+  seed: string;
+  /** Blocks [0, blocksDone) are written and synced. */
+  blocksDone: number;
+  /** Fingerprint of blocks [0, blocksDone), hex. */
+  fingerprint: string;
+  startedAt: string;
+  updatedAt: string;
+  completedAt?: string;
+}
+
+export interface TargetStateStore {
+  /** The saved state; undefined when there is none (or it is unreadable, after a warning). */
+  load(): Promise<TargetState | undefined>;
+  /** Saves atomically and durably. */
+  save(state: TargetState): Promise<void>;
+  readonly path: string;
+}

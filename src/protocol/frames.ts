@@ -1,0 +1,141 @@
+/**
+ * Frames over a byte stream: u32 length, u8 type, body. The reader checks the
+ * declared length against the type's cap before it buffers anything, so a
+ * peer cannot make us allocate more than one legal message.
+ */
+import { once } from "node:events";
+import type { Duplex } from "node:stream";
+import { BlockferryError } from "../errors.js";
+import { protocolError } from "./body.js";
+import { isMessageType, MAX_BODY, type MessageType } from "./messages.js";
+
+export interface Frame {
+  type: MessageType;
+  body: Buffer;
+}
+
+const HEADER = 5;
+
+export class FrameChannel {
+  readonly #stream: Duplex;
+  readonly #chunks: AsyncIterator<Buffer>;
+  #pending: Buffer[] = [];
+  #buffered = 0;
+  #failure: Error | undefined;
+  #ended = false;
+  bytesSent = 0;
+  bytesReceived = 0;
+
+  constructor(stream: Duplex) {
+    this.#stream = stream;
+    this.#chunks = stream[Symbol.asyncIterator]();
+    stream.on("error", (e: Error) => {
+      this.#failure ??= e;
+    });
+  }
+
+  /**
+   * Sends one frame; resolves once the stream can take more (backpressure).
+   * `onFlushed` runs once the stream no longer holds the body's buffers.
+   */
+  async send(type: MessageType, body: Buffer[], onFlushed?: () => void): Promise<void> {
+    this.#throwIfFailed();
+    const length = body.reduce((n, b) => n + b.length, 0);
+    const header = Buffer.allocUnsafe(HEADER);
+    header.writeUInt32BE(length + 1, 0);
+    header.writeUInt8(type, 4);
+    const s = this.#stream;
+    s.cork();
+    const parts = [header, ...body.filter((b) => b.length > 0)];
+    let ok = true;
+    parts.forEach((b, i) => {
+      ok = i === parts.length - 1 && onFlushed ? s.write(b, () => onFlushed()) : s.write(b);
+    });
+    s.uncork();
+    this.bytesSent += HEADER + length;
+    if (!ok) await this.#drained();
+  }
+
+  /** The next frame, or undefined when the peer closed cleanly between frames. */
+  async receive(): Promise<Frame | undefined> {
+    if (!(await this.#fill(HEADER, true))) return undefined;
+    const header = this.#take(HEADER);
+    const length = header.readUInt32BE(0);
+    const type = header.readUInt8(4);
+    if (!isMessageType(type)) throw protocolError(`unknown message type ${type}`);
+    if (length < 1 || length - 1 > MAX_BODY[type]) throw protocolError(`message type ${type} declares ${length} bytes`);
+    await this.#fill(length - 1, false);
+    return { type, body: this.#take(length - 1) };
+  }
+
+  /** Ends our side of the stream after what was sent. */
+  async end(): Promise<void> {
+    if (this.#stream.writableEnded || this.#stream.destroyed) return;
+    this.#stream.end();
+  }
+
+  destroy(error?: Error): void {
+    this.#stream.destroy(error);
+  }
+
+  async #drained(): Promise<void> {
+    const s = this.#stream;
+    await Promise.race([once(s, "drain"), once(s, "close").then(() => this.#throwIfFailed(true))]);
+  }
+
+  #throwIfFailed(closed = false): void {
+    if (this.#failure) throw networkError(this.#failure);
+    if (closed || this.#stream.destroyed) throw networkError(new Error("connection closed"));
+  }
+
+  /** Waits until `n` bytes are buffered. False at a clean end before any byte (when allowed). */
+  async #fill(n: number, endAllowed: boolean): Promise<boolean> {
+    while (this.#buffered < n) {
+      let next: IteratorResult<Buffer>;
+      try {
+        next = this.#ended ? { done: true, value: undefined } : await this.#chunks.next();
+      } catch (e) {
+        throw networkError(e);
+      }
+      if (next.done) {
+        this.#ended = true;
+        if (this.#failure) throw networkError(this.#failure);
+        if (endAllowed && this.#buffered === 0) return false;
+        throw new BlockferryError("E_NETWORK", "the connection closed in the middle of a message");
+      }
+      this.#pending.push(next.value);
+      this.#buffered += next.value.length;
+      this.bytesReceived += next.value.length;
+    }
+    return true;
+  }
+
+  #take(n: number): Buffer {
+    const first = this.#pending[0];
+    let out: Buffer;
+    if (first !== undefined && first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.#pending.shift();
+      else this.#pending[0] = first.subarray(n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+      let at = 0;
+      while (at < n) {
+        const chunk = this.#pending[0] as Buffer;
+        const use = Math.min(chunk.length, n - at);
+        chunk.copy(out, at, 0, use);
+        at += use;
+        if (use === chunk.length) this.#pending.shift();
+        else this.#pending[0] = chunk.subarray(use);
+      }
+    }
+    this.#buffered -= n;
+    return out;
+  }
+}
+
+export function networkError(e: unknown): BlockferryError {
+  if (e instanceof BlockferryError) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  return new BlockferryError("E_NETWORK", `connection failed: ${message}`, { cause: e });
+}

@@ -1,0 +1,270 @@
+/**
+ * blockferry wire protocol, version 1. S is the source (it reads the volume
+ * and sends it), T is the target (it writes the copy).
+ *
+ *   S → T  HELLO     magic, version, target name, source size, block size, flags, source id
+ *   T → S  WELCOME   version, target size, sector size, flags, digest seed,
+ *                    resume block, fingerprint of blocks [0, resume block), checkpoint interval
+ *          (or T → S ERROR and close: unknown target, too small, busy, bad version)
+ *   S → T  START     first block S will send: the resume block, or 0 to start over
+ *   S → T  BLOCKS    first block, count, one kind and size per block, payload  } in block order,
+ *   S → T  ZERO_RUN  first block, count (all-zero blocks, holes)               } no gap, no overlap
+ *   T → S  ACK       blocks done, fingerprint of blocks [0, done)   (each checkpoint: written,
+ *                    synced, recorded in the target's state file)
+ *   S → T  END       block count, source fingerprint of the whole volume
+ *   T → S  DONE      target fingerprint, verified flag (T marks the copy complete only if they match)
+ *   either ERROR     code, message; the sender then closes
+ *
+ * Every frame is: u32 length of what follows, u8 type, body. Lengths are
+ * capped per type before any body is buffered; unknown types are rejected.
+ */
+import { type ErrorCode, BlockferryError } from "../errors.js";
+import { BlockKind, DIGEST_SIZE, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from "../native/index.js";
+import { BodyReader, BodyWriter, protocolError } from "./body.js";
+
+export const MAGIC = Buffer.from("BFERRY\r\n", "latin1");
+export const PROTOCOL_VERSION = 1;
+export const MAX_NAME_BYTES = 255;
+export const MAX_MESSAGE_BYTES = 1024;
+/** Most blocks, and payload bytes, one BLOCKS message may carry. */
+export const MAX_BLOCKS_PER_MESSAGE = 8192;
+export const MAX_BLOCKS_PAYLOAD = 32 * 1024 * 1024;
+
+export const MessageType = {
+  hello: 1,
+  welcome: 2,
+  start: 3,
+  blocks: 4,
+  zeroRun: 5,
+  ack: 6,
+  end: 7,
+  done: 8,
+  error: 9,
+} as const;
+export type MessageType = (typeof MessageType)[keyof typeof MessageType];
+
+const CONTROL_MAX = 4096;
+/** Largest body each type may declare, checked before the body is read. */
+export const MAX_BODY: Record<MessageType, number> = {
+  [MessageType.hello]: CONTROL_MAX,
+  [MessageType.welcome]: CONTROL_MAX,
+  [MessageType.start]: CONTROL_MAX,
+  [MessageType.blocks]: 12 + 5 * MAX_BLOCKS_PER_MESSAGE + MAX_BLOCKS_PAYLOAD,
+  [MessageType.zeroRun]: CONTROL_MAX,
+  [MessageType.ack]: CONTROL_MAX,
+  [MessageType.end]: CONTROL_MAX,
+  [MessageType.done]: CONTROL_MAX,
+  [MessageType.error]: CONTROL_MAX,
+};
+
+export function isMessageType(t: number): t is MessageType {
+  return t >= MessageType.hello && t <= MessageType.error;
+}
+
+export interface HelloFlags {
+  compress: boolean;
+  full: boolean;
+  verify: boolean;
+}
+export interface Hello {
+  version: number;
+  targetName: string;
+  sourceSize: number;
+  blockSize: number;
+  flags: HelloFlags;
+  sourceId: string;
+}
+export interface Welcome {
+  version: number;
+  targetSize: number;
+  sectorSize: number;
+  isBlockDevice: boolean;
+  seed: bigint;
+  resumeBlock: number;
+  resumeFingerprint: Buffer;
+  checkpointBlocks: number;
+}
+export interface Start {
+  fromBlock: number;
+}
+export interface Blocks {
+  firstBlock: number;
+  kinds: Uint8Array;
+  sizes: Uint32Array;
+  /** The payload, as the chunks it was sent in (one chunk when received). */
+  payload: Buffer[];
+}
+export interface ZeroRun {
+  firstBlock: number;
+  count: number;
+}
+export interface Ack {
+  blocksDone: number;
+  fingerprint: Buffer;
+}
+export interface End {
+  blockCount: number;
+  fingerprint: Buffer;
+}
+export interface Done {
+  fingerprint: Buffer;
+  verified: boolean;
+}
+export interface ErrorMessage {
+  code: ErrorCode;
+  message: string;
+}
+
+const helloFlagBits = { compress: 1, full: 2, verify: 4 } as const;
+
+export const codecs = {
+  hello: {
+    encode(m: Hello): Buffer[] {
+      let flags = 0;
+      for (const [k, bit] of Object.entries(helloFlagBits)) if (m.flags[k as keyof HelloFlags]) flags |= bit;
+      const w = new BodyWriter().bytes(MAGIC).u16(m.version).string(m.targetName, MAX_NAME_BYTES);
+      return [w.u64(m.sourceSize).u32(m.blockSize).u32(flags).string(m.sourceId, MAX_NAME_BYTES).toBuffer()];
+    },
+    decode(body: Buffer): Hello {
+      const r = new BodyReader(body, "HELLO");
+      if (!r.bytes(MAGIC.length).equals(MAGIC)) throw protocolError("the peer is not a blockferry source");
+      const version = r.u16();
+      if (version !== PROTOCOL_VERSION) {
+        // Nothing after the version is read: a later version may lay it out otherwise.
+        return { version, targetName: "", sourceSize: 0, blockSize: 0, flags: noFlags(), sourceId: "" };
+      }
+      const targetName = r.string(MAX_NAME_BYTES);
+      const sourceSize = r.u64();
+      const blockSize = r.u32();
+      const bits = r.u32();
+      const sourceId = r.string(MAX_NAME_BYTES);
+      r.end();
+      if (blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE || (blockSize & (blockSize - 1)) !== 0) {
+        throw protocolError(`HELLO: block size ${blockSize} is not a power of two from ${MIN_BLOCK_SIZE} to ${MAX_BLOCK_SIZE}`);
+      }
+      if (bits & ~7) throw protocolError(`HELLO: unknown flags ${bits}`);
+      const flags = { compress: !!(bits & 1), full: !!(bits & 2), verify: !!(bits & 4) };
+      return { version, targetName, sourceSize, blockSize, flags, sourceId };
+    },
+  },
+  welcome: {
+    encode(m: Welcome): Buffer[] {
+      const w = new BodyWriter().u16(m.version).u64(m.targetSize).u32(m.sectorSize).u8(m.isBlockDevice ? 1 : 0);
+      w.u64(m.seed).u64(m.resumeBlock).bytes(m.resumeFingerprint).u32(m.checkpointBlocks);
+      return [w.toBuffer()];
+    },
+    decode(body: Buffer): Welcome {
+      const r = new BodyReader(body, "WELCOME");
+      const version = r.u16();
+      if (version !== PROTOCOL_VERSION) {
+        throw new BlockferryError("E_VERSION", `the target speaks protocol version ${version}, this blockferry ${PROTOCOL_VERSION}`);
+      }
+      const m: Welcome = {
+        version,
+        targetSize: r.u64(),
+        sectorSize: r.u32(),
+        isBlockDevice: r.u8() === 1,
+        seed: r.bigU64(),
+        resumeBlock: r.u64(),
+        resumeFingerprint: Buffer.from(r.bytes(DIGEST_SIZE)),
+        checkpointBlocks: r.u32(),
+      };
+      r.end();
+      if (m.checkpointBlocks === 0) throw protocolError("WELCOME: checkpoint interval of 0 blocks");
+      return m;
+    },
+  },
+  start: {
+    encode: (m: Start): Buffer[] => [new BodyWriter().u64(m.fromBlock).toBuffer()],
+    decode(body: Buffer): Start {
+      const r = new BodyReader(body, "START");
+      const m = { fromBlock: r.u64() };
+      r.end();
+      return m;
+    },
+  },
+  blocks: {
+    encode(m: Blocks): Buffer[] {
+      const count = m.kinds.length;
+      const header = Buffer.allocUnsafe(12 + 5 * count);
+      header.writeBigUInt64BE(BigInt(m.firstBlock), 0);
+      header.writeUInt32BE(count, 8);
+      header.set(m.kinds, 12);
+      for (let i = 0; i < count; i++) header.writeUInt32BE(m.sizes[i] ?? 0, 12 + count + 4 * i);
+      return [header, ...m.payload];
+    },
+    decode(body: Buffer, blockSize: number): Blocks {
+      const r = new BodyReader(body, "BLOCKS");
+      const firstBlock = r.u64();
+      const count = r.u32();
+      if (count === 0 || count > MAX_BLOCKS_PER_MESSAGE) throw protocolError(`BLOCKS: ${count} blocks in one message`);
+      const kinds = new Uint8Array(r.bytes(count));
+      const sizes = new Uint32Array(count);
+      let total = 0;
+      for (let i = 0; i < count; i++) {
+        const size = r.u32();
+        const kind = kinds[i];
+        if (kind === BlockKind.zero ? size !== 0 : kind === BlockKind.raw || kind === BlockKind.lz4 ? size > blockSize || size === 0 : true) {
+          throw protocolError(`BLOCKS: block ${firstBlock + i} has kind ${kind} and size ${size}`);
+        }
+        sizes[i] = size;
+        total += size;
+      }
+      if (total !== r.remaining()) throw protocolError(`BLOCKS: sizes add up to ${total}, payload has ${r.remaining()}`);
+      return { firstBlock, kinds, sizes, payload: [r.bytes(total)] };
+    },
+  },
+  zeroRun: {
+    encode: (m: ZeroRun): Buffer[] => [new BodyWriter().u64(m.firstBlock).u64(m.count).toBuffer()],
+    decode(body: Buffer): ZeroRun {
+      const r = new BodyReader(body, "ZERO_RUN");
+      const m = { firstBlock: r.u64(), count: r.u64() };
+      r.end();
+      if (m.count === 0) throw protocolError("ZERO_RUN of 0 blocks");
+      return m;
+    },
+  },
+  ack: {
+    encode: (m: Ack): Buffer[] => [new BodyWriter().u64(m.blocksDone).bytes(m.fingerprint).toBuffer()],
+    decode(body: Buffer): Ack {
+      const r = new BodyReader(body, "ACK");
+      const m = { blocksDone: r.u64(), fingerprint: Buffer.from(r.bytes(DIGEST_SIZE)) };
+      r.end();
+      return m;
+    },
+  },
+  end: {
+    encode: (m: End): Buffer[] => [new BodyWriter().u64(m.blockCount).bytes(m.fingerprint).toBuffer()],
+    decode(body: Buffer): End {
+      const r = new BodyReader(body, "END");
+      const m = { blockCount: r.u64(), fingerprint: Buffer.from(r.bytes(DIGEST_SIZE)) };
+      r.end();
+      return m;
+    },
+  },
+  done: {
+    encode: (m: Done): Buffer[] => [new BodyWriter().bytes(m.fingerprint).u8(m.verified ? 1 : 0).toBuffer()],
+    decode(body: Buffer): Done {
+      const r = new BodyReader(body, "DONE");
+      const m = { fingerprint: Buffer.from(r.bytes(DIGEST_SIZE)), verified: r.u8() === 1 };
+      r.end();
+      return m;
+    },
+  },
+  error: {
+    encode: (m: ErrorMessage): Buffer[] => [
+      new BodyWriter().string(m.code, 32).string(m.message.slice(0, MAX_MESSAGE_BYTES / 4), MAX_MESSAGE_BYTES).toBuffer(),
+    ],
+    decode(body: Buffer): ErrorMessage {
+      const r = new BodyReader(body, "ERROR");
+      const code = r.string(32);
+      const message = r.string(MAX_MESSAGE_BYTES);
+      r.end();
+      return { code: (/^E_[A-Z_]+$/.test(code) ? code : "E_PROTOCOL") as ErrorCode, message };
+    },
+  },
+} as const;
+
+function noFlags(): HelloFlags {
+  return { compress: false, full: false, verify: false };
+}
