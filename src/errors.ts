@@ -12,6 +12,7 @@ export type ErrorCode =
   | "E_READ_ONLY" // EROFS, or a write to a volume opened for reading
   | "E_BUSY" // EBUSY: a block device mounted or claimed by another writer
   | "E_NO_SPACE" // ENOSPC, EDQUOT
+  | "E_NO_MEMORY" // ENOMEM: a buffer could not be allocated
   | "E_IO" // EIO and other failures of the device
   | "E_CORRUPT" // bytes that do not decode
   | "E_UNSUPPORTED" // not a block device or regular file, or an operation it lacks

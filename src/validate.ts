@@ -51,5 +51,12 @@ export function checkSeed(what: string, value: unknown): bigint {
 
 export function checkString(what: string, value: unknown): string {
   if (typeof value !== "string" || value.length === 0) throw invalid(what, "a non-empty string", value);
+  // A NUL would cut the path short in the kernel: another file than the one named.
+  if (value.includes("\0")) throw invalid(what, "a string without NUL bytes", value);
   return value;
+}
+
+export function checkObject(what: string, value: unknown): Record<string, unknown> {
+  if (typeof value !== "object" || value === null) throw invalid(what, "an options object", value);
+  return value as Record<string, unknown>;
 }

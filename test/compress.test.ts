@@ -39,6 +39,7 @@ describe("lz4 batches", () => {
     const seed = testSeed("lz4 round trip");
     const data = compressibleBytes(4 * blockSize + 777, seed);
     seededBytes(blockSize, seed + 1).copy(data, blockSize); // block 1 is random
+    data.fill(7, 4 * blockSize); // the short last block: certain to compress
     const { payload, sizes } = await compressBlocks(data, blockSize);
     expect(sizes.length).toBe(5);
     expect(sizes[1]).toBe(0); // random: kept raw
@@ -100,7 +101,9 @@ describe("lz4 batches", () => {
     const next = seededInts(seed);
     const data = compressibleBytes(2 * 4096, seed);
     const { payload, sizes } = await compressBlocks(data, 2 * 4096); // one block decoding to 8 KiB
-    const out = Buffer.alloc(4096);
+    // Decode into the middle of a larger buffer: the guard bytes around it must survive.
+    const guarded = Buffer.alloc(3 * 4096, 0xee);
+    const out = guarded.subarray(4096, 2 * 4096);
     await expect(
       decodeBlocks(payload, Uint32Array.of(sizes[0] ?? 0), Uint8Array.of(BlockKind.lz4), out, 4096),
     ).rejects.toMatchObject({ code: "E_CORRUPT" });
@@ -115,5 +118,20 @@ describe("lz4 batches", () => {
       }
     }
     expect(rejected).toBeGreaterThan(400);
+    expect(guarded.subarray(0, 4096).every((b) => b === 0xee)).toBe(true);
+    expect(guarded.subarray(2 * 4096).every((b) => b === 0xee)).toBe(true);
+  });
+
+  it("refuses a destination that overlaps the source", async () => {
+    const shared = Buffer.alloc(8192);
+    await expect(
+      decodeBlocks(
+        shared.subarray(0, 4096),
+        Uint32Array.of(4096),
+        Uint8Array.of(BlockKind.raw),
+        shared.subarray(2048, 6144),
+        4096,
+      ),
+    ).rejects.toMatchObject({ code: "E_INVALID_ARG" });
   });
 });

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdirSync, truncateSync, writeFileSync } from "node:fs";
 import { constants } from "node:os";
 import { join } from "node:path";
@@ -102,6 +103,29 @@ describe("bad input is refused with a typed error and nothing written", () => {
     await expectCode(() => openVolume(""), "E_INVALID_ARG", /path/);
   });
 
+  it("refuses paths with NUL bytes, missing options and oversized requests", async () => {
+    await expectCode(() => openVolume(`${path}\0/other`, { write: true }), "E_INVALID_ARG", /NUL/);
+    const v = volume as unknown as { read(...args: unknown[]): Promise<unknown> };
+    await expectCode(() => v.read(buffer(), 0, 4096), "E_INVALID_ARG", /options: expected an options object/);
+    expect(() => volume.allocBuffer(2 ** 52)).toThrow(expect.objectContaining({ code: "E_INVALID_ARG" }));
+    // One digest per byte of 64 MiB would be a 1 GiB answer: refused.
+    await expectCode(
+      () => digestBlocks(Buffer.alloc(64 << 20), 1, 0n),
+      "E_INVALID_ARG",
+      /blockSize: expected at least/,
+    );
+  });
+
+  it("a buffer in use by native work cannot be transferred away", async () => {
+    const data = new Uint8Array(64 << 20).fill(1);
+    const expected = await digestBlocks(Buffer.alloc(64 << 20, 1), 4096, 0n);
+    const work = digestBlocks(data, 4096, 0n);
+    // Pinned: a transfer copies instead of detaching the memory the worker reads.
+    structuredClone(data.buffer, { transfer: [data.buffer] });
+    expect(data.buffer.byteLength).toBe(64 << 20);
+    expect((await work).digests.equals(expected.digests)).toBe(true);
+  });
+
   it("the addon itself rejects wrong types even without the TypeScript checks", async () => {
     const raw = addon as unknown as Record<string, (...args: unknown[]) => unknown>;
     expect(() => raw.digestBlocks?.("text", 4096, 0n)).toThrow(TypeError);
@@ -137,6 +161,24 @@ describe("system failures carry errno, operation and offset", () => {
     const e = await expectCode(() => openVolume(join(scratch.dir, "missing.img")), "E_NOT_FOUND");
     expect(e.errno).toBe(constants.errno.ENOENT);
     expect(e.op).toMatch(/^open /);
+  });
+
+  it("a FIFO is refused without hanging the open", async () => {
+    const fifo = join(scratch.dir, "fifo");
+    execFileSync("mkfifo", [fifo]);
+    await expectCode(() => openVolume(fifo), "E_UNSUPPORTED", /neither a block device nor a regular file/);
+    await expectCode(() => openVolume(fifo, { write: true }), "E_UNSUPPORTED");
+  });
+
+  it("the native layer itself refuses writes to a read-only volume and calls on a closed one", async () => {
+    const raw = await addon.openVolume(path, false, false, true);
+    const b = addon.allocAligned(4096, 4096);
+    await expect(raw.write(b, 0, 4096, 4096, null)).rejects.toMatchObject({
+      kind: "invalid",
+      errno: constants.errno.EBADF,
+    });
+    await raw.close();
+    expect(() => raw.info()).toThrow(expect.objectContaining({ kind: "closed" }));
   });
 
   it("a directory is neither a device nor an image", async () => {

@@ -69,6 +69,18 @@ describe.skipIf(skipReason !== undefined)("block devices (loop)", () => {
     expect(readFileSync(file).equals(data)).toBe(true);
   });
 
+  it("close() waits for transfers under way, so the device is free when it resolves", async () => {
+    const { device } = loopWith(Buffer.alloc(64 * 1024 * 1024), "close.img");
+    const target = await openVolume(device, { write: true });
+    const buffer = target.allocBuffer(64 * 1024 * 1024);
+    buffer.fill(3);
+    const writing = target.write(buffer, 0, buffer.length, { blockSize: 1 << 20 });
+    await target.close();
+    const again = await openVolume(device, { write: true }); // E_BUSY if the first were still open
+    await again.close();
+    await writing;
+  });
+
   it("refuses a second writer and a mounted device with E_BUSY", async () => {
     const { device } = loopWith(Buffer.alloc(16 * 1024 * 1024), "busy.img");
     const first = await openVolume(device, { write: true });

@@ -110,6 +110,9 @@ Napi::Value VolumeWrap::OpenAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) throw Napi::TypeError::New(env, "argument path: expected a string");
   std::string path = info[0].As<Napi::String>().Utf8Value();
+  if (path.find('\0') != std::string::npos) {
+    throw Napi::TypeError::New(env, "argument path: contains a NUL byte");
+  }
   OpenOptions options;
   options.mode = BoolArg(info, 1, "write") ? OpenMode::kWrite : OpenMode::kRead;
   options.create = BoolArg(info, 2, "create");

@@ -58,6 +58,9 @@ size_t CompressBlocks(const uint8_t* src, size_t length, size_t block_size, uint
 
 void DecodeBlocks(const uint8_t* src, size_t src_length, const uint32_t* sizes,
                   const uint8_t* kinds, uint8_t* dst, size_t dst_length, size_t block_size) {
+  if (src < dst + dst_length && dst < src + src_length) {
+    throw IoError(ErrorKind::kInvalid, "decode", 0, -1, "source and destination overlap");
+  }
   size_t count = BlockCount(dst_length, block_size);
   size_t pos = 0;
   for (size_t i = 0; i < count; ++i) {

@@ -53,6 +53,8 @@ const char* ZeroMethodName(ZeroMethod method) {
       return "zero-out";
     case ZeroMethod::kWrite:
       return "write";
+    case ZeroMethod::kNone:
+      return "none";
   }
   return "write";
 }
@@ -63,25 +65,26 @@ std::unique_ptr<Volume> Volume::Open(const std::string& path, const OpenOptions&
   v->writable_ = options.mode == OpenMode::kWrite;
 
   int flags = O_CLOEXEC | (v->writable_ ? O_RDWR : O_RDONLY);
-  struct stat st;
-  bool exists = ::stat(path.c_str(), &st) == 0;
-  if (!exists && !(errno == ENOENT && v->writable_ && options.create)) {
-    throw IoError::System("open " + path, errno, -1);
+  // O_EXCL on a block device claims it: the open fails with EBUSY while the
+  // device is mounted or claimed by another exclusive writer. It is asked for
+  // on every open for writing, so no rename between a check and the open can
+  // dodge it (Linux ignores O_EXCL without O_CREAT on other files). Only this
+  // first descriptor claims; a second claim by us would fail too.
+  int first_flags = flags | (v->writable_ ? O_EXCL : 0);
+  if (v->writable_ && options.create) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) first_flags |= O_CREAT;
   }
-  if (exists && !S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode)) {
+  // O_NONBLOCK so that a FIFO cannot hang the open; cleared once the type is known.
+  v->fd_ = OpenOrThrow(path, first_flags | O_NONBLOCK);
+  struct stat st = FstatOrThrow(v->fd_, path);
+  if (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode)) {
     throw IoError(ErrorKind::kInvalid, "open " + path, 0, -1,
                   path + " is neither a block device nor a regular file");
   }
-  v->is_block_device_ = exists && S_ISBLK(st.st_mode);
-
-  // O_EXCL on a block device claims it: the open fails with EBUSY while the
-  // device is mounted or claimed by another exclusive writer. Only the first
-  // descriptor claims; a second exclusive claim by us would fail too.
-  int first_flags = flags;
-  if (v->is_block_device_ && v->writable_) first_flags |= O_EXCL;
-  if (!exists) first_flags |= O_CREAT;
-  v->fd_ = OpenOrThrow(path, first_flags);
-  st = FstatOrThrow(v->fd_, path);
+  if (::fcntl(v->fd_, F_SETFL, ::fcntl(v->fd_, F_GETFL) & ~O_NONBLOCK) != 0) {
+    throw IoError::System("fcntl " + path, errno, -1);
+  }
   v->is_block_device_ = S_ISBLK(st.st_mode);
 
   if (options.direct) {

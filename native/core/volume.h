@@ -24,7 +24,7 @@ struct OpenOptions {
 };
 
 // How a zero range reached the volume.
-enum class ZeroMethod { kPunchHole, kZeroOut, kWrite };
+enum class ZeroMethod { kNone, kPunchHole, kZeroOut, kWrite };
 const char* ZeroMethodName(ZeroMethod method);
 
 class Volume {

@@ -31,6 +31,7 @@ const exitForCode: Record<ErrorCode, number> = {
   E_READ_ONLY: EXIT.access,
   E_BUSY: EXIT.busy,
   E_NO_SPACE: EXIT.noSpace,
+  E_NO_MEMORY: EXIT.noSpace,
   E_IO: EXIT.io,
   E_CORRUPT: EXIT.corrupt,
   E_UNSUPPORTED: EXIT.unsupported,

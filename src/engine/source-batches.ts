@@ -3,7 +3,7 @@
  * ahead on worker threads and digested in the same pass. Holes of an image
  * file (SEEK_DATA/SEEK_HOLE) come out as hole runs and are never read.
  */
-import { compressBlocks, type Compressed, type Volume } from "../native/index.js";
+import { type Compressed, compressBlocks, type Volume } from "../native/index.js";
 import type { BufferPool } from "./buffer-pool.js";
 import type { TransferStats } from "./stats.js";
 

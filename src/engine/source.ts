@@ -6,6 +6,7 @@
  * at most that much. Memory is a fixed pool of batch buffers.
  */
 import { BlockferryError } from "../errors.js";
+import { BlockKind, type Volume } from "../native/index.js";
 import type { FrameChannel } from "../protocol/frames.js";
 import {
   type Blocks,
@@ -15,7 +16,6 @@ import {
   PROTOCOL_VERSION,
   type Welcome,
 } from "../protocol/messages.js";
-import { BlockKind, type Volume } from "../native/index.js";
 import { BufferPool } from "./buffer-pool.js";
 import { Fingerprint, foldBatch, foldZeroRun } from "./fingerprint.js";
 import { PeerListener, remoteError, unexpected } from "./peer.js";
@@ -107,7 +107,10 @@ export async function runSource(o: SourceOptions): Promise<SourceResult> {
           throw new BlockferryError("E_PROTOCOL", `target acknowledged block ${ack.blocksDone}, not a boundary sent`);
         }
         if (expected !== ack.fingerprint.toString("hex")) {
-          throw new BlockferryError("E_VERIFY", `target's copy of blocks before ${ack.blocksDone} differs from the source`);
+          throw new BlockferryError(
+            "E_VERIFY",
+            `target's copy of blocks before ${ack.blocksDone} differs from the source`,
+          );
         }
         for (const k of sentSums.keys()) if (k < ack.blocksDone) sentSums.delete(k);
         acked = ack.blocksDone;
@@ -192,7 +195,12 @@ export async function runSource(o: SourceOptions): Promise<SourceResult> {
       await send(MessageType.blocks, codecs.blocks.encode(message), batch.firstBlock + batch.count, sum, batch.release);
     }
     await flushZeroRun();
-    await send(MessageType.end, codecs.end.encode({ blockCount, fingerprint: fingerprint.toBuffer() }), blockCount, Buffer.alloc(16));
+    await send(
+      MessageType.end,
+      codecs.end.encode({ blockCount, fingerprint: fingerprint.toBuffer() }),
+      blockCount,
+      Buffer.alloc(16),
+    );
     // END adds nothing to the sum: it was recorded above only to keep `send` uniform.
     await Promise.race([peer.finished, peer.failed()]);
   } catch (e) {
@@ -200,7 +208,8 @@ export async function runSource(o: SourceOptions): Promise<SourceResult> {
     throw peer.explain(e);
   }
   if (peer.failure) throw peer.failure;
-  if (done === undefined) throw new BlockferryError("E_NETWORK", "the target closed the connection before confirming the copy");
+  if (done === undefined)
+    throw new BlockferryError("E_NETWORK", "the target closed the connection before confirming the copy");
   if (!done.verified || !fingerprint.equals(done.fingerprint)) {
     throw new BlockferryError(
       "E_VERIFY",
@@ -213,7 +222,8 @@ export async function runSource(o: SourceOptions): Promise<SourceResult> {
 
 async function receiveWelcome(channel: FrameChannel): Promise<Welcome> {
   const frame = await channel.receive();
-  if (frame === undefined) throw new BlockferryError("E_NETWORK", "the target closed the connection during the handshake");
+  if (frame === undefined)
+    throw new BlockferryError("E_NETWORK", "the target closed the connection during the handshake");
   if (frame.type === MessageType.error) throw remoteError(codecs.error.decode(frame.body), "target refused");
   if (frame.type !== MessageType.welcome) throw unexpected(frame.type, "instead of WELCOME");
   return codecs.welcome.decode(frame.body);
@@ -270,7 +280,17 @@ async function fingerprintPrefix(
   const sum = new Fingerprint();
   const batchBytes = Math.max(BATCH_BYTES, blockSize);
   const pool = new BufferPool(READ_AHEAD + 1, () => volume.allocBuffer(batchBytes));
-  for await (const batch of readBatches({ volume, fromBlock: 0, blockSize, seed, batchBytes, depth: READ_AHEAD, pool, stats, compress: false })) {
+  for await (const batch of readBatches({
+    volume,
+    fromBlock: 0,
+    blockSize,
+    seed,
+    batchBytes,
+    depth: READ_AHEAD,
+    pool,
+    stats,
+    compress: false,
+  })) {
     if (batch.firstBlock >= blocks) {
       if (batch.kind === "data") batch.release();
       break;

@@ -33,7 +33,7 @@ export interface RawWriteResult {
   zeroMethod: RawZeroMethod;
 }
 
-export type RawZeroMethod = "punch-hole" | "zero-out" | "write";
+export type RawZeroMethod = "none" | "punch-hole" | "zero-out" | "write";
 
 export interface RawVolume {
   info(): RawVolumeInfo;

@@ -4,8 +4,9 @@
  */
 import { checkBytes, checkInteger, checkSeed, invalid } from "../validate.js";
 import { addon } from "./addon.js";
-import { DIGEST_SIZE, MAX_BATCH_BYTES } from "./limits.js";
-import { callNative } from "./native-error.js";
+import { DIGEST_SIZE, MAX_BATCH_BYTES, MAX_BLOCKS_PER_CALL } from "./limits.js";
+import { callNative, callNativeSync } from "./native-error.js";
+import { pin } from "./pin.js";
 
 export interface Digests {
   /** 16 bytes per block: XXH3-128 of the block, canonical big-endian. */
@@ -31,19 +32,29 @@ function checkBatch(what: string, data: unknown): Uint8Array {
   return bytes;
 }
 
+function checkBlockSize(blockSize: unknown, length: number): number {
+  const n = checkInteger("blockSize", blockSize, 1, 2 ** 30);
+  if (Math.ceil(length / n) > MAX_BLOCKS_PER_CALL) {
+    throw invalid("blockSize", `at least ${Math.ceil(length / MAX_BLOCKS_PER_CALL)} for ${length} bytes`, blockSize);
+  }
+  return n;
+}
+
+function overlaps(a: Uint8Array, b: Uint8Array): boolean {
+  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.length && b.byteOffset < a.byteOffset + a.length;
+}
+
 /** Digests `data` in blocks of `blockSize` (the last may be shorter). */
 export async function digestBlocks(data: Uint8Array, blockSize: number, seed: bigint): Promise<Digests> {
-  checkBatch("data", data);
-  checkInteger("blockSize", blockSize, 1, 2 ** 30);
+  checkBlockSize(blockSize, checkBatch("data", data).length);
   checkSeed("seed", seed);
-  return callNative(() => addon.digestBlocks(data, blockSize, seed));
+  return callNative(() => addon.digestBlocks(pin(data), blockSize, seed));
 }
 
 /** Compresses each block of `data` with lz4, keeping blocks that do not shrink enough raw. */
 export async function compressBlocks(data: Uint8Array, blockSize: number): Promise<Compressed> {
-  checkBatch("data", data);
-  checkInteger("blockSize", blockSize, 1, 2 ** 30);
-  return callNative(() => addon.compressBlocks(data, blockSize));
+  checkBlockSize(blockSize, checkBatch("data", data).length);
+  return callNative(() => addon.compressBlocks(pin(data), blockSize));
 }
 
 /**
@@ -60,14 +71,14 @@ export async function decodeBlocks(
   blockSize: number,
 ): Promise<void> {
   checkBatch("src", src);
-  checkBatch("dst", dst);
-  checkInteger("blockSize", blockSize, 1, 2 ** 30);
+  checkBlockSize(blockSize, checkBatch("dst", dst).length);
+  if (overlaps(src, dst)) throw invalid("dst", "memory apart from src", dst);
   const blocks = Math.ceil(dst.length / blockSize);
   if (!(sizes instanceof Uint32Array) || sizes.length < blocks) {
     throw invalid("sizes", `a Uint32Array of ${blocks} entries`, sizes);
   }
   if (checkBytes("kinds", kinds).length < blocks) throw invalid("kinds", `${blocks} entries`, kinds);
-  return callNative(() => addon.decodeBlocks(src, sizes, kinds, dst, blockSize));
+  return callNative(() => addon.decodeBlocks(pin(src), pin(sizes), pin(kinds), pin(dst), blockSize));
 }
 
 /**
@@ -90,7 +101,7 @@ export async function foldDigests(
   const needed = repeat ? Math.min(count, 1) * DIGEST_SIZE : count * DIGEST_SIZE;
   if (checkBytes("digests", digests).length < needed) throw invalid("digests", `${needed} bytes`, digests);
   checkSeed("seed", seed);
-  return callNative(() => addon.foldDigests(acc, digests, count, firstBlock, seed, repeat));
+  return callNative(() => addon.foldDigests(acc, pin(digests), count, firstBlock, seed, repeat));
 }
 
 /** Memory aligned for O_DIRECT (uninitialised, as Buffer.allocUnsafe). */
@@ -98,5 +109,5 @@ export function allocAligned(size: number, alignment = 4096): Buffer {
   checkInteger("size", size, 0, MAX_BATCH_BYTES);
   checkInteger("alignment", alignment, 1, 1 << 20);
   if ((alignment & (alignment - 1)) !== 0) throw invalid("alignment", "a power of two", alignment);
-  return addon.allocAligned(size, alignment);
+  return callNativeSync(() => addon.allocAligned(size, alignment));
 }

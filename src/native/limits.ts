@@ -5,3 +5,5 @@ export const MAX_BLOCK_SIZE = 16 * 1024 * 1024;
 export const DIGEST_SIZE = 16;
 /** Largest single native call on memory (buffers above this are split by callers). */
 export const MAX_BATCH_BYTES = 2 ** 31;
+/** Most blocks one native digest or compression call covers (bounds its output). */
+export const MAX_BLOCKS_PER_CALL = 1 << 22;

@@ -12,6 +12,7 @@ const codeForErrno = new Map<number, ErrorCode>([
   [constants.errno.EBUSY, "E_BUSY"],
   [constants.errno.ENOSPC, "E_NO_SPACE"],
   [constants.errno.EDQUOT, "E_NO_SPACE"],
+  [constants.errno.ENOMEM, "E_NO_MEMORY"],
   [constants.errno.EIO, "E_IO"],
   [constants.errno.EOPNOTSUPP, "E_UNSUPPORTED"],
 ]);
@@ -25,7 +26,8 @@ export function fromNative(e: unknown): BlockferryError {
   if (e instanceof BlockferryError) return e;
   if (!isRawNativeError(e)) {
     if (e instanceof TypeError || e instanceof RangeError) {
-      return new BlockferryError("E_INVALID_ARG", e.message, { cause: e });
+      const code = /allocate/.test(e.message) ? "E_NO_MEMORY" : "E_INVALID_ARG";
+      return new BlockferryError(code, e.message, { cause: e });
     }
     return new BlockferryError("E_INTERNAL", e instanceof Error ? e.message : String(e), { cause: e });
   }
@@ -46,6 +48,15 @@ export function fromNative(e: unknown): BlockferryError {
       );
     case "system":
       return new BlockferryError(codeForErrno.get(e.errno ?? 0) ?? "E_IO", e.message, details);
+  }
+}
+
+/** Runs a synchronous native call, turning what it throws into a BlockferryError. */
+export function callNativeSync<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (e) {
+    throw fromNative(e);
   }
 }
 

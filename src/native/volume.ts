@@ -9,14 +9,16 @@ import {
   checkBytes,
   checkInteger,
   checkMultiple,
+  checkObject,
   checkPowerOfTwo,
   checkSeed,
   checkString,
   invalid,
 } from "../validate.js";
 import { addon, type RawVolume, type RawVolumeInfo, type RawZeroMethod } from "./addon.js";
-import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from "./limits.js";
-import { callNative } from "./native-error.js";
+import { MAX_BATCH_BYTES, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from "./limits.js";
+import { callNative, callNativeSync } from "./native-error.js";
+import { pin } from "./pin.js";
 
 export interface OpenOptions {
   /** Open for writing (a target). A block device is then claimed with O_EXCL: refused while mounted. */
@@ -73,6 +75,8 @@ export async function openVolume(path: string, options: OpenOptions = {}): Promi
 export class Volume {
   readonly path: string;
   #raw: RawVolume | undefined;
+  /** Transfers under way: close() waits for them, so the device is free when it resolves. */
+  readonly #inFlight = new Set<Promise<unknown>>();
 
   /** Use openVolume(). */
   constructor(path: string, raw: RawVolume) {
@@ -95,27 +99,27 @@ export class Volume {
   /** A buffer O_DIRECT can use for `length` bytes of this volume. */
   allocBuffer(length: number): Buffer {
     const { alignment } = this.#open("allocBuffer").info();
-    checkInteger("length", length);
-    return addon.allocAligned(Math.ceil(length / alignment) * alignment, alignment);
+    checkInteger("length", length, 0, MAX_BATCH_BYTES);
+    return callNativeSync(() => addon.allocAligned(Math.ceil(length / alignment) * alignment, alignment));
   }
 
   /** Reads `length` bytes at `offset` into `buffer`, digesting each block in the same pass. */
   async read(buffer: Uint8Array, offset: number, length: number, options: ReadOptions): Promise<ReadResult> {
     const raw = this.#open("read");
-    const blockSize = this.#checkTransfer(raw, buffer, offset, length, options.blockSize);
+    const blockSize = this.#checkTransfer(raw, buffer, offset, length, checkObject("options", options).blockSize);
     const seed = options.seed === undefined ? 0n : checkSeed("seed", options.seed);
-    return callNative(() => raw.read(buffer, offset, length, blockSize, seed, options.seed !== undefined));
+    return this.#track(() => raw.read(pin(buffer), offset, length, blockSize, seed, options.seed !== undefined));
   }
 
   /** Writes `length` bytes of `buffer` at `offset`; flagged zero blocks become holes. */
   async write(buffer: Uint8Array, offset: number, length: number, options: WriteOptions): Promise<WriteResult> {
     const raw = this.#open("write");
     this.#checkWritable(raw);
-    const blockSize = this.#checkTransfer(raw, buffer, offset, length, options.blockSize);
-    const zero = options.zero === undefined ? null : checkBytes("zero", options.zero);
+    const blockSize = this.#checkTransfer(raw, buffer, offset, length, checkObject("options", options).blockSize);
+    const zero = options.zero === undefined ? null : pin(checkBytes("zero", options.zero));
     const blocks = Math.ceil(length / blockSize);
     if (zero !== null && zero.length < blocks) throw invalid("zero", `${blocks} flags (one per block)`, zero);
-    return callNative(() => raw.write(buffer, offset, length, blockSize, zero));
+    return this.#track(() => raw.write(pin(buffer), offset, length, blockSize, zero));
   }
 
   /** Makes a range read as zeros: a hole in an image file, BLKZEROOUT on a device. */
@@ -123,7 +127,7 @@ export class Volume {
     const raw = this.#open("zeroRange");
     this.#checkWritable(raw);
     this.#checkRange(raw, checkInteger("offset", offset), checkInteger("length", length));
-    return callNative(() => raw.zeroRange(offset, length));
+    return this.#track(() => raw.zeroRange(offset, length));
   }
 
   /** Image files only: set the size in bytes (grows sparse). */
@@ -134,13 +138,13 @@ export class Volume {
     if (raw.info().isBlockDevice) {
       throw new BlockferryError("E_UNSUPPORTED", `setSize: ${this.path} is a block device and cannot be resized`);
     }
-    await callNative(() => raw.setSize(size));
+    await this.#track(() => raw.setSize(size));
   }
 
   /** fdatasync: what was written is on stable storage when this resolves. */
   async sync(): Promise<void> {
     const raw = this.#open("sync");
-    await callNative(() => raw.sync());
+    await this.#track(() => raw.sync());
   }
 
   /**
@@ -164,11 +168,22 @@ export class Volume {
     return { extents, searchedTo: found.searchedTo };
   }
 
-  /** Closes the volume; transfers already started still complete. */
+  /** Closes the volume once the transfers already started have ended. */
   async close(): Promise<void> {
     const raw = this.#raw;
     this.#raw = undefined;
-    if (raw !== undefined) await callNative(() => raw.close());
+    if (raw === undefined) return;
+    await Promise.allSettled(this.#inFlight);
+    await callNative(() => raw.close());
+  }
+
+  /** Tracks a native transfer until it settles; its errors become BlockferryErrors. */
+  #track<T>(work: () => Promise<T>): Promise<T> {
+    const tracked = callNative(work);
+    this.#inFlight.add(tracked);
+    const forget = () => this.#inFlight.delete(tracked);
+    tracked.then(forget, forget);
+    return tracked;
   }
 
   #open(op: string): RawVolume {
@@ -195,7 +210,7 @@ export class Volume {
     }
   }
 
-  #checkTransfer(raw: RawVolume, buffer: Uint8Array, offset: number, length: number, blockSizeIn: number): number {
+  #checkTransfer(raw: RawVolume, buffer: Uint8Array, offset: number, length: number, blockSizeIn: unknown): number {
     const { size, sectorSize } = raw.info();
     const blockSize = checkPowerOfTwo("blockSize", blockSizeIn, Math.max(MIN_BLOCK_SIZE, sectorSize), MAX_BLOCK_SIZE);
     checkBytes("buffer", buffer);

@@ -18,7 +18,7 @@
  * Every frame is: u32 length of what follows, u8 type, body. Lengths are
  * capped per type before any body is buffered; unknown types are rejected.
  */
-import { type ErrorCode, BlockferryError } from "../errors.js";
+import { BlockferryError, type ErrorCode } from "../errors.js";
 import { BlockKind, DIGEST_SIZE, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from "../native/index.js";
 import { BodyReader, BodyWriter, protocolError } from "./body.js";
 
@@ -140,7 +140,9 @@ export const codecs = {
       const sourceId = r.string(MAX_NAME_BYTES);
       r.end();
       if (blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE || (blockSize & (blockSize - 1)) !== 0) {
-        throw protocolError(`HELLO: block size ${blockSize} is not a power of two from ${MIN_BLOCK_SIZE} to ${MAX_BLOCK_SIZE}`);
+        throw protocolError(
+          `HELLO: block size ${blockSize} is not a power of two from ${MIN_BLOCK_SIZE} to ${MAX_BLOCK_SIZE}`,
+        );
       }
       if (bits & ~7) throw protocolError(`HELLO: unknown flags ${bits}`);
       const flags = { compress: !!(bits & 1), full: !!(bits & 2), verify: !!(bits & 4) };
@@ -149,7 +151,11 @@ export const codecs = {
   },
   welcome: {
     encode(m: Welcome): Buffer[] {
-      const w = new BodyWriter().u16(m.version).u64(m.targetSize).u32(m.sectorSize).u8(m.isBlockDevice ? 1 : 0);
+      const w = new BodyWriter()
+        .u16(m.version)
+        .u64(m.targetSize)
+        .u32(m.sectorSize)
+        .u8(m.isBlockDevice ? 1 : 0);
       w.u64(m.seed).u64(m.resumeBlock).bytes(m.resumeFingerprint).u32(m.checkpointBlocks);
       return [w.toBuffer()];
     },
@@ -157,7 +163,10 @@ export const codecs = {
       const r = new BodyReader(body, "WELCOME");
       const version = r.u16();
       if (version !== PROTOCOL_VERSION) {
-        throw new BlockferryError("E_VERSION", `the target speaks protocol version ${version}, this blockferry ${PROTOCOL_VERSION}`);
+        throw new BlockferryError(
+          "E_VERSION",
+          `the target speaks protocol version ${version}, this blockferry ${PROTOCOL_VERSION}`,
+        );
       }
       const m: Welcome = {
         version,
@@ -204,13 +213,20 @@ export const codecs = {
       for (let i = 0; i < count; i++) {
         const size = r.u32();
         const kind = kinds[i];
-        if (kind === BlockKind.zero ? size !== 0 : kind === BlockKind.raw || kind === BlockKind.lz4 ? size > blockSize || size === 0 : true) {
+        if (
+          kind === BlockKind.zero
+            ? size !== 0
+            : kind === BlockKind.raw || kind === BlockKind.lz4
+              ? size > blockSize || size === 0
+              : true
+        ) {
           throw protocolError(`BLOCKS: block ${firstBlock + i} has kind ${kind} and size ${size}`);
         }
         sizes[i] = size;
         total += size;
       }
-      if (total !== r.remaining()) throw protocolError(`BLOCKS: sizes add up to ${total}, payload has ${r.remaining()}`);
+      if (total !== r.remaining())
+        throw protocolError(`BLOCKS: sizes add up to ${total}, payload has ${r.remaining()}`);
       return { firstBlock, kinds, sizes, payload: [r.bytes(total)] };
     },
   },
@@ -243,7 +259,12 @@ export const codecs = {
     },
   },
   done: {
-    encode: (m: Done): Buffer[] => [new BodyWriter().bytes(m.fingerprint).u8(m.verified ? 1 : 0).toBuffer()],
+    encode: (m: Done): Buffer[] => [
+      new BodyWriter()
+        .bytes(m.fingerprint)
+        .u8(m.verified ? 1 : 0)
+        .toBuffer(),
+    ],
     decode(body: Buffer): Done {
       const r = new BodyReader(body, "DONE");
       const m = { fingerprint: Buffer.from(r.bytes(DIGEST_SIZE)), verified: r.u8() === 1 };
@@ -253,7 +274,10 @@ export const codecs = {
   },
   error: {
     encode: (m: ErrorMessage): Buffer[] => [
-      new BodyWriter().string(m.code, 32).string(m.message.slice(0, MAX_MESSAGE_BYTES / 4), MAX_MESSAGE_BYTES).toBuffer(),
+      new BodyWriter()
+        .string(m.code, 32)
+        .string(m.message.slice(0, MAX_MESSAGE_BYTES / 4), MAX_MESSAGE_BYTES)
+        .toBuffer(),
     ],
     decode(body: Buffer): ErrorMessage {
       const r = new BodyReader(body, "ERROR");
