@@ -62,7 +62,7 @@ describe("bad input is refused with a typed error and nothing written", () => {
     await expectCode(() => volume.zeroRange(size - 4096, 8192), "E_RANGE");
   });
 
-  it("refuses lengths that are not whole blocks, and buffers too small", async () => {
+  it("refuses buffers too small, bad block sizes and short zero flags", async () => {
     await expectCode(
       () => volume.write(buffer(), 0, 100, { blockSize }),
       "E_INVALID_ARG",

@@ -3,7 +3,10 @@
  * (native/core/digest.h). Batches fold independently, on worker threads, and
  * their sums are added here; a checkpoint stores 16 bytes.
  */
-import { DIGEST_SIZE, digestBlocks, foldDigests } from "../native/index.js";
+import { DIGEST_SIZE, digestBlocks, foldDigests, type Volume } from "../native/index.js";
+import { BufferPool } from "./buffer-pool.js";
+import { readBatches } from "./source-batches.js";
+import type { TransferStats } from "./stats.js";
 
 const MASK = (1n << 128n) - 1n;
 const ZERO16 = Buffer.alloc(DIGEST_SIZE);
@@ -62,4 +65,33 @@ export async function foldZeroRun(
     sum.add(await foldDigests(ZERO16, digests, 1, lastBlock, seed));
   }
   return sum.toBuffer();
+}
+
+/**
+ * Fingerprint of bytes [0, endByte) of a volume as it holds them now, read
+ * with O_DIRECT (holes are not read). The source checks the part an
+ * interrupted copy already sent with it; the target, its copy (--verify).
+ */
+export async function fingerprintVolume(
+  volume: Volume,
+  endByte: number,
+  blockSize: number,
+  seed: bigint,
+  stats: TransferStats,
+  batchBytes: number,
+  onProgress?: (bytes: number) => void,
+): Promise<Fingerprint> {
+  const sum = new Fingerprint();
+  const pool = new BufferPool(3, () => volume.allocBuffer(batchBytes));
+  const plan = { volume, fromBlock: 0, endByte, blockSize, seed, batchBytes, depth: 2, pool, stats, compress: false };
+  for await (const batch of readBatches(plan)) {
+    if (batch.kind === "hole") {
+      sum.add(await foldZeroRun(batch.firstBlock, batch.count, blockSize, endByte, seed));
+    } else {
+      sum.add(await foldBatch(batch.digests, batch.count, batch.firstBlock, seed));
+      batch.release();
+    }
+    onProgress?.(Math.min((batch.firstBlock + batch.count) * blockSize, endByte));
+  }
+  return sum;
 }

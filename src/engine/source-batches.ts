@@ -34,6 +34,8 @@ export type SourceBatch = HoleRun | DataBatch;
 export interface BatchPlan {
   volume: Volume;
   fromBlock: number;
+  /** Where to stop (default: the end of the volume). */
+  endByte?: number;
   blockSize: number;
   seed: bigint;
   batchBytes: number;
@@ -47,7 +49,7 @@ export interface BatchPlan {
 
 export async function* readBatches(plan: BatchPlan): AsyncGenerator<SourceBatch> {
   const { volume, blockSize, batchBytes } = plan;
-  const size = volume.size;
+  const size = Math.min(plan.endByte ?? volume.size, volume.size);
   let pos = plan.fromBlock * blockSize;
   let dataUntil = pos; // known data (no hole) up to here
   const queue: Array<Promise<SourceBatch>> = [];

@@ -17,7 +17,7 @@ import {
   type Welcome,
 } from "../protocol/messages.js";
 import { BufferPool } from "./buffer-pool.js";
-import { Fingerprint, foldBatch, foldZeroRun } from "./fingerprint.js";
+import { Fingerprint, fingerprintVolume, foldBatch, foldZeroRun } from "./fingerprint.js";
 import { PeerListener, remoteError, unexpected } from "./peer.js";
 import type { RateLimiter } from "./rate-limit.js";
 import { type DataBatch, readBatches } from "./source-batches.js";
@@ -81,7 +81,11 @@ export async function runSource(o: SourceOptions): Promise<SourceResult> {
   if (welcome.resumeBlock > 0 && !o.full) {
     if (welcome.resumeBlock > blockCount) throw new BlockferryError("E_PROTOCOL", "target resumes past the end");
     o.log?.(`checking the ${welcome.resumeBlock * blockSize} bytes copied before`);
-    const prefix = await fingerprintPrefix(volume, welcome.resumeBlock, blockSize, seed, stats);
+    const prefixEnd = Math.min(welcome.resumeBlock * blockSize, size);
+    const batchBytes = Math.max(BATCH_BYTES, blockSize);
+    const prefix = await fingerprintVolume(volume, prefixEnd, blockSize, seed, stats, batchBytes, (bytes) => {
+      stats.prefixCheckedBytes = bytes;
+    });
     if (prefix.equals(welcome.resumeFingerprint)) {
       fromBlock = welcome.resumeBlock;
       fingerprint.add(prefix.toBuffer());
@@ -97,6 +101,8 @@ export async function runSource(o: SourceOptions): Promise<SourceResult> {
   let acked = fromBlock;
   let ackWaiter: (() => void) | undefined;
   let done: { fingerprint: Buffer; verified: boolean } | undefined;
+  let onDone: () => void = () => {};
+  const doneReceived = new Promise<void>((resolve) => (onDone = resolve));
   const peer = new PeerListener(
     channel,
     (type, body) => {
@@ -118,16 +124,27 @@ export async function runSource(o: SourceOptions): Promise<SourceResult> {
         ackWaiter?.();
       } else if (type === MessageType.done) {
         done = codecs.done.decode(body);
+        onDone();
       } else {
         throw unexpected(type, "from a target during a copy");
       }
     },
     "target",
   );
+  // At most two checkpoint intervals of data travel unacknowledged, so an
+  // interruption re-sends at most that. Zero runs are a few bytes on the wire
+  // and always go; a wait always has over one interval in flight, so the
+  // target is bound to reach a checkpoint and acknowledge it.
   const limit = 2 * welcome.checkpointBlocks;
+  const batchBlocks = Math.ceil(Math.max(BATCH_BYTES, blockSize) / blockSize);
+  if (welcome.checkpointBlocks < batchBlocks) {
+    throw new BlockferryError(
+      "E_PROTOCOL",
+      `protocol error: checkpoint interval of ${welcome.checkpointBlocks} blocks is below one batch`,
+    );
+  }
   const waitForWindow = async (end: number, sent: number) => {
     const started = performance.now();
-    // A message larger than the window goes once everything before it is acknowledged.
     while (end - acked > limit && acked < sent) {
       await Promise.race([new Promise<void>((r) => (ackWaiter = r)), peer.failed()]);
     }
@@ -136,7 +153,7 @@ export async function runSource(o: SourceOptions): Promise<SourceResult> {
 
   let sent = fromBlock;
   const send = async (type: MessageType, body: Buffer[], end: number, sum: Buffer, onFlushed?: () => void) => {
-    await waitForWindow(end, sent);
+    if (type === MessageType.blocks) await waitForWindow(end, sent);
     const bytes = body.reduce((n, b) => n + b.length, 0);
     await o.rateLimiter?.take(bytes + 5);
     fingerprint.add(sum);
@@ -202,6 +219,9 @@ export async function runSource(o: SourceOptions): Promise<SourceResult> {
       Buffer.alloc(16),
     );
     // END adds nothing to the sum: it was recorded above only to keep `send` uniform.
+    await Promise.race([doneReceived, peer.finished, peer.failed()]);
+    // Our end of the stream tells the target we have read DONE; it then closes too.
+    await channel.end();
     await Promise.race([peer.finished, peer.failed()]);
   } catch (e) {
     channel.destroy();
@@ -216,7 +236,6 @@ export async function runSource(o: SourceOptions): Promise<SourceResult> {
       `the copy's fingerprint ${done.fingerprint.toString("hex")} differs from the source's ${fingerprint.hex}; the target stays marked incomplete`,
     );
   }
-  await channel.end();
   return { fingerprint: fingerprint.hex, resumedFromBlock: fromBlock, stats };
 }
 
@@ -267,42 +286,4 @@ function blocksMessage(batch: DataBatch, blockSize: number, stats: TransferStats
   }
   endRaw(length);
   return { firstBlock: batch.firstBlock, kinds, sizes, payload };
-}
-
-/** Fingerprint of blocks [0, blocks) as the source reads them now. */
-async function fingerprintPrefix(
-  volume: Volume,
-  blocks: number,
-  blockSize: number,
-  seed: bigint,
-  stats: TransferStats,
-): Promise<Fingerprint> {
-  const sum = new Fingerprint();
-  const batchBytes = Math.max(BATCH_BYTES, blockSize);
-  const pool = new BufferPool(READ_AHEAD + 1, () => volume.allocBuffer(batchBytes));
-  for await (const batch of readBatches({
-    volume,
-    fromBlock: 0,
-    blockSize,
-    seed,
-    batchBytes,
-    depth: READ_AHEAD,
-    pool,
-    stats,
-    compress: false,
-  })) {
-    if (batch.firstBlock >= blocks) {
-      if (batch.kind === "data") batch.release();
-      break;
-    }
-    const count = Math.min(batch.count, blocks - batch.firstBlock);
-    if (batch.kind === "hole") {
-      sum.add(await foldZeroRun(batch.firstBlock, count, blockSize, volume.size, seed));
-    } else {
-      sum.add(await foldBatch(batch.digests, count, batch.firstBlock, seed));
-      batch.release();
-    }
-    stats.prefixCheckedBytes = Math.min((batch.firstBlock + count) * blockSize, volume.size);
-  }
-  return sum;
 }

@@ -211,16 +211,12 @@ export class Volume {
   }
 
   #checkTransfer(raw: RawVolume, buffer: Uint8Array, offset: number, length: number, blockSizeIn: unknown): number {
-    const { size, sectorSize } = raw.info();
+    const { sectorSize } = raw.info();
     const blockSize = checkPowerOfTwo("blockSize", blockSizeIn, Math.max(MIN_BLOCK_SIZE, sectorSize), MAX_BLOCK_SIZE);
     checkBytes("buffer", buffer);
     checkMultiple("offset", checkInteger("offset", offset), blockSize);
     checkInteger("length", length);
     this.#checkRange(raw, offset, length);
-    // A batch is whole blocks, except the volume's last block, which may be short.
-    if (length % blockSize !== 0 && offset + length !== size) {
-      throw invalid("length", `a multiple of the block size ${blockSize}, or to reach the end of the volume`, length);
-    }
     if (length > buffer.length) throw invalid("buffer", `at least ${length} bytes`, buffer);
     return blockSize;
   }

@@ -28,7 +28,9 @@ export class FrameChannel {
 
   constructor(stream: Duplex) {
     this.#stream = stream;
-    this.#chunks = stream[Symbol.asyncIterator]();
+    // Not stream[Symbol.asyncIterator](): it destroys the stream when the peer's side
+    // ends, dropping what we still have to send (the DONE after the source's END).
+    this.#chunks = stream.iterator({ destroyOnReturn: false });
     stream.on("error", (e: Error) => {
       this.#failure ??= e;
     });

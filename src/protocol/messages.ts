@@ -26,9 +26,10 @@ export const MAGIC = Buffer.from("BFERRY\r\n", "latin1");
 export const PROTOCOL_VERSION = 1;
 export const MAX_NAME_BYTES = 255;
 export const MAX_MESSAGE_BYTES = 1024;
-/** Most blocks, and payload bytes, one BLOCKS message may carry. */
+/** Most blocks, and bytes once decoded (or one block, if larger), one BLOCKS message may carry. */
 export const MAX_BLOCKS_PER_MESSAGE = 8192;
-export const MAX_BLOCKS_PAYLOAD = 32 * 1024 * 1024;
+export const MAX_BLOCKS_BYTES = 16 * 1024 * 1024;
+const MAX_BLOCKS_PAYLOAD = MAX_BLOCKS_BYTES;
 
 export const MessageType = {
   hello: 1,
@@ -206,7 +207,9 @@ export const codecs = {
       const r = new BodyReader(body, "BLOCKS");
       const firstBlock = r.u64();
       const count = r.u32();
-      if (count === 0 || count > MAX_BLOCKS_PER_MESSAGE) throw protocolError(`BLOCKS: ${count} blocks in one message`);
+      if (count === 0 || count > MAX_BLOCKS_PER_MESSAGE || (count > 1 && count * blockSize > MAX_BLOCKS_BYTES)) {
+        throw protocolError(`BLOCKS: ${count} blocks of ${blockSize} bytes in one message`);
+      }
       const kinds = new Uint8Array(r.bytes(count));
       const sizes = new Uint32Array(count);
       let total = 0;

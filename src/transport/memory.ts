@@ -41,8 +41,10 @@ export function memoryPair(highWaterMark = 4 * 1024 * 1024): MemoryPair {
         callback();
       },
       destroy(error, callback) {
+        // A clean close (both directions ended) leaves the peer alone; anything else resets it.
         const peer = ends[other] as Duplex;
-        if (!peer.destroyed) peer.destroy(new Error("connection reset by peer"));
+        const clean = error === null && (ends[self] as Duplex).writableFinished;
+        if (!peer.destroyed && !clean) peer.destroy(new Error("connection reset by peer"));
         const resume = waiting[self];
         waiting[self] = undefined;
         resume?.();

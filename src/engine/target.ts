@@ -1,0 +1,327 @@
+/**
+ * The target role: receives a volume from a source over a FrameChannel (see
+ * src/protocol/messages.ts) and writes it. Nothing is written before the
+ * handshake has checked the target; the state file says "incomplete" before
+ * the first write and "complete" only after the fingerprints matched. Blocks
+ * are decoded and digested on worker threads and written behind the network
+ * (two batches in flight); every checkpoint interval the volume is synced,
+ * the state saved and the progress acknowledged.
+ */
+import { randomBytes } from "node:crypto";
+import { BlockferryError } from "../errors.js";
+import { BlockKind, decodeBlocks, digestBlocks, type Volume } from "../native/index.js";
+import type { FrameChannel } from "../protocol/frames.js";
+import {
+  type Blocks,
+  codecs,
+  type Hello,
+  MAX_BLOCKS_BYTES,
+  MessageType,
+  PROTOCOL_VERSION,
+  type ZeroRun,
+} from "../protocol/messages.js";
+import { BufferPool } from "./buffer-pool.js";
+import { Fingerprint, fingerprintVolume, foldBatch, foldZeroRun } from "./fingerprint.js";
+import { unexpected } from "./peer.js";
+import type { TargetState, TargetStateStore } from "./state.js";
+import { TransferStats } from "./stats.js";
+
+/** Bytes between checkpoints (sync, state saved, ACK): the most an interruption loses. */
+export const CHECKPOINT_BYTES = 64 * 1024 * 1024;
+const WRITES_IN_FLIGHT = 2;
+
+export interface OpenedTarget {
+  /** Opened for writing. */
+  volume: Volume;
+  state: TargetStateStore;
+  /** For logs: the configured name and the path. */
+  describe: string;
+}
+
+/** Looks the requested target up and opens it, or throws the refusal to send back. */
+export type TargetResolver = (hello: Hello) => Promise<OpenedTarget>;
+
+export interface TargetOptions {
+  channel: FrameChannel;
+  resolve: TargetResolver;
+  checkpointBytes?: number;
+  stats?: TransferStats;
+  log?: (line: string) => void;
+}
+
+export interface TargetResult {
+  target: string;
+  sourceId: string;
+  fingerprint: string;
+  verified: boolean;
+  resumedFromBlock: number;
+  stats: TransferStats;
+}
+
+export async function runTarget(o: TargetOptions): Promise<TargetResult> {
+  const { channel } = o;
+  let opened: OpenedTarget | undefined;
+  try {
+    const hello = await receiveHello(channel);
+    opened = await o.resolve(hello);
+    if (opened.volume.size < hello.sourceSize && opened.volume.info.isBlockDevice) {
+      throw new BlockferryError(
+        "E_TARGET_TOO_SMALL",
+        `target ${opened.describe} is ${opened.volume.size} bytes, the source ${hello.sourceSize}`,
+      );
+    }
+    return await receiveCopy(o, hello, opened);
+  } catch (e) {
+    const error = e instanceof BlockferryError ? e : new BlockferryError("E_INTERNAL", String(e), { cause: e });
+    await channel
+      .send(MessageType.error, codecs.error.encode({ code: error.code, message: error.message }))
+      .catch(() => {});
+    await channel.end().catch(() => {});
+    throw error;
+  } finally {
+    await opened?.volume.close();
+  }
+}
+
+async function receiveHello(channel: FrameChannel): Promise<Hello> {
+  const frame = await channel.receive();
+  if (frame === undefined) throw new BlockferryError("E_NETWORK", "the source closed the connection before HELLO");
+  if (frame.type !== MessageType.hello) throw unexpected(frame.type, "instead of HELLO");
+  const hello = codecs.hello.decode(frame.body);
+  if (hello.version !== PROTOCOL_VERSION) {
+    throw new BlockferryError(
+      "E_VERSION",
+      `the source speaks protocol version ${hello.version}; this receiver speaks version ${PROTOCOL_VERSION}`,
+    );
+  }
+  return hello;
+}
+
+function resumable(state: TargetState | undefined, hello: Hello, volume: Volume): state is TargetState {
+  return (
+    state !== undefined &&
+    !state.complete &&
+    !hello.flags.full &&
+    state.blocksDone > 0 &&
+    state.sourceId === hello.sourceId &&
+    state.sourceSize === hello.sourceSize &&
+    state.blockSize === hello.blockSize &&
+    volume.size >= hello.sourceSize
+  );
+}
+
+async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget): Promise<TargetResult> {
+  const { channel } = o;
+  const { volume } = opened;
+  const { blockSize, sourceSize } = hello;
+  const stats = o.stats ?? new TransferStats();
+  stats.totalBytes = sourceSize;
+  const blockCount = Math.ceil(sourceSize / blockSize);
+  // At least one batch per interval, or the source's window could not move.
+  const checkpointBytes = Math.max(o.checkpointBytes ?? CHECKPOINT_BYTES, MAX_BLOCKS_BYTES, blockSize);
+  const checkpointBlocks = Math.floor(checkpointBytes / blockSize);
+
+  const saved = await opened.state.load();
+  const resume = resumable(saved, hello, volume);
+  const seed = resume ? BigInt(saved.seed) : randomBytes(8).readBigUInt64BE();
+  const resumeBlock = resume ? saved.blocksDone : 0;
+  const resumeSum = resume ? Buffer.from(saved.fingerprint, "hex") : Buffer.alloc(16);
+  await channel.send(
+    MessageType.welcome,
+    codecs.welcome.encode({
+      version: PROTOCOL_VERSION,
+      targetSize: volume.info.isBlockDevice ? volume.size : Math.max(volume.size, sourceSize),
+      sectorSize: volume.info.sectorSize,
+      isBlockDevice: volume.info.isBlockDevice,
+      seed,
+      resumeBlock,
+      resumeFingerprint: resumeSum,
+      checkpointBlocks,
+    }),
+  );
+
+  const startFrame = await channel.receive();
+  if (startFrame === undefined) throw new BlockferryError("E_NETWORK", "the source closed the connection before START");
+  if (startFrame.type !== MessageType.start) throw unexpected(startFrame.type, "instead of START");
+  const { fromBlock } = codecs.start.decode(startFrame.body);
+  if (fromBlock !== 0 && fromBlock !== resumeBlock) {
+    throw new BlockferryError("E_PROTOCOL", `protocol error: START at block ${fromBlock}, offered ${resumeBlock}`);
+  }
+  o.log?.(
+    fromBlock > 0
+      ? `${opened.describe}: resuming at byte ${fromBlock * blockSize} of ${sourceSize}`
+      : `${opened.describe}: receiving ${sourceSize} bytes from ${hello.sourceId}`,
+  );
+
+  // From here on the target's bytes change: it is marked incomplete first.
+  const now = () => new Date().toISOString();
+  const fingerprint = new Fingerprint(fromBlock > 0 ? resumeSum : undefined);
+  const state: TargetState = {
+    version: 1,
+    complete: false,
+    verified: false,
+    sourceId: hello.sourceId,
+    sourceSize,
+    blockSize,
+    seed: seed.toString(),
+    blocksDone: fromBlock,
+    fingerprint: fingerprint.hex,
+    startedAt: fromBlock > 0 && saved ? saved.startedAt : now(),
+    updatedAt: now(),
+  };
+  await opened.state.save(state);
+  if (!volume.info.isBlockDevice) {
+    // A fresh copy into an image file starts from an empty sparse file.
+    if (fromBlock === 0) await volume.setSize(0);
+    await volume.setSize(sourceSize);
+  }
+  stats.resumedFromBytes = stats.doneBytes = stats.ackedBytes = Math.min(fromBlock * blockSize, sourceSize);
+
+  const pool = new BufferPool(WRITES_IN_FLIGHT + 1, () => volume.allocBuffer(Math.max(MAX_BLOCKS_BYTES, blockSize)));
+  const writes: Array<Promise<unknown>> = [];
+  const writeBehind = async (write: Promise<unknown>) => {
+    write.catch(() => {}); // awaited below, in order
+    writes.push(write);
+    while (writes.length > WRITES_IN_FLIGHT) await writes.shift();
+  };
+  const drainWrites = async () => {
+    while (writes.length > 0) await writes.shift();
+  };
+
+  let next = fromBlock;
+  let lastCheckpoint = fromBlock;
+  const checkRange = (first: number, count: number, what: string) => {
+    if (first !== next || count < 1 || first + count > blockCount) {
+      throw new BlockferryError(
+        "E_PROTOCOL",
+        `protocol error: ${what} for blocks ${first}..${first + count}, expected block ${next} of ${blockCount}`,
+      );
+    }
+  };
+  const bytesOf = (first: number, count: number) =>
+    Math.min((first + count) * blockSize, sourceSize) - first * blockSize;
+
+  const onBlocks = async (m: Blocks) => {
+    const count = m.kinds.length;
+    checkRange(m.firstBlock, count, "BLOCKS");
+    const offset = m.firstBlock * blockSize;
+    const length = bytesOf(m.firstBlock, count);
+    const buffer = await pool.acquire();
+    try {
+      const dst = buffer.subarray(0, length);
+      await decodeBlocks(m.payload[0] ?? Buffer.alloc(0), m.sizes, m.kinds, dst, blockSize);
+      const { digests } = await digestBlocks(dst, blockSize, seed);
+      fingerprint.add(await foldBatch(digests, count, m.firstBlock, seed));
+    } catch (e) {
+      pool.release(buffer);
+      throw e;
+    }
+    const zero = m.kinds.map((k) => (k === BlockKind.zero ? 1 : 0));
+    stats.zeroBytes += zero.reduce((n, z, i) => n + (z ? Math.min(blockSize, length - i * blockSize) : 0), 0);
+    await writeBehind(volume.write(buffer, offset, length, { blockSize, zero }).finally(() => pool.release(buffer)));
+    next += count;
+  };
+
+  const onZeroRun = async (m: ZeroRun) => {
+    checkRange(m.firstBlock, m.count, "ZERO_RUN");
+    const length = bytesOf(m.firstBlock, m.count);
+    fingerprint.add(await foldZeroRun(m.firstBlock, m.count, blockSize, sourceSize, seed));
+    await writeBehind(volume.zeroRange(m.firstBlock * blockSize, length));
+    stats.zeroBytes += length;
+    next += m.count;
+  };
+
+  const checkpoint = async () => {
+    await drainWrites();
+    await volume.sync();
+    state.blocksDone = next;
+    state.fingerprint = fingerprint.hex;
+    state.updatedAt = now();
+    await opened.state.save(state);
+    lastCheckpoint = next;
+    stats.ackedBytes = Math.min(next * blockSize, sourceSize);
+    await channel.send(MessageType.ack, codecs.ack.encode({ blocksDone: next, fingerprint: fingerprint.toBuffer() }));
+  };
+
+  for (;;) {
+    const frame = await channel.receive();
+    if (frame === undefined)
+      throw new BlockferryError("E_NETWORK", "the source closed the connection before the end of the copy");
+    stats.wireBytes = channel.bytesReceived;
+    if (frame.type === MessageType.blocks) {
+      await onBlocks(codecs.blocks.decode(frame.body, blockSize));
+    } else if (frame.type === MessageType.zeroRun) {
+      await onZeroRun(codecs.zeroRun.decode(frame.body));
+    } else if (frame.type === MessageType.end) {
+      const end = codecs.end.decode(frame.body);
+      if (end.blockCount !== blockCount || next !== blockCount) {
+        throw new BlockferryError("E_PROTOCOL", `protocol error: END after block ${next} of ${blockCount}`);
+      }
+      return finish(o, opened, state, fingerprint, end.fingerprint, hello, stats, fromBlock, drainWrites);
+    } else {
+      throw unexpected(frame.type, "during a copy");
+    }
+    stats.doneBytes = Math.min(next * blockSize, sourceSize);
+    if (next - lastCheckpoint >= checkpointBlocks) await checkpoint();
+  }
+}
+
+async function finish(
+  o: TargetOptions,
+  opened: OpenedTarget,
+  state: TargetState,
+  written: Fingerprint,
+  sourceSum: Buffer,
+  hello: Hello,
+  stats: TransferStats,
+  fromBlock: number,
+  drainWrites: () => Promise<void>,
+): Promise<TargetResult> {
+  const { channel } = o;
+  const { volume } = opened;
+  await drainWrites();
+  await volume.sync();
+  let verified = written.equals(sourceSum);
+  let fingerprint = written;
+  if (verified && hello.flags.verify) {
+    o.log?.(`${opened.describe}: re-reading the copy to verify it`);
+    const seed = BigInt(state.seed);
+    const batchBytes = Math.max(MAX_BLOCKS_BYTES, hello.blockSize);
+    fingerprint = await fingerprintVolume(volume, hello.sourceSize, hello.blockSize, seed, stats, batchBytes);
+    verified = fingerprint.equals(sourceSum);
+  }
+  const at = new Date().toISOString();
+  if (verified) {
+    Object.assign(state, { complete: true, verified: true, blocksDone: Math.ceil(hello.sourceSize / hello.blockSize) });
+    Object.assign(state, { fingerprint: fingerprint.hex, updatedAt: at, completedAt: at });
+  } else {
+    // Something between the source's reads and this disk went wrong: nothing of this copy is trusted.
+    Object.assign(state, {
+      complete: false,
+      verified: false,
+      blocksDone: 0,
+      fingerprint: "0".repeat(32),
+      updatedAt: at,
+    });
+  }
+  await opened.state.save(state);
+  await channel.send(MessageType.done, codecs.done.encode({ fingerprint: fingerprint.toBuffer(), verified }));
+  const after = await channel.receive();
+  if (after !== undefined) throw unexpected(after.type, "after DONE");
+  await channel.end();
+  if (!verified) {
+    throw new BlockferryError(
+      "E_VERIFY",
+      `${opened.describe}: the copy's fingerprint ${fingerprint.hex} differs from the source's ${sourceSum.toString("hex")}; marked incomplete`,
+    );
+  }
+  stats.doneBytes = stats.ackedBytes = hello.sourceSize;
+  return {
+    target: opened.describe,
+    sourceId: hello.sourceId,
+    fingerprint: fingerprint.hex,
+    verified,
+    resumedFromBlock: fromBlock,
+    stats,
+  };
+}

@@ -1,0 +1,69 @@
+import { writeFileSync } from "node:fs";
+import { runSource, type SourceOptions } from "../../src/engine/source.js";
+import type { TargetState, TargetStateStore } from "../../src/engine/state.js";
+import { type OpenedTarget, runTarget, type TargetOptions } from "../../src/engine/target.js";
+import { BlockferryError } from "../../src/errors.js";
+import { openVolume } from "../../src/native/index.js";
+import { FrameChannel } from "../../src/protocol/frames.js";
+import { memoryPair } from "../../src/transport/memory.js";
+import { seededBytes } from "./random.js";
+
+/** A state store in memory, that keeps every version saved. */
+export class MemoryStateStore implements TargetStateStore {
+  readonly path = "(memory)";
+  saved: TargetState[] = [];
+  async load() {
+    const last = this.saved.at(-1);
+    return last === undefined ? undefined : structuredClone(last);
+  }
+  async save(state: TargetState) {
+    this.saved.push(structuredClone(state));
+  }
+  get last(): TargetState | undefined {
+    return this.saved.at(-1);
+  }
+}
+
+export interface CopyOptions {
+  source: string;
+  target: string;
+  targetName?: string;
+  state?: TargetStateStore;
+  blockSize?: number;
+  source_?: Partial<SourceOptions>;
+  target_?: Partial<TargetOptions>;
+}
+
+/** Runs source and target in this process over an in-memory pair; returns both results and the bytes that crossed. */
+export async function copyInProcess(o: CopyOptions) {
+  const pair = memoryPair();
+  const state = o.state ?? new MemoryStateStore();
+  const sourceVolume = await openVolume(o.source);
+  // The target knows one name, "t"; the source asks for `targetName`.
+  const resolve = async (hello: { targetName: string }): Promise<OpenedTarget> => {
+    if (hello.targetName !== "t") {
+      throw new BlockferryError("E_UNKNOWN_TARGET", `no target named ${hello.targetName}`);
+    }
+    return { volume: await openVolume(o.target, { write: true, create: true }), state, describe: o.target };
+  };
+  const source = runSource({
+    volume: sourceVolume,
+    channel: new FrameChannel(pair.a),
+    targetName: o.targetName ?? "t",
+    sourceId: `test:${o.source}`,
+    blockSize: o.blockSize ?? 65536,
+    ...o.source_,
+  });
+  const target = runTarget({ channel: new FrameChannel(pair.b), resolve, ...o.target_ });
+  const [s, t] = await Promise.allSettled([source, target]);
+  await sourceVolume.close();
+  return { source: s, target: t, bytes: pair.bytes, state };
+}
+
+/** An image of random data with zero stretches and a hole, `size` bytes. */
+export function writeMixedImage(path: string, size: number, seed: number): Buffer {
+  const data = seededBytes(size, seed);
+  data.fill(0, Math.floor(size * 0.3), Math.floor(size * 0.45));
+  writeFileSync(path, data);
+  return data;
+}
