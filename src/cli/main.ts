@@ -4,6 +4,9 @@ import { Command, CommanderError } from "commander";
 import { BlockferryError } from "../errors.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
 import { registerInfo } from "./info.js";
+import { registerReceive } from "./receive.js";
+import { registerServe } from "./serve.js";
+import { registerSync } from "./sync.js";
 
 const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -14,6 +17,9 @@ const program = new Command()
   .description("Replicate a block device or disk image to another machine, then keep it current.")
   .version(version)
   .exitOverride(); // throw instead of exiting, so usage errors get EXIT.usage
+registerSync(program);
+registerServe(program);
+registerReceive(program);
 registerInfo(program);
 
 try {

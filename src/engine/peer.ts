@@ -12,10 +12,13 @@ export type FrameHandler = (type: MessageType, body: Buffer) => void | Promise<v
 
 export class PeerListener {
   #failure: BlockferryError | undefined;
-  #onFailure: Array<(e: BlockferryError) => void> = [];
+  #reject: (e: BlockferryError) => void = () => {};
+  readonly #failed: Promise<never>;
   readonly finished: Promise<void>;
 
   constructor(channel: FrameChannel, handle: FrameHandler, what: string) {
+    this.#failed = new Promise<never>((_, reject) => (this.#reject = reject));
+    this.#failed.catch(() => {}); // observed through failed(); never unhandled
     this.finished = (async () => {
       try {
         for (;;) {
@@ -37,15 +40,12 @@ export class PeerListener {
   fail(e: BlockferryError): void {
     if (this.#failure !== undefined) return;
     this.#failure = e;
-    for (const f of this.#onFailure) f(e);
+    this.#reject(e);
   }
 
-  /** Rejects as soon as the peer fails. */
+  /** Rejects as soon as the peer fails (one promise, however often asked). */
   failed(): Promise<never> {
-    return new Promise((_, reject) => {
-      if (this.#failure) reject(this.#failure);
-      else this.#onFailure.push(reject);
-    });
+    return this.#failed;
   }
 
   /** The peer's failure if there was one, else `e`. */

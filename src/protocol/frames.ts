@@ -3,7 +3,6 @@
  * declared length against the type's cap before it buffers anything, so a
  * peer cannot make us allocate more than one legal message.
  */
-import { once } from "node:events";
 import type { Duplex } from "node:stream";
 import { BlockferryError } from "../errors.js";
 import { protocolError } from "./body.js";
@@ -80,9 +79,24 @@ export class FrameChannel {
     this.#stream.destroy(error);
   }
 
-  async #drained(): Promise<void> {
+  #drained(): Promise<void> {
     const s = this.#stream;
-    await Promise.race([once(s, "drain"), once(s, "close").then(() => this.#throwIfFailed(true))]);
+    return new Promise((resolve, reject) => {
+      const done = (failed: boolean) => {
+        s.off("drain", onDrain);
+        s.off("close", onClose);
+        if (!failed) return resolve();
+        try {
+          this.#throwIfFailed(true);
+        } catch (e) {
+          reject(e);
+        }
+      };
+      const onDrain = () => done(false);
+      const onClose = () => done(true);
+      s.on("drain", onDrain);
+      s.on("close", onClose);
+    });
   }
 
   #throwIfFailed(closed = false): void {

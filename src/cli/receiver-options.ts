@@ -1,0 +1,29 @@
+import type { Command } from "commander";
+import { DEFAULT_STATE_DIR, parseTargetSpec, type ReceiverConfig, type TargetConfig, targetMap } from "../job/targets.js";
+
+export interface ReceiverFlags {
+  target: TargetConfig[];
+  create?: boolean;
+  stateDir: string;
+}
+
+/** The options `serve` and `receive` share: which targets they may write, and how. */
+export function addReceiverOptions(command: Command): Command {
+  return command
+    .option(
+      "--target <NAME=PATH>",
+      "a target this receiver may write (repeatable): sources ask for NAME",
+      (spec: string, all: TargetConfig[]) => [...all, parseTargetSpec(spec)],
+      [] as TargetConfig[],
+    )
+    .option("--create", "create a missing target image file (otherwise refused)")
+    .option("--state-dir <dir>", "where block devices' state files live", DEFAULT_STATE_DIR);
+}
+
+export function receiverConfig(flags: ReceiverFlags, log: (line: string) => void): ReceiverConfig {
+  return { targets: targetMap(flags.target), create: flags.create ?? false, stateDir: flags.stateDir, log };
+}
+
+export function stderrLog(line: string): void {
+  process.stderr.write(`blockferry: ${line}\n`);
+}

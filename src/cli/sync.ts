@@ -1,0 +1,111 @@
+import type { Command } from "commander";
+import { TransferStats } from "../engine/stats.js";
+import { BlockferryError } from "../errors.js";
+import { runSync, type SyncOutcome } from "../job/sync.js";
+import { DEFAULT_STATE_DIR } from "../job/targets.js";
+import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from "../native/index.js";
+import { parseDestination } from "../transport/destination.js";
+import { checkPowerOfTwo, invalid } from "../validate.js";
+import { Progress, progressMode } from "./progress.js";
+import { stderrLog } from "./receiver-options.js";
+import { formatBytes, formatDuration, formatRate, parseSize } from "./units.js";
+
+export const DEFAULT_BLOCK_SIZE = 64 * 1024;
+
+interface SyncFlags {
+  full?: boolean;
+  compress: string;
+  blockSize: string;
+  bwlimit?: string;
+  verify?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+  create?: boolean;
+  stateDir: string;
+}
+
+/** `blockferry sync SOURCE DEST`: copy a volume to a local path or a receiver. */
+export function registerSync(program: Command): void {
+  program
+    .command("sync")
+    .description("copy SOURCE (block device or image file) to DEST, resuming an interrupted copy")
+    .argument("<source>", "block device or image file to read")
+    .argument("<dest>", "local path, or tcp://HOST:PORT/TARGET-NAME of a `blockferry serve` or `receive`")
+    .option("--full", "copy everything from the start, even if an interrupted copy could resume")
+    .option("--compress <codec>", "lz4 or none", "none")
+    .option("--block-size <size>", "block size, a power of two from 4K to 16M", "64K")
+    .option("--bwlimit <rate>", "at most this many bytes per second on the wire, e.g. 50M")
+    .option("--verify", "the target re-reads the copy from disk (O_DIRECT) before confirming it")
+    .option("--json", "print a JSON summary on stdout")
+    .option("-q, --quiet", "no progress, no summary on stderr (for cron)")
+    .option("--create", "local DEST: create the image file if missing")
+    .option("--state-dir <dir>", "local DEST on a block device: where its state file lives", DEFAULT_STATE_DIR)
+    .action(async (source: string, dest: string, flags: SyncFlags) => {
+      if (flags.compress !== "lz4" && flags.compress !== "none") throw invalid("--compress", "lz4 or none", flags.compress);
+      const blockSize = checkPowerOfTwo("--block-size", parseSize("--block-size", flags.blockSize), MIN_BLOCK_SIZE, MAX_BLOCK_SIZE);
+      const destination = parseDestination(dest);
+      const stats = new TransferStats();
+      const progress = new Progress(stats, "sync", progressMode(flags.quiet ?? false));
+      const log = flags.quiet ? () => {} : stderrLog;
+      progress.start();
+      let outcome: SyncOutcome;
+      try {
+        outcome = await runSync({
+          source,
+          destination,
+          blockSize,
+          compress: flags.compress === "lz4",
+          full: flags.full ?? false,
+          verify: flags.verify ?? false,
+          bwlimit: flags.bwlimit === undefined ? undefined : parseSize("--bwlimit", flags.bwlimit),
+          create: flags.create ?? false,
+          stateDir: flags.stateDir,
+          stats,
+          log,
+        });
+      } catch (e) {
+        progress.stop();
+        if (flags.json) {
+          const code = e instanceof BlockferryError ? e.code : "E_INTERNAL";
+          process.stdout.write(`${JSON.stringify({ ok: false, code, message: (e as Error).message })}\n`);
+        }
+        throw e;
+      }
+      progress.stop();
+      const summary = summarize(source, dest, outcome, stats);
+      if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+      if (!flags.quiet) {
+        const resumed = summary.bytes.resumedFrom > 0 ? `, resumed at ${formatBytes(summary.bytes.resumedFrom)}` : "";
+        stderrLog(
+          `copied ${formatBytes(summary.bytes.total)} in ${formatDuration(summary.seconds)} (${formatRate(summary.throughput)})${resumed}: ` +
+            `read ${formatBytes(summary.bytes.read)}, sent ${formatBytes(summary.bytes.wire)}, zero ${formatBytes(summary.bytes.zero)}; ` +
+            `verified, fingerprint ${summary.fingerprint}`,
+        );
+      }
+    });
+}
+
+function summarize(source: string, destination: string, outcome: SyncOutcome, stats: TransferStats) {
+  const seconds = stats.elapsedSeconds();
+  return {
+    ok: true,
+    source,
+    destination,
+    bytes: {
+      total: stats.totalBytes,
+      resumedFrom: stats.resumedFromBytes,
+      read: stats.readBytes,
+      zero: stats.zeroBytes,
+      raw: stats.rawBytes,
+      compressedIn: stats.compressedInBytes,
+      compressedOut: stats.compressedOutBytes,
+      wire: stats.wireBytes,
+    },
+    seconds,
+    /** Bytes of the volume handled per second. */
+    throughput: (stats.totalBytes - stats.resumedFromBytes) / Math.max(seconds, 1e-3),
+    waitSeconds: stats.waitSeconds,
+    fingerprint: outcome.source.fingerprint,
+    verified: true,
+  };
+}

@@ -1,0 +1,36 @@
+import { invalid } from "../validate.js";
+
+const UNITS: Record<string, number> = { "": 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+
+/** "64K", "50M", "1.5G", "4096": bytes (K, M, G, T are powers of 1024; a trailing B or iB is allowed). */
+export function parseSize(what: string, text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(text.trim());
+  const n = m ? Math.round(Number(m[1]) * (UNITS[(m[2] ?? "").toUpperCase()] ?? 1)) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n <= 0) throw invalid(what, "a size such as 4096, 64K, 50M or 1G", text);
+  return n;
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
+}
+
+export function formatRate(bytesPerSecond: number): string {
+  return `${(bytesPerSecond / 1e6).toFixed(1)} MB/s`;
+}
+
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return "--:--";
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const mm = String(Math.floor((s % 3600) / 60)).padStart(2, "0");
+  const ss = String(s % 60).padStart(2, "0");
+  return h > 0 ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
+}

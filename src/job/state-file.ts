@@ -1,0 +1,105 @@
+/**
+ * The target's state file: JSON with a checksum, replaced atomically (written
+ * beside, synced, renamed, directory synced), so a crash leaves the old state
+ * or the new one, never a mix. An unreadable or tampered file is ignored with
+ * a warning: the copy is then treated as new, never as complete.
+ */
+import { createHash } from "node:crypto";
+import { constants } from "node:fs";
+import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import type { TargetState, TargetStateStore } from "../engine/state.js";
+
+const MAX_STATE_BYTES = 64 * 1024;
+
+function checksum(state: TargetState): string {
+  return createHash("sha256").update(JSON.stringify(state)).digest("hex");
+}
+
+function isState(v: unknown): v is TargetState {
+  if (typeof v !== "object" || v === null) return false;
+  const s = v as Record<string, unknown>;
+  return (
+    s.version === 1 &&
+    typeof s.complete === "boolean" &&
+    typeof s.verified === "boolean" &&
+    typeof s.sourceId === "string" &&
+    Number.isSafeInteger(s.sourceSize) &&
+    Number.isSafeInteger(s.blockSize) &&
+    typeof s.seed === "string" &&
+    /^\d{1,20}$/.test(s.seed) &&
+    Number.isSafeInteger(s.blocksDone) &&
+    typeof s.fingerprint === "string" &&
+    /^[0-9a-f]{32}$/.test(s.fingerprint) &&
+    typeof s.startedAt === "string" &&
+    typeof s.updatedAt === "string"
+  );
+}
+
+export class FileStateStore implements TargetStateStore {
+  readonly path: string;
+  readonly #warn: (line: string) => void;
+
+  constructor(path: string, warn: (line: string) => void = () => {}) {
+    this.path = path;
+    this.#warn = warn;
+  }
+
+  async load(): Promise<TargetState | undefined> {
+    let text: string;
+    try {
+      const handle = await open(this.path, constants.O_RDONLY);
+      try {
+        const { size } = await handle.stat();
+        if (size > MAX_STATE_BYTES) {
+          this.#warn(`state file ${this.path} is ${size} bytes, too large: ignored`);
+          return undefined;
+        }
+        text = await handle.readFile("utf8");
+      } finally {
+        await handle.close();
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw e;
+    }
+    try {
+      const parsed = JSON.parse(text) as { state?: unknown; checksum?: unknown };
+      if (isState(parsed.state) && parsed.checksum === checksum(parsed.state)) return parsed.state;
+    } catch {
+      // falls through to the warning
+    }
+    this.#warn(`state file ${this.path} is damaged: ignored (the copy is treated as new)`);
+    return undefined;
+  }
+
+  async save(state: TargetState): Promise<void> {
+    const dir = dirname(this.path);
+    await mkdir(dir, { recursive: true });
+    const tmp = join(dir, `.${basename(this.path)}.${process.pid}.tmp`);
+    const handle = await open(tmp, "w", 0o600);
+    try {
+      await handle.writeFile(`${JSON.stringify({ state, checksum: checksum(state) }, null, 2)}\n`);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      await rename(tmp, this.path);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+    const d = await open(dir, constants.O_RDONLY);
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+  }
+
+  /** For tests and `status`: the raw file as last written. */
+  async read(): Promise<string> {
+    return readFile(this.path, "utf8");
+  }
+}

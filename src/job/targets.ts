@@ -1,0 +1,79 @@
+/**
+ * The targets a receiver may write: names mapped to paths, given on its own
+ * command line. A source asks for a name; the path is never taken from the
+ * peer. Each target's state file lives beside an image file, or in the state
+ * directory for a block device (never inside the volume).
+ */
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { OpenedTarget, TargetResolver } from "../engine/target.js";
+import { BlockferryError } from "../errors.js";
+import { openVolume } from "../native/index.js";
+import { invalid } from "../validate.js";
+import { FileStateStore } from "./state-file.js";
+
+export const DEFAULT_STATE_DIR = "/var/lib/blockferry";
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export interface TargetConfig {
+  name: string;
+  path: string;
+}
+
+export interface ReceiverConfig {
+  targets: Map<string, TargetConfig>;
+  /** Create a missing image file (otherwise a missing target is refused). */
+  create: boolean;
+  /** Where block devices' state files live. */
+  stateDir: string;
+  log: (line: string) => void;
+}
+
+/** Parses "NAME=PATH". */
+export function parseTargetSpec(spec: string): TargetConfig {
+  const at = spec.indexOf("=");
+  const name = spec.slice(0, at);
+  const path = spec.slice(at + 1);
+  if (at < 1 || !NAME.test(name) || path.length === 0 || path.includes("\0")) {
+    throw invalid("--target", "NAME=PATH with NAME of letters, digits, '.', '_' or '-' (up to 64)", spec);
+  }
+  return { name, path };
+}
+
+export function targetMap(specs: TargetConfig[]): Map<string, TargetConfig> {
+  const map = new Map<string, TargetConfig>();
+  for (const t of specs) {
+    if (map.has(t.name)) throw invalid("--target", "each NAME once", t.name);
+    map.set(t.name, t);
+  }
+  return map;
+}
+
+/** Where the state of `target` is kept. */
+export async function statePath(target: TargetConfig, stateDir: string): Promise<string> {
+  const info = await stat(target.path).catch(() => undefined);
+  return info?.isBlockDevice() ? join(stateDir, `${target.name}.state.json`) : `${target.path}.blockferry-state.json`;
+}
+
+export function receiverResolver(config: ReceiverConfig): TargetResolver {
+  return async (hello): Promise<OpenedTarget> => {
+    const target = config.targets.get(hello.targetName);
+    if (target === undefined) {
+      const known = [...config.targets.keys()].join(", ") || "(none)";
+      throw new BlockferryError(
+        "E_UNKNOWN_TARGET",
+        `no target named "${hello.targetName}" here; this receiver writes: ${known}`,
+      );
+    }
+    const exists = await stat(target.path).then(
+      () => true,
+      () => false,
+    );
+    if (!exists && !config.create) {
+      throw new BlockferryError("E_NOT_FOUND", `target "${target.name}": ${target.path} does not exist`);
+    }
+    const volume = await openVolume(target.path, { write: true, create: config.create });
+    const state = new FileStateStore(await statePath(target, config.stateDir), config.log);
+    return { volume, state, describe: `${target.name} (${target.path})` };
+  };
+}

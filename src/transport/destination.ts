@@ -1,0 +1,25 @@
+/**
+ * Where a sync sends to. The seam for transports: each kind yields the same
+ * byte stream. Today: a local path (both roles in this process) and
+ * tcp://HOST:PORT/NAME; ssh ([user@]host:/path) plugs in here.
+ */
+import { invalid } from "../validate.js";
+import type { Endpoint } from "./tcp.js";
+
+export type Destination =
+  | { kind: "local"; path: string }
+  | { kind: "tcp"; endpoint: Endpoint; targetName: string };
+
+export function parseDestination(spec: string): Destination {
+  if (spec.startsWith("tcp://")) {
+    const m = /^tcp:\/\/(\[[^\]]+\]|[^:/[\]]+):(\d{1,5})\/([A-Za-z0-9][A-Za-z0-9._-]{0,63})$/.exec(spec);
+    const port = Number(m?.[2]);
+    if (!m || port < 1 || port > 65535) throw invalid("DEST", "tcp://HOST:PORT/TARGET-NAME", spec);
+    const host = (m[1] as string).replace(/^\[|\]$/g, "");
+    return { kind: "tcp", endpoint: { host, port }, targetName: m[3] as string };
+  }
+  if (/^[^/]*:/.test(spec)) {
+    throw invalid("DEST", "a local path or tcp://HOST:PORT/TARGET-NAME (ssh destinations are not supported yet)", spec);
+  }
+  return { kind: "local", path: spec };
+}

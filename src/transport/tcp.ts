@@ -1,0 +1,57 @@
+/** Plain TCP: the byte stream the protocol runs over (TLS wraps it in a later release). */
+import { once } from "node:events";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { BlockferryError } from "../errors.js";
+import { invalid } from "../validate.js";
+
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+/** Parses "[HOST:]PORT" (an IPv6 host in brackets). */
+export function parseEndpoint(spec: string, defaultHost: string): Endpoint {
+  const m = /^(?:\[([^\]]+)\]:|([^:[\]]+):)?(\d{1,5})$/.exec(spec);
+  const port = Number(m?.[3]);
+  if (!m || port < 1 || port > 65535) throw invalid("address", "[HOST:]PORT with PORT from 1 to 65535", spec);
+  return { host: m[1] ?? m[2] ?? defaultHost, port };
+}
+
+function tune(socket: Socket): Socket {
+  socket.setNoDelay(true); // acknowledgements must not wait behind Nagle
+  socket.setKeepAlive(true, 30_000);
+  return socket;
+}
+
+export async function connectTcp(to: Endpoint, timeoutMs = 30_000): Promise<Socket> {
+  const socket = connect({ host: to.host, port: to.port });
+  socket.setTimeout(timeoutMs);
+  try {
+    await Promise.race([
+      once(socket, "connect"),
+      once(socket, "timeout").then(() => {
+        throw new Error(`no answer within ${timeoutMs / 1000} s`);
+      }),
+    ]);
+  } catch (e) {
+    socket.destroy();
+    throw new BlockferryError("E_NETWORK", `cannot connect to ${to.host}:${to.port}: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  socket.setTimeout(0);
+  return tune(socket);
+}
+
+export async function listenTcp(at: Endpoint, onConnection: (socket: Socket) => void): Promise<Server> {
+  const server = createServer((socket) => onConnection(tune(socket)));
+  server.listen(at.port, at.host);
+  try {
+    await once(server, "listening");
+  } catch (e) {
+    throw new BlockferryError("E_NETWORK", `cannot listen on ${at.host}:${at.port}: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  return server;
+}
