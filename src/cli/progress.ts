@@ -40,7 +40,8 @@ export class Progress {
   readonly #label: string;
   readonly #mode: ProgressMode;
   #timer: NodeJS.Timeout | undefined;
-  readonly #onSignal = () => process.stderr.write(`${this.#mode === "bar" ? "\n" : ""}${statusLine(this.#stats, this.#label)}\n`);
+  readonly #onSignal = () =>
+    process.stderr.write(`${this.#mode === "bar" ? "\n" : ""}${statusLine(this.#stats, this.#label)}\n`);
 
   constructor(stats: TransferStats, label: string, mode: ProgressMode) {
     this.#stats = stats;
@@ -51,10 +52,16 @@ export class Progress {
   start(): void {
     process.on("SIGUSR1", this.#onSignal);
     if (this.#mode === "bar") {
-      this.#timer = setInterval(() => process.stderr.write(bar(this.#stats, this.#label, process.stderr.columns ?? 100)), 250);
+      this.#timer = setInterval(
+        () => process.stderr.write(bar(this.#stats, this.#label, process.stderr.columns ?? 100)),
+        250,
+      );
     } else if (this.#mode === "lines") {
       const seconds = Number(process.env.BLOCKFERRY_STATUS_SECONDS ?? 10);
-      this.#timer = setInterval(() => process.stderr.write(`${statusLine(this.#stats, this.#label)}\n`), seconds * 1000);
+      this.#timer = setInterval(
+        () => process.stderr.write(`${statusLine(this.#stats, this.#label)}\n`),
+        seconds * 1000,
+      );
     }
     this.#timer?.unref();
   }

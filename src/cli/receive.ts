@@ -16,7 +16,8 @@ export function registerReceive(program: Command): void {
       .option("--stdio", "speak the protocol on stdin/stdout (as started by ssh)"),
   ).action(async (flags: ReceiverFlags & { listen?: string; stdio?: boolean }) => {
     if (flags.target.length === 0) throw invalid("--target", "at least one NAME=PATH", "none");
-    if (!!flags.listen === !!flags.stdio) throw invalid("receive", "exactly one of --listen and --stdio", "both or neither");
+    if (!!flags.listen === !!flags.stdio)
+      throw invalid("receive", "exactly one of --listen and --stdio", "both or neither");
     const config = receiverConfig(flags, stderrLog);
     const stats = new TransferStats();
     let stream: import("node:stream").Duplex;
@@ -28,7 +29,9 @@ export function registerReceive(program: Command): void {
       const accepted = new Promise<import("node:net").Socket>((resolve) => (accept = resolve));
       const server = await listenTcp(at, (s) => accept(s));
       const address = server.address();
-      stderrLog(`listening on ${typeof address === "object" && address ? `${address.address}:${address.port}` : flags.listen}`);
+      stderrLog(
+        `listening on ${typeof address === "object" && address ? `${address.address}:${address.port}` : flags.listen}`,
+      );
       stream = await accepted;
       server.close();
     }

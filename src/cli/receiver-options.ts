@@ -1,10 +1,18 @@
 import type { Command } from "commander";
-import { DEFAULT_STATE_DIR, parseTargetSpec, type ReceiverConfig, type TargetConfig, targetMap } from "../job/targets.js";
+import {
+  DEFAULT_STATE_DIR,
+  parseTargetSpec,
+  type ReceiverConfig,
+  type TargetConfig,
+  targetMap,
+} from "../job/targets.js";
+import { parseSize } from "./units.js";
 
 export interface ReceiverFlags {
   target: TargetConfig[];
   create?: boolean;
   stateDir: string;
+  checkpoint?: string;
 }
 
 /** The options `serve` and `receive` share: which targets they may write, and how. */
@@ -17,11 +25,21 @@ export function addReceiverOptions(command: Command): Command {
       [] as TargetConfig[],
     )
     .option("--create", "create a missing target image file (otherwise refused)")
-    .option("--state-dir <dir>", "where block devices' state files live", DEFAULT_STATE_DIR);
+    .option("--state-dir <dir>", "where block devices' state files live", DEFAULT_STATE_DIR)
+    .option(
+      "--checkpoint <size>",
+      "sync and record progress every SIZE received (default 64M): an interruption re-sends at most twice this",
+    );
 }
 
 export function receiverConfig(flags: ReceiverFlags, log: (line: string) => void): ReceiverConfig {
-  return { targets: targetMap(flags.target), create: flags.create ?? false, stateDir: flags.stateDir, log };
+  return {
+    targets: targetMap(flags.target),
+    create: flags.create ?? false,
+    stateDir: flags.stateDir,
+    checkpointBytes: flags.checkpoint === undefined ? undefined : parseSize("--checkpoint", flags.checkpoint),
+    log,
+  };
 }
 
 export function stderrLog(line: string): void {

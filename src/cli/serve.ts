@@ -16,7 +16,9 @@ export function registerServe(program: Command): void {
     const at = parseEndpoint(flags.listen, "127.0.0.1");
     const server = await serve(at, receiverConfig(flags, stderrLog));
     const address = server.address();
-    stderrLog(`listening on ${typeof address === "object" && address ? `${address.address}:${address.port}` : flags.listen}`);
+    stderrLog(
+      `listening on ${typeof address === "object" && address ? `${address.address}:${address.port}` : flags.listen}`,
+    );
     await new Promise<void>((resolve) => {
       const stop = () => server.close(() => resolve());
       process.once("SIGTERM", stop);

@@ -41,8 +41,14 @@ export function registerSync(program: Command): void {
     .option("--create", "local DEST: create the image file if missing")
     .option("--state-dir <dir>", "local DEST on a block device: where its state file lives", DEFAULT_STATE_DIR)
     .action(async (source: string, dest: string, flags: SyncFlags) => {
-      if (flags.compress !== "lz4" && flags.compress !== "none") throw invalid("--compress", "lz4 or none", flags.compress);
-      const blockSize = checkPowerOfTwo("--block-size", parseSize("--block-size", flags.blockSize), MIN_BLOCK_SIZE, MAX_BLOCK_SIZE);
+      if (flags.compress !== "lz4" && flags.compress !== "none")
+        throw invalid("--compress", "lz4 or none", flags.compress);
+      const blockSize = checkPowerOfTwo(
+        "--block-size",
+        parseSize("--block-size", flags.blockSize),
+        MIN_BLOCK_SIZE,
+        MAX_BLOCK_SIZE,
+      );
       const destination = parseDestination(dest);
       const stats = new TransferStats();
       const progress = new Progress(stats, "sync", progressMode(flags.quiet ?? false));

@@ -159,9 +159,9 @@ export async function runSource(o: SourceOptions): Promise<SourceResult> {
     fingerprint.add(sum);
     sentSums.set(end, fingerprint.hex);
     sent = end;
+    stats.doneBytes = Math.min(end * blockSize, size);
     await channel.send(type, body, onFlushed);
     stats.wireBytes = channel.bytesSent;
-    stats.doneBytes = Math.min(end * blockSize, size);
   };
 
   let zeroRun: { first: number; count: number } | undefined;

@@ -44,7 +44,7 @@ export type TargetResolver = (hello: Hello) => Promise<OpenedTarget>;
 export interface TargetOptions {
   channel: FrameChannel;
   resolve: TargetResolver;
-  checkpointBytes?: number;
+  checkpointBytes?: number | undefined;
   stats?: TransferStats;
   log?: (line: string) => void;
 }

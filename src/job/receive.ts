@@ -10,7 +10,13 @@ import { type ReceiverConfig, receiverResolver } from "./targets.js";
 
 /** Receives one copy over `stream`. */
 export async function receiveOne(stream: Duplex, config: ReceiverConfig, stats: TransferStats): Promise<TargetResult> {
-  return runTarget({ channel: new FrameChannel(stream), resolve: receiverResolver(config), stats, log: config.log });
+  return runTarget({
+    channel: new FrameChannel(stream),
+    resolve: receiverResolver(config),
+    stats,
+    log: config.log,
+    checkpointBytes: config.checkpointBytes,
+  });
 }
 
 /**
@@ -37,6 +43,7 @@ export async function serve(at: Endpoint, config: ReceiverConfig): Promise<Serve
       },
       stats,
       log: (line) => config.log(`${peer}: ${line}`),
+      checkpointBytes: config.checkpointBytes,
     })
       .then((r) => {
         const mb = stats.wireBytes / 1e6 / Math.max(stats.elapsedSeconds(), 1e-3);

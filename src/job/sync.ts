@@ -59,7 +59,10 @@ export async function runSync(o: SyncJobOptions): Promise<SyncOutcome> {
     if (dest.kind === "tcp") {
       const socket = await connectTcp(dest.endpoint);
       try {
-        return { source: await runSource({ ...common, channel: new FrameChannel(socket), targetName: dest.targetName }), target: undefined };
+        return {
+          source: await runSource({ ...common, channel: new FrameChannel(socket), targetName: dest.targetName }),
+          target: undefined,
+        };
       } finally {
         socket.destroy();
       }
@@ -67,7 +70,11 @@ export async function runSync(o: SyncJobOptions): Promise<SyncOutcome> {
     await refuseSameFile(o.source, dest.path);
     const pair = memoryPair();
     const targets = targetMap([{ name: "local", path: dest.path }]);
-    const target = receiveOne(pair.b, { targets, create: o.create, stateDir: o.stateDir, log: o.log }, new TransferStats());
+    const target = receiveOne(
+      pair.b,
+      { targets, create: o.create, stateDir: o.stateDir, log: o.log },
+      new TransferStats(),
+    );
     const source = runSource({ ...common, channel: new FrameChannel(pair.a), targetName: "local" });
     const [s, t] = await Promise.allSettled([source, target]);
     // The target's reason is the one to report when both failed (the source only saw the pipe close).

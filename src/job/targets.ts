@@ -26,6 +26,8 @@ export interface ReceiverConfig {
   create: boolean;
   /** Where block devices' state files live. */
   stateDir: string;
+  /** Bytes between checkpoints; undefined for the default. */
+  checkpointBytes?: number | undefined;
   log: (line: string) => void;
 }
 

@@ -6,9 +6,7 @@
 import { invalid } from "../validate.js";
 import type { Endpoint } from "./tcp.js";
 
-export type Destination =
-  | { kind: "local"; path: string }
-  | { kind: "tcp"; endpoint: Endpoint; targetName: string };
+export type Destination = { kind: "local"; path: string } | { kind: "tcp"; endpoint: Endpoint; targetName: string };
 
 export function parseDestination(spec: string): Destination {
   if (spec.startsWith("tcp://")) {

@@ -9,11 +9,11 @@ export interface Endpoint {
   port: number;
 }
 
-/** Parses "[HOST:]PORT" (an IPv6 host in brackets). */
+/** Parses a listening address "[HOST:]PORT" (an IPv6 host in brackets; port 0 picks a free one). */
 export function parseEndpoint(spec: string, defaultHost: string): Endpoint {
   const m = /^(?:\[([^\]]+)\]:|([^:[\]]+):)?(\d{1,5})$/.exec(spec);
   const port = Number(m?.[3]);
-  if (!m || port < 1 || port > 65535) throw invalid("address", "[HOST:]PORT with PORT from 1 to 65535", spec);
+  if (!m || port > 65535) throw invalid("address", "[HOST:]PORT with PORT from 0 to 65535", spec);
   return { host: m[1] ?? m[2] ?? defaultHost, port };
 }
 

@@ -25,6 +25,8 @@ export class MemoryStateStore implements TargetStateStore {
 }
 
 export interface CopyOptions {
+  /** Destroy the source's end of the link once this many bytes went through. */
+  cutAfterBytes?: number;
   source: string;
   target: string;
   targetName?: string;
@@ -55,9 +57,20 @@ export async function copyInProcess(o: CopyOptions) {
     ...o.source_,
   });
   const target = runTarget({ channel: new FrameChannel(pair.b), resolve, ...o.target_ });
+  let cutAt: number | undefined;
+  if (o.cutAfterBytes !== undefined) {
+    const limit = o.cutAfterBytes;
+    const watch = () => {
+      if (pair.bytes.aToB >= limit) {
+        cutAt = pair.bytes.aToB;
+        pair.a.destroy(new Error("link cut by the test"));
+      } else if (!pair.a.destroyed) setImmediate(watch);
+    };
+    watch();
+  }
   const [s, t] = await Promise.allSettled([source, target]);
   await sourceVolume.close();
-  return { source: s, target: t, bytes: pair.bytes, state };
+  return { source: s, target: t, bytes: pair.bytes, state, cutAt };
 }
 
 /** An image of random data with zero stretches and a hole, `size` bytes. */

@@ -2,8 +2,8 @@ import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { EXIT } from "../src/cli/exit-codes.js";
-import { scratchDir } from "./helpers/files.js";
+import { EXIT } from "../../src/cli/exit-codes.js";
+import { scratchDir } from "../helpers/files.js";
 
 const scratch = scratchDir();
 afterAll(() => scratch.remove());

@@ -1,0 +1,44 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import type { TargetState } from "../../src/engine/state.js";
+import { FileStateStore } from "../../src/job/state-file.js";
+import { scratchDir } from "../helpers/files.js";
+
+const scratch = scratchDir();
+afterAll(() => scratch.remove());
+
+const state: TargetState = {
+  version: 1,
+  complete: false,
+  verified: false,
+  sourceId: "host:/dev/vg/lv",
+  sourceSize: 1 << 30,
+  blockSize: 65536,
+  seed: "18446744073709551615",
+  blocksDone: 1024,
+  fingerprint: "00112233445566778899aabbccddeeff",
+  startedAt: "2026-11-26T00:00:00.000Z",
+  updatedAt: "2026-11-26T00:01:00.000Z",
+};
+
+describe("the target's state file", () => {
+  it("round-trips, and a damaged or tampered file is ignored with a warning", async () => {
+    const path = join(scratch.dir, "t.img.blockferry-state.json");
+    const warnings: string[] = [];
+    const store = new FileStateStore(path, (w) => warnings.push(w));
+    expect(await store.load()).toBeUndefined();
+    await store.save(state);
+    expect(await store.load()).toEqual(state);
+
+    const text = readFileSync(path, "utf8");
+    writeFileSync(path, text.replace('"complete": false', '"complete": true')); // checksum no longer matches
+    expect(await store.load()).toBeUndefined();
+    writeFileSync(path, text.slice(0, text.length / 2)); // truncated
+    expect(await store.load()).toBeUndefined();
+    writeFileSync(path, Buffer.alloc(100 * 1024, 32)); // oversized
+    expect(await store.load()).toBeUndefined();
+    expect(warnings).toHaveLength(3);
+    expect(warnings[0]).toMatch(/damaged: ignored/);
+  });
+});

@@ -1,0 +1,55 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { join } from "node:path";
+
+const root = join(import.meta.dirname, "..", "..");
+
+export interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts `blockferry ARGS` (from the TypeScript sources) as a child process. */
+export function start(args: string[], env: Record<string, string> = {}): ChildProcess & { output: () => Promise<Run> } {
+  const child = spawn(process.execPath, ["--import", "tsx", join(root, "src/cli/main.ts"), ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = once(child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
+  return Object.assign(child, {
+    output: async () => {
+      const [code, signal] = await exited;
+      return { code, signal, stdout, stderr };
+    },
+  });
+}
+
+export async function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return start(args, env).output();
+}
+
+/** Starts `blockferry serve` on a free loopback port; resolves once it listens. */
+export async function startServer(args: string[]): Promise<{ child: ChildProcess; port: number; log: () => string }> {
+  const child = start(["serve", "--listen", "127.0.0.1:0", ...args]);
+  let log = "";
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stderr?.on("data", (d: Buffer) => {
+      log += d.toString();
+      const m = /listening on [^\s]+:(\d+)/.exec(log);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once("exit", (code) => reject(new Error(`serve exited with ${code}: ${log}`)));
+  });
+  return { child, port, log: () => log };
+}
