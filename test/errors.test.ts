@@ -64,11 +64,6 @@ describe("bad input is refused with a typed error and nothing written", () => {
 
   it("refuses buffers too small, bad block sizes and short zero flags", async () => {
     await expectCode(
-      () => volume.write(buffer(), 0, 100, { blockSize }),
-      "E_INVALID_ARG",
-      /length: expected a multiple/,
-    );
-    await expectCode(
       () => volume.write(buffer(), 0, 3 * 4096, { blockSize }),
       "E_INVALID_ARG",
       /buffer: expected at least 12288 bytes, got a Buffer of 8192 bytes/,
