@@ -14,6 +14,8 @@ export interface Frame {
 }
 
 const HEADER = 5;
+/** Bodies above this are assembled in one reused buffer instead of a new one each. */
+const REUSE_ABOVE = 64 * 1024;
 
 export class FrameChannel {
   readonly #stream: Duplex;
@@ -22,6 +24,7 @@ export class FrameChannel {
   #buffered = 0;
   #failure: Error | undefined;
   #ended = false;
+  #bodyBuffer: Buffer | undefined;
   bytesSent = 0;
   bytesReceived = 0;
 
@@ -57,7 +60,11 @@ export class FrameChannel {
     if (!ok) await this.#drained();
   }
 
-  /** The next frame, or undefined when the peer closed cleanly between frames. */
+  /**
+   * The next frame, or undefined when the peer closed cleanly between frames.
+   * A body is valid until the next call: large bodies share one buffer, so
+   * memory stays flat (decoders copy what they keep).
+   */
   async receive(): Promise<Frame | undefined> {
     if (!(await this.#fill(HEADER, true))) return undefined;
     const header = this.#take(HEADER);
@@ -66,7 +73,7 @@ export class FrameChannel {
     if (!isMessageType(type)) throw protocolError(`unknown message type ${type}`);
     if (length < 1 || length - 1 > MAX_BODY[type]) throw protocolError(`message type ${type} declares ${length} bytes`);
     await this.#fill(length - 1, false);
-    return { type, body: this.#take(length - 1) };
+    return { type, body: this.#take(length - 1, length - 1 > REUSE_ABOVE) };
   }
 
   /** Ends our side of the stream after what was sent. */
@@ -126,15 +133,20 @@ export class FrameChannel {
     return true;
   }
 
-  #take(n: number): Buffer {
+  #take(n: number, reuse = false): Buffer {
     const first = this.#pending[0];
     let out: Buffer;
-    if (first !== undefined && first.length >= n) {
+    if (!reuse && first !== undefined && first.length >= n) {
       out = first.subarray(0, n);
       if (first.length === n) this.#pending.shift();
       else this.#pending[0] = first.subarray(n);
     } else {
-      out = Buffer.allocUnsafe(n);
+      if (reuse) {
+        if (this.#bodyBuffer === undefined || this.#bodyBuffer.length < n) this.#bodyBuffer = Buffer.allocUnsafe(n);
+        out = this.#bodyBuffer.subarray(0, n);
+      } else {
+        out = Buffer.allocUnsafe(n);
+      }
       let at = 0;
       while (at < n) {
         const chunk = this.#pending[0] as Buffer;

@@ -1,0 +1,36 @@
+/**
+ * Test images for the benchmarks, generated once and kept in bench/out (a
+ * marker file records how each was made). Zeros are written as zeros, not
+ * holes, as on a block device.
+ */
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { compressibleBytes, seededBytes, seededInts } from "../../test/helpers/random.js";
+
+export type ImageKind = "random" | "half-zero" | "compressible";
+
+const CHUNK = 64 * 1024 * 1024;
+const ZERO_RUN = 1024 * 1024;
+
+function chunk(kind: ImageKind, index: number, length: number): Buffer {
+  if (kind === "compressible") return compressibleBytes(length, 1000 + index);
+  const bytes = seededBytes(length, 2000 + index);
+  if (kind === "half-zero") {
+    // Every 1 MiB is zero or random with even odds: free space comes in runs.
+    const pick = seededInts(3000 + index);
+    for (let at = 0; at < length; at += ZERO_RUN) if (pick(2) === 0) bytes.fill(0, at, at + ZERO_RUN);
+  }
+  return bytes;
+}
+
+export function image(dir: string, kind: ImageKind, bytes: number): string {
+  const path = join(dir, `${kind}-${bytes}.img`);
+  const marker = `${path}.made`;
+  const recipe = `v1 ${kind} ${bytes}`;
+  if (existsSync(marker) && readFileSync(marker, "utf8") === recipe) return path;
+  const fd = openSync(path, "w");
+  for (let i = 0; i * CHUNK < bytes; i++) writeSync(fd, chunk(kind, i, Math.min(CHUNK, bytes - i * CHUNK)));
+  closeSync(fd);
+  writeFileSync(marker, recipe);
+  return path;
+}

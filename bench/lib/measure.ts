@@ -1,0 +1,55 @@
+/** Runs commands under GNU time, for wall time, CPU seconds and peak RSS. */
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { readFileSync, rmSync } from "node:fs";
+
+export interface Usage {
+  code: number | null;
+  cpuSeconds: number;
+  maxRssMiB: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Measured {
+  child: ChildProcess;
+  /** Resolves when the process exits. */
+  done: Promise<Usage>;
+  /** Everything written to stderr so far. */
+  stderr(): string;
+}
+
+let counter = 0;
+
+/** Starts `args` inside network namespace `ns` under /usr/bin/time. */
+export function measured(ns: string, args: string[], env: Record<string, string> = {}): Measured {
+  const timeFile = `/tmp/blockferry-bench-${process.pid}-${counter++}.time`;
+  const child = spawn("ip", ["netns", "exec", ns, "/usr/bin/time", "-o", timeFile, "-f", "%U %S %M", ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const done = (async () => {
+    const [code] = (await once(child, "exit")) as [number | null];
+    const [user, sys, rss] = readFileSync(timeFile, "utf8").trim().split(/\s+/).slice(-3).map(Number);
+    rmSync(timeFile, { force: true });
+    return { code, cpuSeconds: (user ?? 0) + (sys ?? 0), maxRssMiB: (rss ?? 0) / 1024, stdout, stderr };
+  })();
+  return { child, done, stderr: () => stderr };
+}
+
+export async function waitForOutput(m: Measured, pattern: RegExp, what: string): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (pattern.test(m.stderr())) return;
+    if (m.child.exitCode !== null) throw new Error(`${what} exited: ${m.stderr()}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`${what} did not start: ${m.stderr()}`);
+}
