@@ -1,0 +1,143 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { runTarget } from "../../src/engine/target.js";
+import { openVolume } from "../../src/native/index.js";
+import { FrameChannel } from "../../src/protocol/frames.js";
+import { codecs, MessageType, PROTOCOL_VERSION } from "../../src/protocol/messages.js";
+import { memoryPair } from "../../src/transport/memory.js";
+import { MemoryStateStore } from "../helpers/engine.js";
+import { scratchDir } from "../helpers/files.js";
+import { seededBytes, seededInts, testSeed } from "../helpers/random.js";
+
+const scratch = scratchDir();
+afterAll(() => scratch.remove());
+
+const hello = (over: Partial<Parameters<typeof codecs.hello.encode>[0]> = {}) =>
+  codecs.hello.encode({
+    version: PROTOCOL_VERSION,
+    targetName: "t",
+    sourceSize: 1 << 20,
+    blockSize: 65536,
+    flags: { compress: false, full: false, verify: false },
+    sourceId: "hostile",
+    ...over,
+  });
+
+/** Runs a target against raw bytes from a misbehaving peer; returns how it ended. */
+async function attack(send: (peer: FrameChannel, raw: import("node:stream").Duplex) => Promise<void>) {
+  const target = join(scratch.dir, "t.img");
+  const before = seededBytes(1 << 20, 1);
+  writeFileSync(target, before);
+  const state = new MemoryStateStore();
+  const pair = memoryPair();
+  const peer = new FrameChannel(pair.a);
+  const result = runTarget({
+    channel: new FrameChannel(pair.b),
+    resolve: async () => ({ volume: await openVolume(target, { write: true }), state, describe: "t" }),
+  }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  await send(peer, pair.a).catch(() => {});
+  pair.a.end();
+  const error = await result;
+  return { error, unchanged: readFileSync(target).equals(before), state };
+}
+
+async function welcome(peer: FrameChannel) {
+  const frame = await peer.receive();
+  expect(frame?.type).toBe(MessageType.welcome);
+}
+
+describe("a target facing a hostile or broken source", () => {
+  it("refuses garbage before the handshake, with nothing written", async () => {
+    const seed = testSeed("garbage");
+    for (let i = 0; i < 20; i++) {
+      const r = await attack(async (_, raw) => {
+        raw.write(seededBytes(1 + ((i * 37) % 300), seed + i));
+      });
+      expect(r.error).toMatchObject({ code: expect.stringMatching(/^E_(PROTOCOL|NETWORK)$/) });
+      expect(r.unchanged).toBe(true);
+      expect(r.state.saved).toHaveLength(0);
+    }
+  });
+
+  it("refuses a declared length beyond the cap without buffering it", async () => {
+    const r = await attack(async (_, raw) => {
+      const header = Buffer.alloc(5);
+      header.writeUInt32BE(0xffffffff, 0);
+      header.writeUInt8(MessageType.hello, 4);
+      raw.write(header);
+    });
+    expect(r.error).toMatchObject({ code: "E_PROTOCOL" });
+    expect(String((r.error as Error).message)).toMatch(/declares/);
+  });
+
+  it("refuses another protocol version with E_VERSION", async () => {
+    const r = await attack(async (peer) => {
+      await peer.send(MessageType.hello, hello({ version: 9 }));
+    });
+    expect(r.error).toMatchObject({ code: "E_VERSION" });
+    expect(r.unchanged).toBe(true);
+  });
+
+  it("refuses blocks outside the volume, out of order, or before START", async () => {
+    const cases: Array<(peer: FrameChannel) => Promise<void>> = [
+      async (peer) => {
+        await peer.send(MessageType.hello, hello());
+        await welcome(peer);
+        await peer.send(MessageType.zeroRun, codecs.zeroRun.encode({ firstBlock: 0, count: 1 }));
+      },
+      async (peer) => {
+        await peer.send(MessageType.hello, hello());
+        await welcome(peer);
+        await peer.send(MessageType.start, codecs.start.encode({ fromBlock: 0 }));
+        await peer.send(MessageType.zeroRun, codecs.zeroRun.encode({ firstBlock: 10, count: 100 }));
+      },
+      async (peer) => {
+        await peer.send(MessageType.hello, hello());
+        await welcome(peer);
+        await peer.send(MessageType.start, codecs.start.encode({ fromBlock: 5 }));
+      },
+      async (peer) => {
+        await peer.send(MessageType.hello, hello());
+        await welcome(peer);
+        await peer.send(MessageType.start, codecs.start.encode({ fromBlock: 0 }));
+        await peer.send(MessageType.zeroRun, codecs.zeroRun.encode({ firstBlock: 0, count: 17 })); // 16 blocks exist
+      },
+    ];
+    for (const send of cases) {
+      const r = await attack(send);
+      expect(r.error).toMatchObject({ code: "E_PROTOCOL" });
+      expect(r.unchanged || r.state.saved.at(-1)?.complete === false).toBe(true);
+      expect(r.state.saved.every((s) => !s.complete)).toBe(true);
+    }
+  });
+
+  it("refuses mangled BLOCKS messages and never marks the copy complete", async () => {
+    const seed = testSeed("mangled blocks");
+    const pick = seededInts(seed);
+    for (let i = 0; i < 30; i++) {
+      const r = await attack(async (peer) => {
+        await peer.send(MessageType.hello, hello());
+        await welcome(peer);
+        await peer.send(MessageType.start, codecs.start.encode({ fromBlock: 0 }));
+        const body = Buffer.concat(
+          codecs.blocks.encode({
+            firstBlock: 0,
+            kinds: Uint8Array.of(1, 0),
+            sizes: Uint32Array.of(100, 65536),
+            payload: [seededBytes(100 + 65536, seed + i)],
+          }),
+        );
+        const at = pick(body.length);
+        body[at] = (body[at] ?? 0) ^ (1 + pick(255)); // one byte changed anywhere
+        await peer.send(MessageType.blocks, [body]);
+        await peer.send(MessageType.end, codecs.end.encode({ blockCount: 16, fingerprint: Buffer.alloc(16) }));
+      });
+      expect(r.error).toMatchObject({ code: expect.stringMatching(/^E_(PROTOCOL|CORRUPT|NETWORK|VERIFY)$/) });
+      expect(r.state.saved.every((s) => !s.complete)).toBe(true);
+    }
+  });
+});
