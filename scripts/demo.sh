@@ -33,13 +33,13 @@ echo "== the JSON summary (stdout of sync --json)"
 cat "$dir/summary.json"
 
 echo "== an interrupted copy: killed after a second, then run again; it resumes"
-bf sync --full --bwlimit 100M --quiet "$dir/source.img" "$dest" &
-copy=$!
+node dist/cli/main.js sync --full --bwlimit 100M --quiet "$dir/source.img" "$dest" &
+copy=$!  # node's own pid: a shell function would put a subshell in between
 sleep 1.2
 kill -9 "$copy" 2>/dev/null || true
 wait "$copy" 2>/dev/null || true
 sed -n 's/.*"complete": \(.*\),/   state file says complete: \1/p' "$dir/copy.img.blockferry-state.json"
-bf sync "$dir/source.img" "$dest"
+BLOCKFERRY_STATUS_SECONDS=0.5 bf sync "$dir/source.img" "$dest"
 
 cmp "$dir/source.img" "$dir/copy.img" && echo "== the copy is identical to the source"
 echo "== the receiver's log"

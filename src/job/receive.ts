@@ -19,26 +19,35 @@ export async function receiveOne(stream: Duplex, config: ReceiverConfig, stats: 
   });
 }
 
+/** How long a new writer waits for the previous one's connection to wind down. */
+const CLAIM_WAIT_MS = 10_000;
+
 /**
  * Serves copies on a TCP port until closed. One writer per target: a second
- * connection for a target being written is refused. Every refusal and failure
- * is logged with the peer's address; the server goes on.
+ * connection for a target being written waits a little (a source killed and
+ * restarted at once finds its old connection still closing), then is refused.
+ * Every refusal and failure is logged with the peer's address; the server goes on.
  */
 export async function serve(at: Endpoint, config: ReceiverConfig): Promise<Server> {
-  const busy = new Set<string>();
+  const busy = new Map<string, Promise<void>>();
   const resolver = receiverResolver(config);
   return listenTcp(at, (socket: Socket) => {
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     let claimed: string | undefined;
+    let release: () => void = () => {};
     const stats = new TransferStats();
     runTarget({
       channel: new FrameChannel(socket),
       resolve: async (hello) => {
-        if (busy.has(hello.targetName)) {
-          throw new BlockferryError("E_BUSY", `target "${hello.targetName}" is being written by another connection`);
+        const name = hello.targetName;
+        const deadline = Date.now() + CLAIM_WAIT_MS;
+        for (let held = busy.get(name); held !== undefined; held = busy.get(name)) {
+          const left = deadline - Date.now();
+          if (left <= 0) throw new BlockferryError("E_BUSY", `target "${name}" is being written by another connection`);
+          await Promise.race([held, new Promise((r) => setTimeout(r, left))]);
         }
-        busy.add(hello.targetName);
-        claimed = hello.targetName;
+        busy.set(name, new Promise<void>((r) => (release = r)));
+        claimed = name;
         return resolver(hello);
       },
       stats,
@@ -55,6 +64,7 @@ export async function serve(at: Endpoint, config: ReceiverConfig): Promise<Serve
       })
       .finally(() => {
         if (claimed !== undefined) busy.delete(claimed);
+        release();
         socket.destroy();
       });
   });
