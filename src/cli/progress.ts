@@ -32,7 +32,8 @@ function bar(stats: TransferStats, label: string, width: number): string {
   const frac = stats.totalBytes > 0 ? stats.doneBytes / stats.totalBytes : 1;
   const size = Math.max(10, Math.min(30, width - line.length - 4));
   const filled = Math.round(frac * size);
-  return `\r[${"#".repeat(filled)}${".".repeat(size - filled)}] ${line}`.slice(0, Math.max(width, 20));
+  // \x1b[K clears what a longer previous line left behind.
+  return `\r[${"#".repeat(filled)}${".".repeat(size - filled)}] ${line}`.slice(0, Math.max(width, 20)) + "\x1b[K";
 }
 
 export class Progress {
