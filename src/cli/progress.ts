@@ -33,7 +33,8 @@ function bar(stats: TransferStats, label: string, width: number): string {
   const size = Math.max(10, Math.min(30, width - line.length - 4));
   const filled = Math.round(frac * size);
   // \x1b[K clears what a longer previous line left behind.
-  return `\r[${"#".repeat(filled)}${".".repeat(size - filled)}] ${line}`.slice(0, Math.max(width, 20)) + "\x1b[K";
+  const text = `\r[${"#".repeat(filled)}${".".repeat(size - filled)}] ${line}`.slice(0, Math.max(width, 20));
+  return `${text}\x1b[K`;
 }
 
 export class Progress {

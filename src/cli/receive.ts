@@ -27,7 +27,12 @@ export function registerReceive(program: Command): void {
       const at = parseEndpoint(flags.listen as string, "127.0.0.1");
       let accept: (s: import("node:net").Socket) => void = () => {};
       const accepted = new Promise<import("node:net").Socket>((resolve) => (accept = resolve));
-      const server = await listenTcp(at, (s) => accept(s));
+      let taken = false;
+      const server = await listenTcp(at, (s) => {
+        if (taken) return s.destroy(); // one copy only: later connections are turned away
+        taken = true;
+        accept(s);
+      });
       const address = server.address();
       stderrLog(
         `listening on ${typeof address === "object" && address ? `${address.address}:${address.port}` : flags.listen}`,

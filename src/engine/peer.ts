@@ -16,19 +16,28 @@ export class PeerListener {
   readonly #failed: Promise<never>;
   readonly finished: Promise<void>;
 
-  constructor(channel: FrameChannel, handle: FrameHandler, what: string) {
+  /**
+   * `endExpected` says whether the peer may close now; a close at any other
+   * time is a failure. A failure tears the channel down, so that a send
+   * waiting for the peer to read is released too.
+   */
+  constructor(channel: FrameChannel, handle: FrameHandler, what: string, endExpected: () => boolean) {
     this.#failed = new Promise<never>((_, reject) => (this.#reject = reject));
     this.#failed.catch(() => {}); // observed through failed(); never unhandled
     this.finished = (async () => {
       try {
         for (;;) {
           const frame = await channel.receive();
-          if (frame === undefined) return;
+          if (frame === undefined) {
+            if (endExpected()) return;
+            throw new BlockferryError("E_NETWORK", `the ${what} closed the connection before the end of the copy`);
+          }
           if (frame.type === MessageType.error) throw remoteError(codecs.error.decode(frame.body), what);
           await handle(frame.type, frame.body);
         }
       } catch (e) {
         this.fail(e instanceof BlockferryError ? e : new BlockferryError("E_INTERNAL", String(e), { cause: e }));
+        channel.destroy();
       }
     })();
   }

@@ -52,6 +52,15 @@ export interface SourceResult {
 }
 
 export async function runSource(o: SourceOptions): Promise<SourceResult> {
+  try {
+    return await sendVolume(o);
+  } catch (e) {
+    o.channel.destroy(); // the target learns at once; nothing waits on a half-open link
+    throw e;
+  }
+}
+
+async function sendVolume(o: SourceOptions): Promise<SourceResult> {
   const { volume, channel, blockSize } = o;
   const stats = o.stats ?? new TransferStats();
   const size = volume.size;
@@ -72,6 +81,13 @@ export async function runSource(o: SourceOptions): Promise<SourceResult> {
   const welcome = await receiveWelcome(channel);
   if (welcome.targetSize < size) {
     throw new BlockferryError("E_TARGET_TOO_SMALL", `target is ${welcome.targetSize} bytes, the source ${size}`);
+  }
+  const batchBlocks = Math.ceil(Math.max(BATCH_BYTES, blockSize) / blockSize);
+  if (welcome.checkpointBlocks < batchBlocks || welcome.checkpointBlocks > 2 ** 31) {
+    throw new BlockferryError(
+      "E_PROTOCOL",
+      `protocol error: checkpoint interval of ${welcome.checkpointBlocks} blocks (expected ${batchBlocks} to 2^31)`,
+    );
   }
   const seed = welcome.seed;
 
@@ -101,6 +117,7 @@ export async function runSource(o: SourceOptions): Promise<SourceResult> {
   let acked = fromBlock;
   let ackWaiter: (() => void) | undefined;
   let done: { fingerprint: Buffer; verified: boolean } | undefined;
+  let endSent = false;
   let onDone: () => void = () => {};
   const doneReceived = new Promise<void>((resolve) => (onDone = resolve));
   const peer = new PeerListener(
@@ -123,6 +140,7 @@ export async function runSource(o: SourceOptions): Promise<SourceResult> {
         stats.ackedBytes = Math.min(acked * blockSize, size);
         ackWaiter?.();
       } else if (type === MessageType.done) {
+        if (!endSent) throw new BlockferryError("E_PROTOCOL", "protocol error: DONE before END");
         done = codecs.done.decode(body);
         onDone();
       } else {
@@ -130,19 +148,13 @@ export async function runSource(o: SourceOptions): Promise<SourceResult> {
       }
     },
     "target",
+    () => done !== undefined,
   );
   // At most two checkpoint intervals of data travel unacknowledged, so an
   // interruption re-sends at most that. Zero runs are a few bytes on the wire
   // and always go; a wait always has over one interval in flight, so the
   // target is bound to reach a checkpoint and acknowledge it.
   const limit = 2 * welcome.checkpointBlocks;
-  const batchBlocks = Math.ceil(Math.max(BATCH_BYTES, blockSize) / blockSize);
-  if (welcome.checkpointBlocks < batchBlocks) {
-    throw new BlockferryError(
-      "E_PROTOCOL",
-      `protocol error: checkpoint interval of ${welcome.checkpointBlocks} blocks is below one batch`,
-    );
-  }
   const waitForWindow = async (end: number, sent: number) => {
     const started = performance.now();
     while (end - acked > limit && acked < sent) {
@@ -212,6 +224,7 @@ export async function runSource(o: SourceOptions): Promise<SourceResult> {
       await send(MessageType.blocks, codecs.blocks.encode(message), batch.firstBlock + batch.count, sum, batch.release);
     }
     await flushZeroRun();
+    endSent = true;
     await send(
       MessageType.end,
       codecs.end.encode({ blockCount, fingerprint: fingerprint.toBuffer() }),
@@ -224,7 +237,6 @@ export async function runSource(o: SourceOptions): Promise<SourceResult> {
     await channel.end();
     await Promise.race([peer.finished, peer.failed()]);
   } catch (e) {
-    channel.destroy();
     throw peer.explain(e);
   }
   if (peer.failure) throw peer.failure;

@@ -8,6 +8,8 @@ export interface TargetState {
   complete: boolean;
   verified: boolean;
   sourceId: string;
+  /** The target volume this state is about (see src/job/identity.ts). */
+  targetId: string;
   sourceSize: number;
   blockSize: number;
   /** Digest seed of the copy, decimal (a 64-bit value). */

@@ -34,6 +34,8 @@ export interface OpenedTarget {
   /** Opened for writing. */
   volume: Volume;
   state: TargetStateStore;
+  /** Identifies the volume across runs; a state saved for another volume is not resumed. */
+  identity: string;
   /** For logs: the configured name and the path. */
   describe: string;
 }
@@ -97,17 +99,36 @@ async function receiveHello(channel: FrameChannel): Promise<Hello> {
   return hello;
 }
 
-function resumable(state: TargetState | undefined, hello: Hello, volume: Volume): state is TargetState {
+function resumable(state: TargetState | undefined, hello: Hello, opened: OpenedTarget): state is TargetState {
   return (
     state !== undefined &&
+    state.targetId === opened.identity &&
     !state.complete &&
     !hello.flags.full &&
     state.blocksDone > 0 &&
     state.sourceId === hello.sourceId &&
     state.sourceSize === hello.sourceSize &&
     state.blockSize === hello.blockSize &&
-    volume.size >= hello.sourceSize
+    opened.volume.size >= hello.sourceSize
   );
+}
+
+/** An image file must be able to reach the source's size: grown and put back before anything is promised. */
+async function probeGrowth(opened: OpenedTarget, size: number): Promise<void> {
+  const { volume } = opened;
+  const original = volume.size;
+  if (volume.info.isBlockDevice || size <= original) return;
+  try {
+    await volume.setSize(size);
+  } catch (e) {
+    throw new BlockferryError(
+      "E_TARGET_TOO_SMALL",
+      `target ${opened.describe} cannot grow to ${size} bytes: ${(e as Error).message}`,
+      { cause: e },
+    );
+  } finally {
+    await volume.setSize(original).catch(() => {});
+  }
 }
 
 async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget): Promise<TargetResult> {
@@ -121,8 +142,9 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
   const checkpointBytes = Math.max(o.checkpointBytes ?? CHECKPOINT_BYTES, MAX_BLOCKS_BYTES, blockSize);
   const checkpointBlocks = Math.floor(checkpointBytes / blockSize);
 
+  await probeGrowth(opened, sourceSize);
   const saved = await opened.state.load();
-  const resume = resumable(saved, hello, volume);
+  const resume = resumable(saved, hello, opened);
   const seed = resume ? BigInt(saved.seed) : randomBytes(8).readBigUInt64BE();
   const resumeBlock = resume ? saved.blocksDone : 0;
   const resumeSum = resume ? Buffer.from(saved.fingerprint, "hex") : Buffer.alloc(16);
@@ -161,6 +183,7 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     complete: false,
     verified: false,
     sourceId: hello.sourceId,
+    targetId: opened.identity,
     sourceSize,
     blockSize,
     seed: seed.toString(),
@@ -171,7 +194,8 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
   };
   await opened.state.save(state);
   if (!volume.info.isBlockDevice) {
-    // A fresh copy into an image file starts from an empty sparse file.
+    // A fresh copy into an image starts from all holes (its zero blocks then cost
+    // nothing); probeGrowth showed the image can take the size.
     if (fromBlock === 0) await volume.setSize(0);
     await volume.setSize(sourceSize);
   }

@@ -31,7 +31,10 @@ const CLAIM_WAIT_MS = 10_000;
 export async function serve(at: Endpoint, config: ReceiverConfig): Promise<Server> {
   const busy = new Map<string, Promise<void>>();
   const resolver = receiverResolver(config);
-  return listenTcp(at, (socket: Socket) => {
+  const open = new Set<Socket>();
+  const server = await listenTcp(at, (socket: Socket) => {
+    open.add(socket);
+    socket.once("close", () => open.delete(socket));
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     let claimed: string | undefined;
     let release: () => void = () => {};
@@ -68,4 +71,11 @@ export async function serve(at: Endpoint, config: ReceiverConfig): Promise<Serve
         socket.destroy();
       });
   });
+  // Closing the server also drops copies under way: their targets stay marked incomplete.
+  const close = server.close.bind(server);
+  server.close = (callback) => {
+    for (const s of open) s.destroy();
+    return close(callback);
+  };
+  return server;
 }

@@ -24,6 +24,7 @@ function isState(v: unknown): v is TargetState {
     typeof s.complete === "boolean" &&
     typeof s.verified === "boolean" &&
     typeof s.sourceId === "string" &&
+    typeof s.targetId === "string" &&
     Number.isSafeInteger(s.sourceSize) &&
     Number.isSafeInteger(s.blockSize) &&
     typeof s.seed === "string" &&

@@ -6,7 +6,7 @@
 import type { Duplex } from "node:stream";
 import { BlockferryError } from "../errors.js";
 import { protocolError } from "./body.js";
-import { isMessageType, MAX_BODY, type MessageType } from "./messages.js";
+import { isMessageType, MAX_BODY, MessageType } from "./messages.js";
 
 export interface Frame {
   type: MessageType;
@@ -17,6 +17,15 @@ const HEADER = 5;
 /** Bodies above this are assembled in one reused buffer instead of a new one each. */
 const REUSE_ABOVE = 64 * 1024;
 
+export interface Liveness {
+  /** Send a PING after this long without sending anything. */
+  pingAfterMs: number;
+  /** Give the peer up after waiting this long for its next bytes. */
+  idleTimeoutMs: number;
+}
+
+export const DEFAULT_LIVENESS: Liveness = { pingAfterMs: 15_000, idleTimeoutMs: 60_000 };
+
 export class FrameChannel {
   readonly #stream: Duplex;
   readonly #chunks: AsyncIterator<Buffer>;
@@ -25,11 +34,18 @@ export class FrameChannel {
   #failure: Error | undefined;
   #ended = false;
   #bodyBuffer: Buffer | undefined;
+  #lastSent = Date.now();
+  /** When a receive() began waiting for bytes that have not come; undefined when not waiting. */
+  #waitingSince: number | undefined;
+  #timer: NodeJS.Timeout | undefined;
   bytesSent = 0;
   bytesReceived = 0;
 
-  constructor(stream: Duplex) {
+  constructor(stream: Duplex, liveness: Liveness = DEFAULT_LIVENESS) {
     this.#stream = stream;
+    this.#timer = setInterval(() => this.#checkLiveness(liveness), Math.min(liveness.pingAfterMs, 1000));
+    this.#timer.unref();
+    stream.once("close", () => clearInterval(this.#timer));
     // Not stream[Symbol.asyncIterator](): it destroys the stream when the peer's side
     // ends, dropping what we still have to send (the DONE after the source's END).
     this.#chunks = stream.iterator({ destroyOnReturn: false });
@@ -57,6 +73,7 @@ export class FrameChannel {
     });
     s.uncork();
     this.bytesSent += HEADER + length;
+    this.#lastSent = Date.now();
     if (!ok) await this.#drained();
   }
 
@@ -66,14 +83,18 @@ export class FrameChannel {
    * memory stays flat (decoders copy what they keep).
    */
   async receive(): Promise<Frame | undefined> {
-    if (!(await this.#fill(HEADER, true))) return undefined;
-    const header = this.#take(HEADER);
-    const length = header.readUInt32BE(0);
-    const type = header.readUInt8(4);
-    if (!isMessageType(type)) throw protocolError(`unknown message type ${type}`);
-    if (length < 1 || length - 1 > MAX_BODY[type]) throw protocolError(`message type ${type} declares ${length} bytes`);
-    await this.#fill(length - 1, false);
-    return { type, body: this.#take(length - 1, length - 1 > REUSE_ABOVE) };
+    for (;;) {
+      if (!(await this.#fill(HEADER, true))) return undefined;
+      const header = this.#take(HEADER);
+      const length = header.readUInt32BE(0);
+      const type = header.readUInt8(4);
+      if (!isMessageType(type)) throw protocolError(`unknown message type ${type}`);
+      if (length < 1 || length - 1 > MAX_BODY[type])
+        throw protocolError(`message type ${type} declares ${length} bytes`);
+      await this.#fill(length - 1, false);
+      const body = this.#take(length - 1, length - 1 > REUSE_ABOVE);
+      if (type !== MessageType.ping) return { type, body };
+    }
   }
 
   /** Ends our side of the stream after what was sent. */
@@ -83,7 +104,18 @@ export class FrameChannel {
   }
 
   destroy(error?: Error): void {
+    clearInterval(this.#timer);
     this.#stream.destroy(error);
+  }
+
+  #checkLiveness(l: Liveness): void {
+    const now = Date.now();
+    if (this.#waitingSince !== undefined && now - this.#waitingSince > l.idleTimeoutMs) {
+      this.#failure ??= new Error(`nothing received for ${Math.round(l.idleTimeoutMs / 1000)} s`);
+      this.destroy(this.#failure);
+    } else if (now - this.#lastSent > l.pingAfterMs && !this.#stream.writableEnded && !this.#stream.destroyed) {
+      this.send(MessageType.ping, []).catch(() => {});
+    }
   }
 
   #drained(): Promise<void> {
@@ -115,10 +147,13 @@ export class FrameChannel {
   async #fill(n: number, endAllowed: boolean): Promise<boolean> {
     while (this.#buffered < n) {
       let next: IteratorResult<Buffer>;
+      this.#waitingSince = Date.now();
       try {
         next = this.#ended ? { done: true, value: undefined } : await this.#chunks.next();
       } catch (e) {
         throw networkError(e);
+      } finally {
+        this.#waitingSince = undefined;
       }
       if (next.done) {
         this.#ended = true;

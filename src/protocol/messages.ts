@@ -14,6 +14,8 @@
  *   S → T  END       block count, source fingerprint of the whole volume
  *   T → S  DONE      target fingerprint, verified flag (T marks the copy complete only if they match)
  *   either ERROR     code, message; the sender then closes
+ *   either PING      nothing: sent after 15 s of silence (a long re-read, a slow zero-out), so
+ *                    that 60 s without a byte means the peer is gone
  *
  * Every frame is: u32 length of what follows, u8 type, body. Lengths are
  * capped per type before any body is buffered; unknown types are rejected.
@@ -41,6 +43,7 @@ export const MessageType = {
   end: 7,
   done: 8,
   error: 9,
+  ping: 10,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -56,10 +59,11 @@ export const MAX_BODY: Record<MessageType, number> = {
   [MessageType.end]: CONTROL_MAX,
   [MessageType.done]: CONTROL_MAX,
   [MessageType.error]: CONTROL_MAX,
+  [MessageType.ping]: 0,
 };
 
 export function isMessageType(t: number): t is MessageType {
-  return t >= MessageType.hello && t <= MessageType.error;
+  return t >= MessageType.hello && t <= MessageType.ping;
 }
 
 export interface HelloFlags {

@@ -34,7 +34,7 @@ async function attack(send: (peer: FrameChannel, raw: import("node:stream").Dupl
   const peer = new FrameChannel(pair.a);
   const result = runTarget({
     channel: new FrameChannel(pair.b),
-    resolve: async () => ({ volume: await openVolume(target, { write: true }), state, describe: "t" }),
+    resolve: async () => ({ volume: await openVolume(target, { write: true }), state, identity: "t", describe: "t" }),
   }).then(
     () => undefined,
     (e: unknown) => e,

@@ -13,6 +13,7 @@ const state: TargetState = {
   complete: false,
   verified: false,
   sourceId: "host:/dev/vg/lv",
+  targetId: "block:253:3:1073741824:LVM-abc",
   sourceSize: 1 << 30,
   blockSize: 65536,
   seed: "18446744073709551615",

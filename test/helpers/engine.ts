@@ -46,7 +46,8 @@ export async function copyInProcess(o: CopyOptions) {
     if (hello.targetName !== "t") {
       throw new BlockferryError("E_UNKNOWN_TARGET", `no target named ${hello.targetName}`);
     }
-    return { volume: await openVolume(o.target, { write: true, create: true }), state, describe: o.target };
+    const volume = await openVolume(o.target, { write: true, create: true });
+    return { volume, state, identity: `test:${o.target}`, describe: o.target };
   };
   const source = runSource({
     volume: sourceVolume,
