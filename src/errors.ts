@@ -50,3 +50,21 @@ export class BlockferryError extends Error {
 export function isBlockferryError(e: unknown, code?: ErrorCode): e is BlockferryError {
   return e instanceof BlockferryError && (code === undefined || e.code === code);
 }
+
+const codeForNodeErrno: Record<string, ErrorCode> = {
+  ENOENT: "E_NOT_FOUND",
+  EACCES: "E_ACCESS",
+  EPERM: "E_ACCESS",
+  EROFS: "E_READ_ONLY",
+  ENOSPC: "E_NO_SPACE",
+  EDQUOT: "E_NO_SPACE",
+  EIO: "E_IO",
+};
+
+/** A Node.js file-system error as a BlockferryError, saying what was being done. */
+export function fromFsError(e: unknown, what: string): BlockferryError {
+  if (e instanceof BlockferryError) return e;
+  const errnoCode = (e as NodeJS.ErrnoException).code ?? "";
+  const code = codeForNodeErrno[errnoCode] ?? "E_IO";
+  return new BlockferryError(code, `${what}: ${(e as Error).message}`, { cause: e });
+}

@@ -9,6 +9,7 @@ import { constants } from "node:fs";
 import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { TargetState, TargetStateStore } from "../engine/state.js";
+import { fromFsError } from "../errors.js";
 
 const MAX_STATE_BYTES = 64 * 1024;
 
@@ -62,7 +63,7 @@ export class FileStateStore implements TargetStateStore {
       }
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw e;
+      throw fromFsError(e, `cannot read the state file ${this.path}`);
     }
     try {
       const parsed = JSON.parse(text) as { state?: unknown; checksum?: unknown };
@@ -75,6 +76,14 @@ export class FileStateStore implements TargetStateStore {
   }
 
   async save(state: TargetState): Promise<void> {
+    try {
+      await this.#save(state);
+    } catch (e) {
+      throw fromFsError(e, `cannot save the state file ${this.path}`);
+    }
+  }
+
+  async #save(state: TargetState): Promise<void> {
     const dir = dirname(this.path);
     await mkdir(dir, { recursive: true });
     const tmp = join(dir, `.${basename(this.path)}.${process.pid}.tmp`);
