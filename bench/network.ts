@@ -141,6 +141,8 @@ try {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 const lines = [
+  `\`sudo npx tsx bench/network.ts --gib ${values.gib} --rounds ${rounds}\` (after \`npm run build\`).`,
+  "",
   `Measured ${new Date().toISOString().slice(0, 10)} on ${machine()}. Emulated link: veth pair between two`,
   "network namespaces, `tc tbf rate 1gbit burst 256kb latency 50ms overhead 24` on both ends, TSO/GSO/GRO off.",
   "Caches dropped before every copy; every copy into a fresh target file, compared with `cmp` afterwards.",
@@ -178,5 +180,5 @@ writeFileSync(
   resultsPath,
   results.includes(begin)
     ? results.replace(new RegExp(`${begin}[\\s\\S]*${end}`), section)
-    : `${results}\n## Full copy over an emulated gigabit link (issue 3)\n\n\`sudo npx tsx bench/network.ts --gib ${values.gib} --rounds ${rounds}\` (after \`npm run build\`)\n\n${section}\n`,
+    : `${results}\n## Full copy over an emulated gigabit link (issue 3)\n\n${section}\n`,
 );
