@@ -6,7 +6,7 @@
  * at most that much. Memory is a fixed pool of batch buffers.
  */
 import { BlockferryError } from "../errors.js";
-import { BlockKind, type Volume } from "../native/index.js";
+import { BlockKind, compressBlocks, digestBlocks, type Volume } from "../native/index.js";
 import type { FrameChannel } from "../protocol/frames.js";
 import {
   type Blocks,
@@ -20,8 +20,9 @@ import { BufferPool } from "./buffer-pool.js";
 import { Fingerprint, fingerprintVolume, foldBatch, foldZeroRun } from "./fingerprint.js";
 import { PeerListener, remoteError, unexpected } from "./peer.js";
 import type { RateLimiter } from "./rate-limit.js";
-import { type DataBatch, readBatches } from "./source-batches.js";
+import { type DataBatch, readBatches, type SourceBatch } from "./source-batches.js";
 import { TransferStats } from "./stats.js";
+import { DigestQueue } from "./target-digests.js";
 
 /** Bytes per batch: one native call, one BLOCKS message. */
 export const BATCH_BYTES = 16 * 1024 * 1024;
@@ -120,6 +121,8 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
   let endSent = false;
   let onDone: () => void = () => {};
   const doneReceived = new Promise<void>((resolve) => (onDone = resolve));
+  // Compare mode: the target's own digests, as they stream in.
+  const theirs = welcome.compare ? new DigestQueue(fromBlock, blockCount) : undefined;
   const peer = new PeerListener(
     channel,
     (type, body) => {
@@ -139,6 +142,9 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
         acked = ack.blocksDone;
         stats.ackedBytes = Math.min(acked * blockSize, size);
         ackWaiter?.();
+      } else if (type === MessageType.digests && theirs !== undefined) {
+        theirs.add(codecs.digests.decode(body));
+        stats.digestBytes += body.length + 5;
       } else if (type === MessageType.done) {
         if (!endSent) throw new BlockferryError("E_PROTOCOL", "protocol error: DONE before END");
         done = codecs.done.decode(body);
@@ -176,23 +182,30 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
     stats.wireBytes = channel.bytesSent;
   };
 
-  let zeroRun: { first: number; count: number } | undefined;
-  const flushZeroRun = async () => {
-    if (zeroRun === undefined) return;
-    const { first, count } = zeroRun;
-    zeroRun = undefined;
-    const sum = await foldZeroRun(first, count, blockSize, size, seed);
-    await send(MessageType.zeroRun, codecs.zeroRun.encode({ firstBlock: first, count }), first + count, sum);
+  // Runs of blocks the target need not be sent (zeros, or blocks it already
+  // holds) merge across batches into one ZERO_RUN or SAME_RUN message.
+  let run: { type: "zero" | "same"; first: number; count: number; sum: Fingerprint } | undefined;
+  const flushRun = async () => {
+    if (run === undefined) return;
+    const { type, first, count, sum } = run;
+    run = undefined;
+    const message = type === "zero" ? MessageType.zeroRun : MessageType.sameRun;
+    await send(message, codecs.zeroRun.encode({ firstBlock: first, count }), first + count, sum.toBuffer());
   };
-  const addZeros = async (first: number, count: number, bytes: number) => {
-    stats.zeroBytes += bytes;
-    if (zeroRun !== undefined && zeroRun.first + zeroRun.count === first) zeroRun.count += count;
-    else {
-      await flushZeroRun();
-      zeroRun = { first, count };
+  const addRun = async (type: "zero" | "same", first: number, count: number, sum: Buffer) => {
+    const bytes = Math.min((first + count) * blockSize, size) - first * blockSize;
+    if (type === "zero") stats.zeroBytes += bytes;
+    else stats.sameBytes += bytes;
+    if (run?.type !== type || run.first + run.count !== first) {
+      await flushRun();
+      run = { type, first, count: 0, sum: new Fingerprint() };
     }
+    run.count += count;
+    run.sum.add(sum);
   };
 
+  const compareWith = theirs === undefined ? undefined : await zeroDigests(size, blockSize, seed);
+  const compress = o.compress ?? false;
   const pool = new BufferPool(READ_AHEAD + 2, () => volume.allocBuffer(Math.max(BATCH_BYTES, blockSize)));
   try {
     const batches = readBatches({
@@ -204,26 +217,48 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
       depth: READ_AHEAD,
       pool,
       stats,
-      compress: o.compress ?? false,
+      // In compare mode only changed blocks are compressed, once they are known.
+      compress: compress && theirs === undefined,
     });
     for await (const batch of batches) {
       if (peer.failure) throw peer.failure;
-      if (batch.kind === "hole") {
-        const bytes = Math.min((batch.firstBlock + batch.count) * blockSize, size) - batch.firstBlock * blockSize;
-        await addZeros(batch.firstBlock, batch.count, bytes);
-        continue;
+      const end = batch.firstBlock + batch.count;
+      if (theirs !== undefined && compareWith !== undefined) {
+        const waited = performance.now();
+        await theirs.cover(end, peer.failed());
+        stats.waitSeconds += (performance.now() - waited) / 1000;
       }
-      if (batch.zero.every((z) => z === 1)) {
-        batch.release();
-        await addZeros(batch.firstBlock, batch.count, batch.length);
-        continue;
+      stats.comparedBlocks += batch.count;
+      // Messages referring to the batch's buffer: it goes back to the pool when the last is flushed.
+      let holders = 1;
+      const releaseOne = () => {
+        if (--holders === 0 && batch.kind === "data") batch.release();
+      };
+      for (const seg of segments(batch, blockSize, size, theirs, compareWith)) {
+        const [first, count] = [seg.first, seg.count];
+        const sum =
+          batch.kind === "hole"
+            ? await foldZeroRun(first, count, blockSize, size, seed)
+            : await foldBatch(batch.digests.subarray((first - batch.firstBlock) * 16), count, first, seed);
+        if (seg.same) {
+          await addRun("same", first, count, sum);
+          continue;
+        }
+        stats.changedBlocks += count;
+        const at = first - batch.firstBlock;
+        if (batch.kind === "hole" || batch.zero.subarray(at, at + count).every((z) => z === 1)) {
+          await addRun("zero", first, count, sum);
+          continue;
+        }
+        await flushRun();
+        const message = await blocksMessage(batch, at, count, blockSize, compress, stats);
+        holders++;
+        await send(MessageType.blocks, codecs.blocks.encode(message), first + count, sum, releaseOne);
       }
-      await flushZeroRun();
-      const message = blocksMessage(batch, blockSize, stats);
-      const sum = await foldBatch(batch.digests, batch.count, batch.firstBlock, seed);
-      await send(MessageType.blocks, codecs.blocks.encode(message), batch.firstBlock + batch.count, sum, batch.release);
+      releaseOne();
+      theirs?.dropBefore(end);
     }
-    await flushZeroRun();
+    await flushRun();
     endSent = true;
     await send(
       MessageType.end,
@@ -260,42 +295,116 @@ async function receiveWelcome(channel: FrameChannel): Promise<Welcome> {
   return codecs.welcome.decode(frame.body);
 }
 
-/** Lays a batch out as one BLOCKS message, without copying its bytes. */
-function blocksMessage(batch: DataBatch, blockSize: number, stats: TransferStats): Blocks {
-  const { count, buffer, length, zero, compressed } = batch;
+/**
+ * Lays `count` blocks of a batch, from its block `at`, out as one BLOCKS
+ * message without copying raw bytes. Blocks compressed in the read-ahead are
+ * used as they are; otherwise, with `compress`, the blocks are compressed now.
+ */
+async function blocksMessage(
+  batch: DataBatch,
+  at: number,
+  count: number,
+  blockSize: number,
+  compress: boolean,
+  stats: TransferStats,
+): Promise<Blocks> {
   if (count > MAX_BLOCKS_PER_MESSAGE) throw new BlockferryError("E_INTERNAL", "batch holds too many blocks");
+  const start = at * blockSize;
+  const length = Math.min(count * blockSize, batch.length - start);
+  const buffer = batch.buffer.subarray(start, start + length);
+  const zero = batch.zero.subarray(at, at + count);
+  let packed: { payload: Buffer; sizes: Uint32Array } | undefined;
+  if (batch.compressed !== undefined) {
+    // Compressed as a whole batch: find this run's first byte in the payload.
+    let offset = 0;
+    for (let i = 0; i < at; i++) offset += batch.compressed.sizes[i] ?? 0;
+    packed = {
+      payload: batch.compressed.payload.subarray(offset),
+      sizes: batch.compressed.sizes.subarray(at, at + count),
+    };
+  } else if (compress && !zero.every((z) => z === 1)) {
+    packed = await compressBlocks(buffer, blockSize);
+  }
   const kinds = new Uint8Array(count);
   const sizes = new Uint32Array(count);
   const payload: Buffer[] = [];
   let lz4At = 0;
   let rawStart = -1; // start of a run of raw blocks, sent as one slice
-  const endRaw = (at: number) => {
-    if (rawStart >= 0) payload.push(buffer.subarray(rawStart, at));
+  const endRaw = (to: number) => {
+    if (rawStart >= 0) payload.push(buffer.subarray(rawStart, to));
     rawStart = -1;
   };
   for (let i = 0; i < count; i++) {
-    const start = i * blockSize;
-    const n = Math.min(blockSize, length - start);
-    const packed = compressed?.sizes[i] ?? 0;
+    const from = i * blockSize;
+    const n = Math.min(blockSize, length - from);
+    const size = packed?.sizes[i] ?? 0;
     if (zero[i] === 1) {
-      endRaw(start);
+      endRaw(from);
       kinds[i] = BlockKind.zero;
       stats.zeroBytes += n;
-    } else if (packed > 0 && compressed !== undefined) {
-      endRaw(start);
+    } else if (size > 0 && packed !== undefined) {
+      endRaw(from);
       kinds[i] = BlockKind.lz4;
-      sizes[i] = packed;
-      payload.push(compressed.payload.subarray(lz4At, lz4At + packed));
+      sizes[i] = size;
+      payload.push(packed.payload.subarray(lz4At, lz4At + size));
       stats.compressedInBytes += n;
-      stats.compressedOutBytes += packed;
+      stats.compressedOutBytes += size;
     } else {
-      if (rawStart < 0) rawStart = start;
+      if (rawStart < 0) rawStart = from;
       kinds[i] = BlockKind.raw;
       sizes[i] = n;
       stats.rawBytes += n;
     }
-    lz4At += packed;
+    lz4At += size;
   }
   endRaw(length);
-  return { firstBlock: batch.firstBlock, kinds, sizes, payload };
+  return { firstBlock: batch.firstBlock + at, kinds, sizes, payload };
+}
+
+interface Segment {
+  first: number;
+  count: number;
+  /** The target holds these blocks already. */
+  same: boolean;
+}
+
+/** Digests of an all-zero full block and of the volume's short last block (if any). */
+async function zeroDigests(size: number, blockSize: number, seed: bigint): Promise<{ full: Buffer; tail: Buffer }> {
+  const tailBytes = size % blockSize || blockSize;
+  const full = (await digestBlocks(Buffer.alloc(blockSize), blockSize, seed)).digests;
+  const tail = (await digestBlocks(Buffer.alloc(tailBytes), blockSize, seed)).digests;
+  return { full, tail };
+}
+
+/**
+ * Splits a batch into runs of blocks the target holds already and runs it
+ * does not. Without the target's digests (a copy), all of it is one run to send.
+ */
+function segments(
+  batch: SourceBatch,
+  blockSize: number,
+  size: number,
+  theirs: DigestQueue | undefined,
+  zeros: { full: Buffer; tail: Buffer } | undefined,
+): Segment[] {
+  if (theirs === undefined || zeros === undefined)
+    return [{ first: batch.firstBlock, count: batch.count, same: false }];
+  const last = Math.ceil(size / blockSize) - 1;
+  const out: Segment[] = [];
+  for (let i = 0; i < batch.count; i++) {
+    const b = batch.firstBlock + i;
+    const target = theirs.at(b);
+    let same: boolean;
+    if (batch.kind === "hole") {
+      same = target === "zero" || target.equals(b === last ? zeros.tail : zeros.full);
+    } else if (target === "zero") {
+      same = batch.zero[i] === 1;
+    } else {
+      same = target.equals(batch.digests.subarray(i * 16, i * 16 + 16));
+    }
+    const prev = out.at(-1);
+    if (prev !== undefined && prev.same === same) prev.count++;
+    else out.push({ first: b, count: 1, same });
+  }
+  return out;
 }

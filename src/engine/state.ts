@@ -7,6 +7,8 @@ export interface TargetState {
   version: 1;
   complete: boolean;
   verified: boolean;
+  /** How the last run wrote: a copy (resumable from blocksDone) or a comparison (run again from 0). */
+  mode: "copy" | "compare";
   sourceId: string;
   /** The target volume this state is about (see src/job/identity.ts). */
   targetId: string;

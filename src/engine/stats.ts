@@ -22,6 +22,13 @@ export class TransferStats {
   ackedBytes = 0;
   /** Seconds spent waiting for the peer (window full, or its answers). */
   waitSeconds = 0;
+  /** Bytes the target already held (compare mode): not sent. */
+  sameBytes = 0;
+  /** Blocks compared or copied, and those that had to be sent (compare mode). */
+  comparedBlocks = 0;
+  changedBlocks = 0;
+  /** Bytes of the target's digests received (compare mode). */
+  digestBytes = 0;
   /** Bytes re-read to check the already-copied part of a resumed copy. */
   prefixCheckedBytes = 0;
 

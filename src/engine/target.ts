@@ -18,6 +18,7 @@ import {
   MAX_BLOCKS_BYTES,
   MessageType,
   PROTOCOL_VERSION,
+  type SameRun,
   type ZeroRun,
 } from "../protocol/messages.js";
 import { BufferPool } from "./buffer-pool.js";
@@ -25,6 +26,8 @@ import { Fingerprint, fingerprintVolume, foldBatch, foldZeroRun } from "./finger
 import { unexpected } from "./peer.js";
 import type { TargetState, TargetStateStore } from "./state.js";
 import { TransferStats } from "./stats.js";
+import { streamDigests } from "./stream-digests.js";
+import { DigestQueue } from "./target-digests.js";
 
 /** Bytes between checkpoints (sync, state saved, ACK): the most an interruption loses. */
 export const CHECKPOINT_BYTES = 64 * 1024 * 1024;
@@ -104,6 +107,7 @@ function resumable(state: TargetState | undefined, hello: Hello, opened: OpenedT
     state !== undefined &&
     state.targetId === opened.identity &&
     !state.complete &&
+    state.mode === "copy" &&
     !hello.flags.full &&
     state.blocksDone > 0 &&
     state.sourceId === hello.sourceId &&
@@ -111,6 +115,13 @@ function resumable(state: TargetState | undefined, hello: Hello, opened: OpenedT
     state.blockSize === hello.blockSize &&
     opened.volume.size >= hello.sourceSize
   );
+}
+
+/** Whether the target holds anything worth comparing: a block device, or an image with data. */
+async function holdsData(volume: Volume, sourceSize: number): Promise<boolean> {
+  if (volume.info.isBlockDevice) return true;
+  const span = Math.min(volume.size, sourceSize);
+  return span > 0 && (await volume.dataExtents(0, span, 1)).extents.length > 0;
 }
 
 /** An image file must be able to reach the source's size: grown and put back before anything is promised. */
@@ -145,6 +156,8 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
   await probeGrowth(opened, sourceSize);
   const saved = await opened.state.load();
   const resume = resumable(saved, hello, opened);
+  // An earlier copy, complete or not, is compared and only the differences sent.
+  const compare = !resume && !hello.flags.full && (await holdsData(volume, sourceSize));
   const seed = resume ? BigInt(saved.seed) : randomBytes(8).readBigUInt64BE();
   const resumeBlock = resume ? saved.blocksDone : 0;
   const resumeSum = resume ? Buffer.from(saved.fingerprint, "hex") : Buffer.alloc(16);
@@ -155,6 +168,7 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
       targetSize: volume.info.isBlockDevice ? volume.size : Math.max(volume.size, sourceSize),
       sectorSize: volume.info.sectorSize,
       isBlockDevice: volume.info.isBlockDevice,
+      compare,
       seed,
       resumeBlock,
       resumeFingerprint: resumeSum,
@@ -182,6 +196,7 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     version: 1,
     complete: false,
     verified: false,
+    mode: compare ? "compare" : "copy",
     sourceId: hello.sourceId,
     targetId: opened.identity,
     sourceSize,
@@ -196,7 +211,7 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
   if (!volume.info.isBlockDevice) {
     // A fresh copy into an image starts from all holes (its zero blocks then cost
     // nothing); probeGrowth showed the image can take the size.
-    if (fromBlock === 0) await volume.setSize(0);
+    if (fromBlock === 0 && !compare) await volume.setSize(0);
     await volume.setSize(sourceSize);
   }
   stats.resumedFromBytes = stats.doneBytes = stats.ackedBytes = Math.min(fromBlock * blockSize, sourceSize);
@@ -214,6 +229,24 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
 
   let next = fromBlock;
   let lastCheckpoint = fromBlock;
+  // Compare mode: our own digests stream to the source, a bounded distance ahead of `next`.
+  const ours = compare ? new DigestQueue(0, blockCount) : undefined;
+  let progressed: () => void = () => {};
+  const streamer =
+    ours === undefined
+      ? undefined
+      : streamDigests({
+          volume,
+          sourceSize,
+          blockSize,
+          seed,
+          channel,
+          ours,
+          stats,
+          behind: () => next,
+          waitForProgress: () => new Promise<void>((r) => (progressed = r)),
+        });
+  streamer?.catch(() => channel.destroy()); // its failure ends the receive loop below, which reports it
   const checkRange = (first: number, count: number, what: string) => {
     if (first !== next || count < 1 || first + count > blockCount) {
       throw new BlockferryError(
@@ -246,6 +279,17 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     next += count;
   };
 
+  const onSameRun = async (m: SameRun) => {
+    if (ours === undefined) throw unexpected(MessageType.sameRun, "outside compare mode");
+    checkRange(m.firstBlock, m.count, "SAME_RUN");
+    if (ours.covered < m.firstBlock + m.count) {
+      throw new BlockferryError("E_PROTOCOL", `protocol error: SAME_RUN past the digests sent (${ours.covered})`);
+    }
+    fingerprint.add(await ours.fold(m.firstBlock, m.count, blockSize, sourceSize, seed));
+    stats.sameBytes += bytesOf(m.firstBlock, m.count);
+    next += m.count;
+  };
+
   const onZeroRun = async (m: ZeroRun) => {
     checkRange(m.firstBlock, m.count, "ZERO_RUN");
     const length = bytesOf(m.firstBlock, m.count);
@@ -276,8 +320,11 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
       await onBlocks(codecs.blocks.decode(frame.body, blockSize));
     } else if (frame.type === MessageType.zeroRun) {
       await onZeroRun(codecs.zeroRun.decode(frame.body));
+    } else if (frame.type === MessageType.sameRun) {
+      await onSameRun(codecs.sameRun.decode(frame.body));
     } else if (frame.type === MessageType.end) {
       const end = codecs.end.decode(frame.body);
+      await streamer;
       if (end.blockCount !== blockCount || next !== blockCount) {
         throw new BlockferryError("E_PROTOCOL", `protocol error: END after block ${next} of ${blockCount}`);
       }
@@ -286,6 +333,8 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
       throw unexpected(frame.type, "during a copy");
     }
     stats.doneBytes = Math.min(next * blockSize, sourceSize);
+    ours?.dropBefore(next);
+    progressed();
     if (next - lastCheckpoint >= checkpointBlocks) await checkpoint();
   }
 }

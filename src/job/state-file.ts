@@ -24,6 +24,7 @@ function isState(v: unknown): v is TargetState {
     s.version === 1 &&
     typeof s.complete === "boolean" &&
     typeof s.verified === "boolean" &&
+    (s.mode === "copy" || s.mode === "compare") &&
     typeof s.sourceId === "string" &&
     typeof s.targetId === "string" &&
     Number.isSafeInteger(s.sourceSize) &&

@@ -7,8 +7,12 @@
  *                    resume block, fingerprint of blocks [0, resume block), checkpoint interval
  *          (or T → S ERROR and close: unknown target, too small, busy, bad version)
  *   S → T  START     first block S will send: the resume block, or 0 to start over
+ *   T → S  DIGESTS   first block, count, digests (or "all zero")   } only when WELCOME said
+ *                    of the target's own blocks, in order, a bounded } "compare": the target
+ *                    distance ahead of what S has sent                } holds an earlier copy
  *   S → T  BLOCKS    first block, count, one kind and size per block, payload  } in block order,
- *   S → T  ZERO_RUN  first block, count (all-zero blocks, holes)               } no gap, no overlap
+ *   S → T  ZERO_RUN  first block, count (all-zero blocks, holes)               } no gap, no
+ *   S → T  SAME_RUN  first block, count (blocks the target already holds)      } overlap
  *   T → S  ACK       blocks done, fingerprint of blocks [0, done)   (each checkpoint: written,
  *                    synced, recorded in the target's state file)
  *   S → T  END       block count, source fingerprint of the whole volume
@@ -44,6 +48,8 @@ export const MessageType = {
   done: 8,
   error: 9,
   ping: 10,
+  digests: 11,
+  sameRun: 12,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -60,10 +66,12 @@ export const MAX_BODY: Record<MessageType, number> = {
   [MessageType.done]: CONTROL_MAX,
   [MessageType.error]: CONTROL_MAX,
   [MessageType.ping]: 0,
+  [MessageType.digests]: 13 + DIGEST_SIZE * MAX_BLOCKS_PER_MESSAGE,
+  [MessageType.sameRun]: CONTROL_MAX,
 };
 
 export function isMessageType(t: number): t is MessageType {
-  return t >= MessageType.hello && t <= MessageType.ping;
+  return t >= MessageType.hello && t <= MessageType.sameRun;
 }
 
 export interface HelloFlags {
@@ -84,6 +92,8 @@ export interface Welcome {
   targetSize: number;
   sectorSize: number;
   isBlockDevice: boolean;
+  /** The target holds an earlier copy and will stream its digests: send only what differs. */
+  compare: boolean;
   seed: bigint;
   resumeBlock: number;
   resumeFingerprint: Buffer;
@@ -102,6 +112,14 @@ export interface Blocks {
 export interface ZeroRun {
   firstBlock: number;
   count: number;
+}
+/** A run of blocks: SAME_RUN uses this shape too. */
+export type SameRun = ZeroRun;
+export interface Digests {
+  firstBlock: number;
+  count: number;
+  /** Digests of the blocks, 16 bytes each; undefined when all of them are zero. */
+  digests: Buffer | undefined;
 }
 export interface Ack {
   blocksDone: number;
@@ -160,7 +178,7 @@ export const codecs = {
         .u16(m.version)
         .u64(m.targetSize)
         .u32(m.sectorSize)
-        .u8(m.isBlockDevice ? 1 : 0);
+        .u8((m.isBlockDevice ? 1 : 0) | (m.compare ? 2 : 0));
       w.u64(m.seed).u64(m.resumeBlock).bytes(m.resumeFingerprint).u32(m.checkpointBlocks);
       return [w.toBuffer()];
     },
@@ -173,11 +191,16 @@ export const codecs = {
           `the target speaks protocol version ${version}, this blockferry ${PROTOCOL_VERSION}`,
         );
       }
+      const targetSize = r.u64();
+      const sectorSize = r.u32();
+      const flags = r.u8();
+      if (flags & ~3) throw protocolError(`WELCOME: unknown flags ${flags}`);
       const m: Welcome = {
         version,
-        targetSize: r.u64(),
-        sectorSize: r.u32(),
-        isBlockDevice: r.u8() === 1,
+        targetSize,
+        sectorSize,
+        isBlockDevice: (flags & 1) !== 0,
+        compare: (flags & 2) !== 0,
         seed: r.bigU64(),
         resumeBlock: r.u64(),
         resumeFingerprint: Buffer.from(r.bytes(DIGEST_SIZE)),
@@ -245,6 +268,38 @@ export const codecs = {
       r.end();
       if (m.count === 0) throw protocolError("ZERO_RUN of 0 blocks");
       return m;
+    },
+  },
+  sameRun: {
+    encode: (m: SameRun): Buffer[] => [new BodyWriter().u64(m.firstBlock).u64(m.count).toBuffer()],
+    decode(body: Buffer): SameRun {
+      const r = new BodyReader(body, "SAME_RUN");
+      const m = { firstBlock: r.u64(), count: r.u64() };
+      r.end();
+      if (m.count === 0) throw protocolError("SAME_RUN of 0 blocks");
+      return m;
+    },
+  },
+  digests: {
+    encode(m: Digests): Buffer[] {
+      const head = new BodyWriter()
+        .u64(m.firstBlock)
+        .u32(m.count)
+        .u8(m.digests === undefined ? 1 : 0)
+        .toBuffer();
+      return m.digests === undefined ? [head] : [head, m.digests];
+    },
+    decode(body: Buffer): Digests {
+      const r = new BodyReader(body, "DIGESTS");
+      const firstBlock = r.u64();
+      const count = r.u32();
+      const allZero = r.u8();
+      if (count === 0 || count > MAX_BLOCKS_PER_MESSAGE || allZero > 1) {
+        throw protocolError(`DIGESTS: ${count} blocks, flag ${allZero}`);
+      }
+      const digests = allZero === 1 ? undefined : Buffer.from(r.bytes(count * DIGEST_SIZE));
+      r.end();
+      return { firstBlock, count, digests };
     },
   },
   ack: {

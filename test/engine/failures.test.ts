@@ -29,6 +29,7 @@ function welcomeFor(sourceBytes: number, checkpointBlocks = 1024) {
     targetSize: sourceBytes,
     sectorSize: 512,
     isBlockDevice: false,
+    compare: false,
     seed: 1n,
     resumeBlock: 0,
     resumeFingerprint: Buffer.alloc(16),

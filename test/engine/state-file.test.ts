@@ -12,6 +12,7 @@ const state: TargetState = {
   version: 1,
   complete: false,
   verified: false,
+  mode: "copy",
   sourceId: "host:/dev/vg/lv",
   targetId: "block:253:3:1073741824:LVM-abc",
   sourceSize: 1 << 30,

@@ -1,0 +1,121 @@
+import { closeSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { TransferStats } from "../../src/engine/stats.js";
+import { copyInProcess, MemoryStateStore, writeMixedImage } from "../helpers/engine.js";
+import { scratchDir } from "../helpers/files.js";
+import { seededBytes, seededInts, testSeed } from "../helpers/random.js";
+
+const scratch = scratchDir();
+afterAll(() => scratch.remove());
+
+const BS = 65536;
+
+function fulfilled<T>(r: PromiseSettledResult<T>): T {
+  if (r.status === "rejected") throw r.reason;
+  return r.value;
+}
+
+/** Overwrites `count` scattered 4 KiB pieces of `path` with random bytes; returns the 64 KiB blocks touched. */
+function scatter(path: string, count: number, seed: number): Set<number> {
+  const pick = seededInts(seed);
+  const size = statSync(path).size;
+  const fd = openSync(path, "r+");
+  const blocks = new Set<number>();
+  for (let i = 0; i < count; i++) {
+    const at = pick(Math.floor(size / 4096)) * 4096;
+    writeSync(fd, seededBytes(4096, seed + i), 0, 4096, at);
+    blocks.add(Math.floor(at / BS));
+  }
+  closeSync(fd);
+  return blocks;
+}
+
+describe("delta sync: a target holding an earlier copy gets only what changed", () => {
+  it("sends only the changed blocks plus the digests, and the target ends identical", async () => {
+    const seed = testSeed("delta");
+    const source = join(scratch.dir, "src.img");
+    const target = join(scratch.dir, "dst.img");
+    writeMixedImage(source, 64 * 1024 * 1024 + 5000, seed);
+    const state = new MemoryStateStore();
+    fulfilled((await copyInProcess({ source, target, state })).target);
+    const changed = scatter(source, 40, seed + 1);
+
+    const stats = new TransferStats();
+    const r = await copyInProcess({ source, target, state, source_: { stats } });
+    fulfilled(r.source);
+    fulfilled(r.target);
+    expect(readFileSync(target).equals(readFileSync(source))).toBe(true);
+    expect(state.last).toMatchObject({ complete: true, verified: true, mode: "compare" });
+    expect(stats.changedBlocks).toBe(changed.size);
+    const crossed = r.bytes.aToB + r.bytes.bToA;
+    console.log(`changed ${changed.size} blocks; crossed ${crossed} bytes, digests ${stats.digestBytes}`);
+    expect(crossed).toBeLessThanOrEqual(1.1 * changed.size * BS + stats.digestBytes);
+  });
+
+  it("an unchanged source sends nothing but run messages", async () => {
+    const source = join(scratch.dir, "same-src.img");
+    const target = join(scratch.dir, "same-dst.img");
+    writeMixedImage(source, 32 * 1024 * 1024, 51);
+    const state = new MemoryStateStore();
+    fulfilled((await copyInProcess({ source, target, state })).target);
+    const stats = new TransferStats();
+    const r = await copyInProcess({ source, target, state, source_: { stats } });
+    fulfilled(r.target);
+    expect(stats.changedBlocks).toBe(0);
+    expect(r.bytes.aToB).toBeLessThan(4096);
+  });
+
+  it("repairs a target changed behind its back, including blocks that became zero", async () => {
+    const seed = testSeed("repair");
+    const source = join(scratch.dir, "rep-src.img");
+    const target = join(scratch.dir, "rep-dst.img");
+    writeMixedImage(source, 48 * 1024 * 1024, seed);
+    const state = new MemoryStateStore();
+    fulfilled((await copyInProcess({ source, target, state })).target);
+    scatter(target, 25, seed + 2); // someone wrote to the copy
+    const fd = openSync(source, "r+");
+    writeSync(fd, Buffer.alloc(4 * BS), 0, 4 * BS, 8 * BS); // and the source zeroed four blocks
+    closeSync(fd);
+    const r = await copyInProcess({ source, target, state });
+    fulfilled(r.source);
+    fulfilled(r.target);
+    expect(readFileSync(target).equals(readFileSync(source))).toBe(true);
+  });
+
+  it("--full copies everything even onto a target holding a copy", async () => {
+    const source = join(scratch.dir, "full-src.img");
+    const target = join(scratch.dir, "full-dst.img");
+    const data = writeMixedImage(source, 16 * 1024 * 1024, 52);
+    const state = new MemoryStateStore();
+    fulfilled((await copyInProcess({ source, target, state })).target);
+    const r = await copyInProcess({ source, target, state, source_: { full: true } });
+    fulfilled(r.target);
+    expect(state.last?.mode).toBe("copy");
+    expect(r.bytes.aToB).toBeGreaterThan(data.length * 0.8);
+  });
+
+  it("an interrupted delta, then a new sync, gives an identical target", async () => {
+    const seed = testSeed("interrupted delta");
+    const source = join(scratch.dir, "int-src.img");
+    const target = join(scratch.dir, "int-dst.img");
+    writeMixedImage(source, 96 * 1024 * 1024, seed);
+    const state = new MemoryStateStore();
+    fulfilled((await copyInProcess({ source, target, state })).target);
+    writeMixedImage(source, 96 * 1024 * 1024, seed + 7); // everything changed
+    const cut = await copyInProcess({
+      source,
+      target,
+      state,
+      cutAfterBytes: 40 * 1024 * 1024,
+      target_: { checkpointBytes: 16 << 20 },
+    });
+    expect(cut.source.status).toBe("rejected");
+    expect(state.last).toMatchObject({ complete: false, mode: "compare" });
+    const again = await copyInProcess({ source, target, state });
+    fulfilled(again.source);
+    fulfilled(again.target);
+    expect(readFileSync(target).equals(readFileSync(source))).toBe(true);
+    expect(state.last?.complete).toBe(true);
+  });
+});
