@@ -174,6 +174,8 @@ Napi::Value VolumeWrap::Read(const Napi::CallbackInfo& info) {
       [=](Napi::Env env) -> Napi::Value {
         Napi::Object r = Napi::Object::New(env);
         r.Set("direct", state->result.direct);
+        r.Set("readSeconds", static_cast<double>(state->result.read_ns) / 1e9);
+        r.Set("hashSeconds", static_cast<double>(state->result.hash_ns) / 1e9);
         r.Set("digests", state->digests.Take(env));
         r.Set("zero", state->zero.Take(env));
         return r;

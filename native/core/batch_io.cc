@@ -1,6 +1,7 @@
 #include "batch_io.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "digest.h"
 
@@ -10,15 +11,24 @@ ReadResult ReadBlocks(Volume& volume, uint8_t* buf, size_t capacity, uint64_t of
                       size_t block_size, uint64_t seed, uint8_t* digests, uint8_t* zero) {
   ReadResult result;
   size_t request = std::max(kIoRequestSize / block_size, size_t{1}) * block_size;
+  using Clock = std::chrono::steady_clock;
+  auto ns = [](Clock::time_point from) {
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - from).count());
+  };
   for (size_t done = 0; done < length; done += request) {
     size_t n = std::min(request, length - done);
+    auto started = Clock::now();
     result.direct &= volume.Read(buf + done, capacity - done, offset + done, n);
+    result.read_ns += ns(started);
+    started = Clock::now();
     if (digests != nullptr || zero != nullptr) {
       size_t first = done / block_size;
       DigestBlocks(buf + done, n, block_size, seed,
                    digests ? digests + first * kDigestSize : nullptr,
                    zero ? zero + first : nullptr);
     }
+    result.hash_ns += ns(started);
   }
   return result;
 }

@@ -14,7 +14,9 @@ namespace blockferry {
 constexpr size_t kIoRequestSize = 4 << 20;
 
 struct ReadResult {
-  bool direct = true;  // every request went through O_DIRECT
+  bool direct = true;    // every request went through O_DIRECT
+  uint64_t read_ns = 0;  // time in the reads
+  uint64_t hash_ns = 0;  // time digesting and checking for zeros
 };
 
 // Reads `length` bytes at `offset` into `buf` (`capacity` bytes, at least

@@ -82,9 +82,15 @@ export function registerSync(program: Command): void {
       if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
       if (!flags.quiet) {
         const resumed = summary.bytes.resumedFrom > 0 ? `, resumed at ${formatBytes(summary.bytes.resumedFrom)}` : "";
+        const delta =
+          summary.mode === "delta"
+            ? `; delta: ${summary.blocks.changed} of ${summary.blocks.compared} blocks changed, digests ${formatBytes(summary.bytes.digests)}, target read ${formatBytes(summary.bytes.targetRead)}`
+            : "";
+        const t = summary.stageSeconds;
         stderrLog(
-          `copied ${formatBytes(summary.bytes.total)} in ${formatDuration(summary.seconds)} (${formatRate(summary.throughput)})${resumed}: ` +
-            `read ${formatBytes(summary.bytes.read)}, sent ${formatBytes(summary.bytes.wire)}, zero ${formatBytes(summary.bytes.zero)}; ` +
+          `${summary.mode === "delta" ? "synced" : "copied"} ${formatBytes(summary.bytes.total)} in ${formatDuration(summary.seconds)} (${formatRate(summary.throughput)})${resumed}: ` +
+            `read ${formatBytes(summary.bytes.read)}, sent ${formatBytes(summary.bytes.wire)}, zero ${formatBytes(summary.bytes.zero)}${delta}; ` +
+            `seconds reading ${t.reading.toFixed(1)}, hashing ${t.hashing.toFixed(1)}, waiting ${t.waiting.toFixed(1)}, target writing ${t.targetWriting.toFixed(1)}; ` +
             `verified, fingerprint ${summary.fingerprint}`,
         );
       }
@@ -97,6 +103,9 @@ function summarize(source: string, destination: string, outcome: SyncOutcome, st
     ok: true,
     source,
     destination,
+    /** "delta": the target held a copy and only changed blocks were sent; "copy": everything was. */
+    mode: outcome.source.compared ? "delta" : "copy",
+    blocks: { compared: stats.comparedBlocks, changed: stats.changedBlocks },
     bytes: {
       total: stats.totalBytes,
       resumedFrom: stats.resumedFromBytes,
@@ -106,11 +115,20 @@ function summarize(source: string, destination: string, outcome: SyncOutcome, st
       compressedIn: stats.compressedInBytes,
       compressedOut: stats.compressedOutBytes,
       wire: stats.wireBytes,
+      same: stats.sameBytes,
+      digests: stats.digestBytes,
+      targetRead: stats.targetReadBytes,
     },
     seconds,
     /** Bytes of the volume handled per second. */
     throughput: (stats.totalBytes - stats.resumedFromBytes) / Math.max(seconds, 1e-3),
-    waitSeconds: stats.waitSeconds,
+    /** Where the time went; the stages overlap, so they add up to more than `seconds`. */
+    stageSeconds: {
+      reading: stats.readSeconds,
+      hashing: stats.hashSeconds,
+      waiting: stats.waitSeconds,
+      targetWriting: stats.targetWriteSeconds,
+    },
     fingerprint: outcome.source.fingerprint,
     verified: true,
   };

@@ -75,6 +75,8 @@ export async function* readBatches(plan: BatchPlan): AsyncGenerator<SourceBatch>
       try {
         const result = await volume.read(buffer, offset, length, { blockSize, seed: plan.seed });
         plan.stats.readBytes += length;
+        plan.stats.readSeconds += result.readSeconds;
+        plan.stats.hashSeconds += result.hashSeconds;
         const zero = result.zero as Buffer;
         const allZero = zero.every((z) => z === 1);
         const compressed =

@@ -11,6 +11,7 @@ import type { FrameChannel } from "../protocol/frames.js";
 import {
   type Blocks,
   codecs,
+  type Done,
   MAX_BLOCKS_PER_MESSAGE,
   MessageType,
   PROTOCOL_VERSION,
@@ -49,6 +50,8 @@ export interface SourceOptions {
 export interface SourceResult {
   fingerprint: string;
   resumedFromBlock: number;
+  /** The target held a copy: blocks were compared and only changed ones sent. */
+  compared: boolean;
   stats: TransferStats;
 }
 
@@ -117,7 +120,7 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
   const sentSums = new Map<number, string>([[fromBlock, fingerprint.hex]]);
   let acked = fromBlock;
   let ackWaiter: (() => void) | undefined;
-  let done: { fingerprint: Buffer; verified: boolean } | undefined;
+  let done: Done | undefined;
   let endSent = false;
   let onDone: () => void = () => {};
   const doneReceived = new Promise<void>((resolve) => (onDone = resolve));
@@ -148,6 +151,8 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
       } else if (type === MessageType.done) {
         if (!endSent) throw new BlockferryError("E_PROTOCOL", "protocol error: DONE before END");
         done = codecs.done.decode(body);
+        stats.targetReadBytes = done.targetReadBytes;
+        stats.targetWriteSeconds = done.targetWriteMs / 1000;
         onDone();
       } else {
         throw unexpected(type, "from a target during a copy");
@@ -283,7 +288,7 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
       `the copy's fingerprint ${done.fingerprint.toString("hex")} differs from the source's ${fingerprint.hex}; the target stays marked incomplete`,
     );
   }
-  return { fingerprint: fingerprint.hex, resumedFromBlock: fromBlock, stats };
+  return { fingerprint: fingerprint.hex, resumedFromBlock: fromBlock, compared: welcome.compare, stats };
 }
 
 async function receiveWelcome(channel: FrameChannel): Promise<Welcome> {

@@ -20,8 +20,12 @@ export class TransferStats {
   wireBytes = 0;
   /** Bytes of the target acknowledged as durable. */
   ackedBytes = 0;
-  /** Seconds spent waiting for the peer (window full, or its answers). */
+  /** Seconds spent waiting for the peer (window full, or its digests and answers). */
   waitSeconds = 0;
+  /** Seconds of volume reads, of digesting, and of writes (on worker threads; they overlap). */
+  readSeconds = 0;
+  hashSeconds = 0;
+  writeSeconds = 0;
   /** Bytes the target already held (compare mode): not sent. */
   sameBytes = 0;
   /** Blocks compared or copied, and those that had to be sent (compare mode). */
@@ -29,6 +33,9 @@ export class TransferStats {
   changedBlocks = 0;
   /** Bytes of the target's digests received (compare mode). */
   digestBytes = 0;
+  /** What the target reported at the end: bytes it read of its volume, seconds it spent writing. */
+  targetReadBytes = 0;
+  targetWriteSeconds = 0;
   /** Bytes re-read to check the already-copied part of a resumed copy. */
   prefixCheckedBytes = 0;
 

@@ -186,7 +186,7 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
   o.log?.(
     fromBlock > 0
       ? `${opened.describe}: resuming at byte ${fromBlock * blockSize} of ${sourceSize}`
-      : `${opened.describe}: receiving ${sourceSize} bytes from ${hello.sourceId}`,
+      : `${opened.describe}: ${compare ? "comparing with" : "receiving"} ${sourceSize} bytes from ${hello.sourceId}`,
   );
 
   // From here on the target's bytes change: it is marked incomplete first.
@@ -275,7 +275,12 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     }
     const zero = m.kinds.map((k) => (k === BlockKind.zero ? 1 : 0));
     stats.zeroBytes += zero.reduce((n, z, i) => n + (z ? Math.min(blockSize, length - i * blockSize) : 0), 0);
-    await writeBehind(volume.write(buffer, offset, length, { blockSize, zero }).finally(() => pool.release(buffer)));
+    const started = performance.now();
+    const write = volume.write(buffer, offset, length, { blockSize, zero }).finally(() => {
+      pool.release(buffer);
+      stats.writeSeconds += (performance.now() - started) / 1000;
+    });
+    await writeBehind(write);
     next += count;
   };
 
@@ -378,7 +383,13 @@ async function finish(
     });
   }
   await opened.state.save(state);
-  await channel.send(MessageType.done, codecs.done.encode({ fingerprint: fingerprint.toBuffer(), verified }));
+  const done = {
+    fingerprint: fingerprint.toBuffer(),
+    verified,
+    targetReadBytes: stats.readBytes,
+    targetWriteMs: Math.round(stats.writeSeconds * 1000),
+  };
+  await channel.send(MessageType.done, codecs.done.encode(done));
   const after = await channel.receive();
   if (after !== undefined) throw unexpected(after.type, "after DONE");
   await channel.end();

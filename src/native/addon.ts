@@ -22,6 +22,8 @@ export interface RawVolumeInfo {
 
 export interface RawReadResult {
   direct: boolean;
+  readSeconds: number;
+  hashSeconds: number;
   digests: Buffer | undefined;
   zero: Buffer | undefined;
 }

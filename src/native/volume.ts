@@ -42,6 +42,9 @@ export interface ReadOptions {
 export interface ReadResult {
   /** Every request went through O_DIRECT. */
   direct: boolean;
+  /** Time spent reading, and digesting and checking for zeros, on the worker thread. */
+  readSeconds: number;
+  hashSeconds: number;
   /** 16 bytes per block, when a seed was given. */
   digests: Buffer | undefined;
   /** 1 per all-zero block, 0 otherwise, when a seed was given. */

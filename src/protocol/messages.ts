@@ -16,7 +16,8 @@
  *   T → S  ACK       blocks done, fingerprint of blocks [0, done)   (each checkpoint: written,
  *                    synced, recorded in the target's state file)
  *   S → T  END       block count, source fingerprint of the whole volume
- *   T → S  DONE      target fingerprint, verified flag (T marks the copy complete only if they match)
+ *   T → S  DONE      target fingerprint, verified flag (T marks the copy complete only if they
+ *                    match), bytes T read of its volume, milliseconds T spent writing
  *   either ERROR     code, message; the sender then closes
  *   either PING      nothing: sent after 15 s of silence (a long re-read, a slow zero-out), so
  *                    that 60 s without a byte means the peer is gone
@@ -132,6 +133,8 @@ export interface End {
 export interface Done {
   fingerprint: Buffer;
   verified: boolean;
+  targetReadBytes: number;
+  targetWriteMs: number;
 }
 export interface ErrorMessage {
   code: ErrorCode;
@@ -325,11 +328,18 @@ export const codecs = {
       new BodyWriter()
         .bytes(m.fingerprint)
         .u8(m.verified ? 1 : 0)
+        .u64(m.targetReadBytes)
+        .u64(m.targetWriteMs)
         .toBuffer(),
     ],
     decode(body: Buffer): Done {
       const r = new BodyReader(body, "DONE");
-      const m = { fingerprint: Buffer.from(r.bytes(DIGEST_SIZE)), verified: r.u8() === 1 };
+      const m = {
+        fingerprint: Buffer.from(r.bytes(DIGEST_SIZE)),
+        verified: r.u8() === 1,
+        targetReadBytes: r.u64(),
+        targetWriteMs: r.u64(),
+      };
       r.end();
       return m;
     },

@@ -107,7 +107,10 @@ describe("failures end both sides promptly, with the real reason", () => {
       await t.receive();
       await t.send(MessageType.welcome, welcomeFor(64 * 1024 * 1024));
       await t.receive();
-      await t.send(MessageType.done, codecs.done.encode({ fingerprint: Buffer.alloc(16), verified: true }));
+      await t.send(
+        MessageType.done,
+        codecs.done.encode({ fingerprint: Buffer.alloc(16), verified: true, targetReadBytes: 0, targetWriteMs: 0 }),
+      );
     });
     expect(error).toMatchObject({ code: "E_PROTOCOL" });
   });
