@@ -118,4 +118,20 @@ describe("delta sync: a target holding an earlier copy gets only what changed", 
     expect(readFileSync(target).equals(readFileSync(source))).toBe(true);
     expect(state.last?.complete).toBe(true);
   });
+
+  it("works in reverse: the secondary back to a repaired primary is a delta too", async () => {
+    const seed = testSeed("failback");
+    const primary = join(scratch.dir, "primary.img");
+    const secondary = join(scratch.dir, "secondary.img");
+    writeMixedImage(primary, 48 * 1024 * 1024, seed);
+    fulfilled((await copyInProcess({ source: primary, target: secondary })).target);
+    const changed = scatter(secondary, 30, seed + 3); // the secondary served while the primary was down
+    const stats = new TransferStats();
+    const back = await copyInProcess({ source: secondary, target: primary, source_: { stats } });
+    fulfilled(back.source);
+    fulfilled(back.target);
+    expect(readFileSync(primary).equals(readFileSync(secondary))).toBe(true);
+    expect(stats.changedBlocks).toBe(changed.size);
+    expect(back.bytes.aToB).toBeLessThan(1.1 * changed.size * BS + 64 * 1024);
+  });
 });

@@ -140,4 +140,17 @@ describe("a target facing a hostile or broken source", () => {
       expect(r.state.saved.every((s) => !s.complete)).toBe(true);
     }
   });
+
+  it("refuses SAME_RUN in copy mode", async () => {
+    // --full: copy mode, so the source may not claim the target holds anything.
+    const r = await attack(async (peer) => {
+      await peer.send(MessageType.hello, hello({ flags: { compress: false, full: true, verify: false } }));
+      await welcome(peer);
+      await peer.send(MessageType.start, codecs.start.encode({ fromBlock: 0 }));
+      await peer.send(MessageType.sameRun, codecs.sameRun.encode({ firstBlock: 0, count: 16 }));
+    });
+    expect(r.error).toMatchObject({ code: "E_PROTOCOL" });
+    expect(String((r.error as Error).message)).toMatch(/outside compare mode/);
+    expect(r.state.saved.every((s) => !s.complete)).toBe(true);
+  });
 });
