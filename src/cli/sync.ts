@@ -18,6 +18,7 @@ interface SyncFlags {
   blockSize: string;
   bwlimit?: string;
   verify?: boolean;
+  dryRun?: boolean;
   json?: boolean;
   quiet?: boolean;
   create?: boolean;
@@ -36,6 +37,7 @@ export function registerSync(program: Command): void {
     .option("--block-size <size>", "block size, a power of two from 4K to 16M", "64K")
     .option("--bwlimit <rate>", "at most this many bytes per second on the wire, e.g. 50M")
     .option("--verify", "the target re-reads the copy from disk (O_DIRECT) before confirming it")
+    .option("--dry-run", "compare and report how many blocks and bytes would be sent; write nothing")
     .option("--json", "print a JSON summary on stdout")
     .option("-q, --quiet", "no progress, no summary on stderr (for cron)")
     .option("--create", "local DEST: create the image file if missing")
@@ -63,6 +65,7 @@ export function registerSync(program: Command): void {
           compress: flags.compress === "lz4",
           full: flags.full ?? false,
           verify: flags.verify ?? false,
+          dryRun: flags.dryRun ?? false,
           bwlimit: flags.bwlimit === undefined ? undefined : parseSize("--bwlimit", flags.bwlimit),
           create: flags.create ?? false,
           stateDir: flags.stateDir,
@@ -78,9 +81,17 @@ export function registerSync(program: Command): void {
         throw e;
       }
       progress.stop();
-      const summary = summarize(source, dest, outcome, stats);
+      const summary = summarize(source, dest, outcome, stats, flags.dryRun ?? false);
       if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-      if (!flags.quiet) {
+      if (!flags.quiet && flags.dryRun) {
+        stderrLog(
+          `dry run, nothing written: ${summary.blocks.changed} of ${summary.blocks.compared} blocks would be sent ` +
+            `(${formatBytes(summary.bytes.raw)} of data, ${formatBytes(summary.bytes.zero)} as zeros)` +
+            (summary.mode === "delta"
+              ? `; digests ${formatBytes(summary.bytes.digests)}`
+              : "; the target holds no copy"),
+        );
+      } else if (!flags.quiet) {
         const resumed = summary.bytes.resumedFrom > 0 ? `, resumed at ${formatBytes(summary.bytes.resumedFrom)}` : "";
         const delta =
           summary.mode === "delta"
@@ -97,7 +108,7 @@ export function registerSync(program: Command): void {
     });
 }
 
-function summarize(source: string, destination: string, outcome: SyncOutcome, stats: TransferStats) {
+function summarize(source: string, destination: string, outcome: SyncOutcome, stats: TransferStats, dryRun: boolean) {
   const seconds = stats.elapsedSeconds();
   return {
     ok: true,
@@ -129,7 +140,8 @@ function summarize(source: string, destination: string, outcome: SyncOutcome, st
       waiting: stats.waitSeconds,
       targetWriting: stats.targetWriteSeconds,
     },
+    dryRun,
     fingerprint: outcome.source.fingerprint,
-    verified: true,
+    verified: !dryRun,
   };
 }

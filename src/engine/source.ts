@@ -42,6 +42,8 @@ export interface SourceOptions {
   full?: boolean;
   /** Ask the target to re-read the copy from disk before it reports success. */
   verify?: boolean;
+  /** Compare and count what would be sent; send and change nothing. */
+  dryRun?: boolean;
   rateLimiter?: RateLimiter | undefined;
   stats?: TransferStats;
   log?: (line: string) => void;
@@ -78,7 +80,12 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
       targetName: o.targetName,
       sourceSize: size,
       blockSize,
-      flags: { compress: o.compress ?? false, full: o.full ?? false, verify: o.verify ?? false },
+      flags: {
+        compress: o.compress ?? false,
+        full: o.full ?? false,
+        verify: o.verify ?? false,
+        dryRun: o.dryRun ?? false,
+      },
       sourceId: o.sourceId,
     }),
   );
@@ -98,7 +105,8 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
   // A resumed copy counts only if the part already copied still matches this source.
   let fromBlock = 0;
   const fingerprint = new Fingerprint();
-  if (welcome.resumeBlock > 0 && !o.full) {
+  const dry = o.dryRun ?? false;
+  if (welcome.resumeBlock > 0 && !o.full && !dry) {
     if (welcome.resumeBlock > blockCount) throw new BlockferryError("E_PROTOCOL", "target resumes past the end");
     o.log?.(`checking the ${welcome.resumeBlock * blockSize} bytes copied before`);
     const prefixEnd = Math.min(welcome.resumeBlock * blockSize, size);
@@ -241,6 +249,12 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
       };
       for (const seg of segments(batch, blockSize, size, theirs, compareWith)) {
         const [first, count] = [seg.first, seg.count];
+        if (dry) {
+          // Count what would travel, then tell the target only how far we got.
+          if (!seg.same) countWouldSend(batch, first, count, blockSize, size, stats);
+          await addRun("same", first, count, Buffer.alloc(16));
+          continue;
+        }
         const sum =
           batch.kind === "hole"
             ? await foldZeroRun(first, count, blockSize, size, seed)
@@ -280,6 +294,9 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
     throw peer.explain(e);
   }
   if (peer.failure) throw peer.failure;
+  if (dry && done !== undefined) {
+    return { fingerprint: "0".repeat(32), resumedFromBlock: 0, compared: welcome.compare, stats };
+  }
   if (done === undefined)
     throw new BlockferryError("E_NETWORK", "the target closed the connection before confirming the copy");
   if (!done.verified || !fingerprint.equals(done.fingerprint)) {
@@ -364,6 +381,23 @@ async function blocksMessage(
   }
   endRaw(length);
   return { firstBlock: batch.firstBlock + at, kinds, sizes, payload };
+}
+
+/** Dry run: what sending these changed blocks would cost, in the stats. */
+function countWouldSend(
+  batch: SourceBatch,
+  first: number,
+  count: number,
+  blockSize: number,
+  size: number,
+  stats: TransferStats,
+): void {
+  stats.changedBlocks += count;
+  for (let b = first; b < first + count; b++) {
+    const n = Math.min(blockSize, size - b * blockSize);
+    if (batch.kind === "hole" || batch.zero[b - batch.firstBlock] === 1) stats.zeroBytes += n;
+    else stats.rawBytes += n;
+  }
 }
 
 interface Segment {

@@ -190,6 +190,8 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
   );
 
   // From here on the target's bytes change: it is marked incomplete first.
+  // A dry run changes nothing: no state, no size, no writes.
+  const dry = hello.flags.dryRun;
   const now = () => new Date().toISOString();
   const fingerprint = new Fingerprint(fromBlock > 0 ? resumeSum : undefined);
   const state: TargetState = {
@@ -207,8 +209,8 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     startedAt: fromBlock > 0 && saved ? saved.startedAt : now(),
     updatedAt: now(),
   };
-  await opened.state.save(state);
-  if (!volume.info.isBlockDevice) {
+  if (!dry) await opened.state.save(state);
+  if (!volume.info.isBlockDevice && !dry) {
     // A fresh copy into an image starts from all holes (its zero blocks then cost
     // nothing); probeGrowth showed the image can take the size.
     if (fromBlock === 0 && !compare) await volume.setSize(0);
@@ -259,6 +261,7 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     Math.min((first + count) * blockSize, sourceSize) - first * blockSize;
 
   const onBlocks = async (m: Blocks) => {
+    if (dry) throw new BlockferryError("E_PROTOCOL", "protocol error: data in a dry run");
     const count = m.kinds.length;
     checkRange(m.firstBlock, count, "BLOCKS");
     const offset = m.firstBlock * blockSize;
@@ -285,6 +288,12 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
   };
 
   const onSameRun = async (m: SameRun) => {
+    if (dry) {
+      // Only progress: the source compared and counted, and will send nothing else.
+      checkRange(m.firstBlock, m.count, "SAME_RUN");
+      next += m.count;
+      return;
+    }
     if (ours === undefined) throw unexpected(MessageType.sameRun, "outside compare mode");
     checkRange(m.firstBlock, m.count, "SAME_RUN");
     if (ours.covered < m.firstBlock + m.count) {
@@ -296,6 +305,7 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
   };
 
   const onZeroRun = async (m: ZeroRun) => {
+    if (dry) throw new BlockferryError("E_PROTOCOL", "protocol error: data in a dry run");
     checkRange(m.firstBlock, m.count, "ZERO_RUN");
     const length = bytesOf(m.firstBlock, m.count);
     fingerprint.add(await foldZeroRun(m.firstBlock, m.count, blockSize, sourceSize, seed));
@@ -330,6 +340,7 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     } else if (frame.type === MessageType.end) {
       const end = codecs.end.decode(frame.body);
       await streamer;
+      if (dry) return finishDryRun(o, opened, hello, stats);
       if (end.blockCount !== blockCount || next !== blockCount) {
         throw new BlockferryError("E_PROTOCOL", `protocol error: END after block ${next} of ${blockCount}`);
       }
@@ -340,8 +351,31 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     stats.doneBytes = Math.min(next * blockSize, sourceSize);
     ours?.dropBefore(next);
     progressed();
-    if (next - lastCheckpoint >= checkpointBlocks) await checkpoint();
+    if (next - lastCheckpoint >= checkpointBlocks && !dry) await checkpoint();
   }
+}
+
+/** A dry run ends with nothing written or recorded: DONE says "not verified". */
+async function finishDryRun(
+  o: TargetOptions,
+  opened: OpenedTarget,
+  hello: Hello,
+  stats: TransferStats,
+): Promise<TargetResult> {
+  const done = { fingerprint: Buffer.alloc(16), verified: false, targetReadBytes: stats.readBytes, targetWriteMs: 0 };
+  await o.channel.send(MessageType.done, codecs.done.encode(done));
+  const after = await o.channel.receive();
+  if (after !== undefined) throw unexpected(after.type, "after DONE");
+  await o.channel.end();
+  const fingerprint = "0".repeat(32);
+  return {
+    target: opened.describe,
+    sourceId: hello.sourceId,
+    fingerprint,
+    verified: false,
+    resumedFromBlock: 0,
+    stats,
+  };
 }
 
 async function finish(

@@ -25,6 +25,7 @@ export interface SyncJobOptions {
   compress: boolean;
   full: boolean;
   verify: boolean;
+  dryRun: boolean;
   /** Bytes per second on the wire, or undefined for no limit. */
   bwlimit: number | undefined;
   /** Local destination: create a missing image file. */
@@ -51,6 +52,7 @@ export async function runSync(o: SyncJobOptions): Promise<SyncOutcome> {
       compress: o.compress,
       full: o.full,
       verify: o.verify,
+      dryRun: o.dryRun,
       rateLimiter: o.bwlimit === undefined ? undefined : new RateLimiter(o.bwlimit),
       stats: o.stats,
       log: o.log,

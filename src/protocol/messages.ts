@@ -79,6 +79,8 @@ export interface HelloFlags {
   compress: boolean;
   full: boolean;
   verify: boolean;
+  /** Compare only: the source sends SAME_RUNs as progress, the target writes and records nothing. */
+  dryRun: boolean;
 }
 export interface Hello {
   version: number;
@@ -141,7 +143,7 @@ export interface ErrorMessage {
   message: string;
 }
 
-const helloFlagBits = { compress: 1, full: 2, verify: 4 } as const;
+const helloFlagBits = { compress: 1, full: 2, verify: 4, dryRun: 8 } as const;
 
 export const codecs = {
   hello: {
@@ -170,8 +172,8 @@ export const codecs = {
           `HELLO: block size ${blockSize} is not a power of two from ${MIN_BLOCK_SIZE} to ${MAX_BLOCK_SIZE}`,
         );
       }
-      if (bits & ~7) throw protocolError(`HELLO: unknown flags ${bits}`);
-      const flags = { compress: !!(bits & 1), full: !!(bits & 2), verify: !!(bits & 4) };
+      if (bits & ~15) throw protocolError(`HELLO: unknown flags ${bits}`);
+      const flags = { compress: !!(bits & 1), full: !!(bits & 2), verify: !!(bits & 4), dryRun: !!(bits & 8) };
       return { version, targetName, sourceSize, blockSize, flags, sourceId };
     },
   },
@@ -362,5 +364,5 @@ export const codecs = {
 } as const;
 
 function noFlags(): HelloFlags {
-  return { compress: false, full: false, verify: false };
+  return { compress: false, full: false, verify: false, dryRun: false };
 }

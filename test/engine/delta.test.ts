@@ -134,4 +134,25 @@ describe("delta sync: a target holding an earlier copy gets only what changed", 
     expect(stats.changedBlocks).toBe(changed.size);
     expect(back.bytes.aToB).toBeLessThan(1.1 * changed.size * BS + 64 * 1024);
   });
+
+  it("--dry-run counts what would be sent and changes nothing", async () => {
+    const seed = testSeed("dry run");
+    const source = join(scratch.dir, "dry-src.img");
+    const target = join(scratch.dir, "dry-dst.img");
+    writeMixedImage(source, 40 * 1024 * 1024, seed);
+    const state = new MemoryStateStore();
+    fulfilled((await copyInProcess({ source, target, state })).target);
+    const changed = scatter(source, 20, seed + 4);
+    const before = readFileSync(target);
+    const saves = state.saved.length;
+    const stats = new TransferStats();
+    const r = await copyInProcess({ source, target, state, source_: { stats, dryRun: true } });
+    fulfilled(r.source);
+    fulfilled(r.target);
+    expect(stats.changedBlocks).toBe(changed.size);
+    expect(stats.rawBytes + stats.zeroBytes).toBe(changed.size * BS);
+    expect(readFileSync(target).equals(before)).toBe(true);
+    expect(state.saved.length).toBe(saves);
+    expect(r.bytes.aToB).toBeLessThan(8192);
+  });
 });

@@ -136,7 +136,7 @@ describe("failures end both sides promptly, with the real reason", () => {
         targetName: "x",
         sourceSize: 2 ** 52, // beyond what ext4 or xfs allow in one file
         blockSize: 65536,
-        flags: { compress: false, full: false, verify: false },
+        flags: { compress: false, full: false, verify: false, dryRun: false },
         sourceId: "huge",
       }),
     );

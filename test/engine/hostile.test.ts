@@ -19,7 +19,7 @@ const hello = (over: Partial<Parameters<typeof codecs.hello.encode>[0]> = {}) =>
     targetName: "t",
     sourceSize: 1 << 20,
     blockSize: 65536,
-    flags: { compress: false, full: false, verify: false },
+    flags: { compress: false, full: false, verify: false, dryRun: false },
     sourceId: "hostile",
     ...over,
   });
@@ -144,7 +144,10 @@ describe("a target facing a hostile or broken source", () => {
   it("refuses SAME_RUN in copy mode", async () => {
     // --full: copy mode, so the source may not claim the target holds anything.
     const r = await attack(async (peer) => {
-      await peer.send(MessageType.hello, hello({ flags: { compress: false, full: true, verify: false } }));
+      await peer.send(
+        MessageType.hello,
+        hello({ flags: { compress: false, full: true, verify: false, dryRun: false } }),
+      );
       await welcome(peer);
       await peer.send(MessageType.start, codecs.start.encode({ fromBlock: 0 }));
       await peer.send(MessageType.sameRun, codecs.sameRun.encode({ firstBlock: 0, count: 16 }));
