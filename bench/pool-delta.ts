@@ -1,0 +1,204 @@
+/**
+ * Delta sync on a backup-pool-like ext4 image (issue 4): the image is made,
+ * copied, changed through the filesystem as a night of backups would (about
+ * 1% of its files), then brought up to date over the emulated gigabit link by
+ * blockferry at several block sizes and by `rsync --inplace --no-whole-file`,
+ * in one run. Before each run the target is reset to the old image and the
+ * caches are dropped; after it, the target is compared with `cmp`.
+ *   npm run build && sudo npx tsx bench/pool-delta.ts [--gib 4] [--files 80000]
+ */
+import { execFileSync } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { type Measured, measured, waitForOutput } from "./lib/measure.js";
+import { createLink, dropCaches, type Link, machine } from "./lib/netns.js";
+import { change, makePoolImage } from "./lib/pool-image.js";
+
+const { values } = parseArgs({
+  options: { gib: { type: "string", default: "4" }, files: { type: "string", default: "80000" } },
+});
+const bytes = Number(values.gib) * 2 ** 30;
+const files = Number(values.files);
+const added = Math.round(files / 100);
+const cli = join(import.meta.dirname, "..", "dist", "cli", "main.js");
+if (!existsSync(cli)) throw new Error("run `npm run build` first");
+const out = join(import.meta.dirname, "out");
+mkdirSync(out, { recursive: true });
+const before = join(out, `pool-before-${values.gib}g-${files}.img`);
+const after = join(out, "pool-after.img");
+const target = join(out, "pool-target.img");
+
+if (!existsSync(`${before}.made`)) {
+  console.error(`making ${before} with ${files} pool files...`);
+  makePoolImage(before, bytes, files);
+  writeFileSync(`${before}.made`, "v1");
+}
+execFileSync("cp", ["--sparse=always", before, after]);
+change(after, files, added);
+
+/** 4 KiB blocks that differ between two images. */
+function changed4k(a: string, b: string): number {
+  const fa = openSync(a, "r");
+  const fb = openSync(b, "r");
+  const chunk = 64 << 20;
+  const ba = Buffer.alloc(chunk);
+  const bb = Buffer.alloc(chunk);
+  let n = 0;
+  for (let off = 0; off < bytes; off += chunk) {
+    const ra = readSync(fa, ba, 0, chunk, off);
+    readSync(fb, bb, 0, chunk, off);
+    for (let i = 0; i < ra; i += 4096) if (ba.compare(bb, i, i + 4096, i, i + 4096) !== 0) n++;
+  }
+  closeSync(fa);
+  closeSync(fb);
+  return n;
+}
+const changedBlocks = changed4k(before, after);
+
+function counters(link: Link): [number, number] {
+  const read = (what: string) =>
+    Number(
+      execFileSync("ip", ["netns", "exec", link.src, "cat", `/sys/class/net/${link.srcDev}/statistics/${what}`], {
+        encoding: "utf8",
+      }),
+    );
+  return [read("tx_bytes"), read("rx_bytes")];
+}
+
+interface Row {
+  tool: string;
+  seconds: number;
+  tx: number;
+  rx: number;
+  identical: boolean;
+  note: string;
+}
+
+async function run(
+  link: Link,
+  tool: string,
+  reset: boolean,
+  start: () => Promise<{ receiver: Measured; args: string[] }>,
+  note: (stdout: string) => string,
+): Promise<Row> {
+  rmSync(`${target}.blockferry-state.json`, { force: true });
+  if (reset) execFileSync("cp", ["--sparse=always", before, target]);
+  else rmSync(target, { force: true });
+  dropCaches();
+  const { receiver, args } = await start();
+  const [tx0, rx0] = counters(link);
+  const t0 = performance.now();
+  const sender = measured(link.src, args);
+  const [s, r] = await Promise.all([sender.done, receiver.done]);
+  const seconds = (performance.now() - t0) / 1000;
+  const [tx1, rx1] = counters(link);
+  if (s.code !== 0) throw new Error(`${tool}: ${s.stderr} ${r.stderr}`);
+  let identical = true;
+  try {
+    execFileSync("cmp", ["-s", after, target]);
+  } catch {
+    identical = false;
+  }
+  const row = { tool, seconds, tx: tx1 - tx0, rx: rx1 - rx0, identical, note: note(s.stdout) };
+  console.error(`${tool}: ${seconds.toFixed(1)} s, ${(row.tx / 1e6).toFixed(1)} MB, identical ${identical}`);
+  return row;
+}
+
+const blockferry = (link: Link, extra: string[]) => async () => {
+  const port = 7000 + Math.floor(Math.random() * 1000);
+  const receiver = measured(link.dst, [
+    process.execPath,
+    cli,
+    "receive",
+    "--listen",
+    `${link.dstIp}:${port}`,
+    "--target",
+    `t=${target}`,
+    "--create",
+  ]);
+  await waitForOutput(receiver, /listening on/, "receive");
+  return {
+    receiver,
+    args: [process.execPath, cli, "sync", "--json", "--quiet", ...extra, after, `tcp://${link.dstIp}:${port}/t`],
+  };
+};
+const bfNote = (stdout: string) => {
+  const s = JSON.parse(stdout);
+  return `${s.mode}: ${s.blocks.changed} of ${s.blocks.compared} blocks sent, digests ${(s.bytes.digests / 1e6).toFixed(1)} MB`;
+};
+
+const link = createLink("1gbit");
+const rows: Row[] = [];
+try {
+  rows.push(await run(link, "blockferry full copy (64K)", false, blockferry(link, []), bfNote));
+  for (const bs of ["4K", "16K", "64K", "256K", "1M"]) {
+    rows.push(await run(link, `blockferry delta, ${bs} blocks`, true, blockferry(link, ["--block-size", bs]), bfNote));
+  }
+  const conf = join(out, "rsyncd.conf");
+  writeFileSync(conf, `use chroot = no\nuid = root\ngid = root\n[t]\npath = ${out}\nread only = no\n`);
+  rows.push(
+    await run(
+      link,
+      "rsync --inplace --no-whole-file",
+      true,
+      async () => {
+        const port = 8000 + Math.floor(Math.random() * 1000);
+        const receiver = measured(link.dst, [
+          "rsync",
+          "--daemon",
+          "--no-detach",
+          `--address=${link.dstIp}`,
+          `--port=${port}`,
+          `--config=${conf}`,
+        ]);
+        await new Promise((r) => setTimeout(r, 500));
+        const args = [
+          "sh",
+          "-c",
+          `rsync --inplace --no-whole-file ${after} rsync://${link.dstIp}:${port}/t/${target.split("/").pop()} && kill ${receiver.child.pid}`,
+        ];
+        return { receiver, args };
+      },
+      () => "",
+    ),
+  );
+} finally {
+  link.cleanup();
+  try {
+    execFileSync("pkill", ["-f", "rsync --daemon --no-detach"], { stdio: "ignore" });
+  } catch {
+    // none left
+  }
+}
+
+const full = rows[0]?.seconds ?? Number.NaN;
+const lines = [
+  "<!-- pool:begin -->",
+  `\`npm run build && sudo npx tsx bench/pool-delta.ts --gib ${values.gib} --files ${files}\`, ${new Date().toISOString().slice(0, 10)}, ${machine()}.`,
+  "",
+  `A ${values.gib} GiB ext4 image holding ${files} pool files (1 to 49 KiB, half compressible) hardlinked into`,
+  `per-host trees; then ${added} new pool files with their links, ${added / 20} deletions and ${added / 20} rewrites,`,
+  `through the filesystem: ${changedBlocks} of ${bytes / 4096} 4 KiB blocks changed (${((100 * changedBlocks * 4096) / bytes).toFixed(2)}%).`,
+  "Same emulated 1 Gbit link; caches dropped and the target reset to the old image before each run.",
+  "",
+  "| tool | seconds | vs full copy | MB source→target | MB target→source | identical | notes |",
+  "|---|---:|---:|---:|---:|---|---|",
+  ...rows.map(
+    (r) =>
+      `| ${r.tool} | ${r.seconds.toFixed(1)} | ${(r.seconds / full).toFixed(2)} | ${(r.tx / 1e6).toFixed(1)} | ${(r.rx / 1e6).toFixed(1)} | ${r.identical ? "yes" : "NO"} | ${r.note} |`,
+  ),
+  "<!-- pool:end -->",
+];
+const table = lines.join("\n");
+console.log(table);
+const resultsPath = join(import.meta.dirname, "RESULTS.md");
+const results = readFileSync(resultsPath, "utf8");
+writeFileSync(
+  resultsPath,
+  results.includes("<!-- pool:begin -->")
+    ? results.replace(/<!-- pool:begin -->[\s\S]*<!-- pool:end -->/, table)
+    : `${results}\n## Delta on a backup-pool image (issue 4)\n\n${table}\n`,
+);
+rmSync(target, { force: true });
+rmSync(after, { force: true });
