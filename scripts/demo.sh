@@ -21,8 +21,8 @@ head -c 64M /dev/zero >> "$dir/source.img"
 truncate -s 512M "$dir/source.img"
 
 echo "== a receiver on loopback that may write one target, named 'demo'"
-bf serve --listen 127.0.0.1:0 --target "demo=$dir/copy.img" --create 2> "$dir/serve.log" &
-receiver=$!
+node dist/cli/main.js serve --listen 127.0.0.1:0 --target "demo=$dir/copy.img" --create 2> "$dir/serve.log" &
+receiver=$!  # node's own pid, so that the cleanup stops it
 for _ in $(seq 100); do grep -q "listening on" "$dir/serve.log" 2>/dev/null && break; sleep 0.1; done
 port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$dir/serve.log")
 dest="tcp://127.0.0.1:$port/demo"

@@ -11,6 +11,7 @@ import type { FrameChannel } from "../protocol/frames.js";
 import {
   type Blocks,
   codecs,
+  DIGESTS_AHEAD_BYTES,
   type Done,
   MAX_BLOCKS_PER_MESSAGE,
   MessageType,
@@ -132,8 +133,11 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
   let endSent = false;
   let onDone: () => void = () => {};
   const doneReceived = new Promise<void>((resolve) => (onDone = resolve));
-  // Compare mode: the target's own digests, as they stream in.
+  // Compare mode: the target's own digests, as they stream in, never further
+  // ahead of what we have sent than the protocol allows (memory stays bounded).
   const theirs = welcome.compare ? new DigestQueue(fromBlock, blockCount) : undefined;
+  const digestsAhead = Math.ceil(DIGESTS_AHEAD_BYTES / blockSize);
+  let sent = fromBlock;
   const peer = new PeerListener(
     channel,
     (type, body) => {
@@ -154,7 +158,14 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
         stats.ackedBytes = Math.min(acked * blockSize, size);
         ackWaiter?.();
       } else if (type === MessageType.digests && theirs !== undefined) {
-        theirs.add(codecs.digests.decode(body));
+        const d = codecs.digests.decode(body);
+        if (d.firstBlock + d.count > sent + digestsAhead) {
+          throw new BlockferryError(
+            "E_PROTOCOL",
+            `protocol error: DIGESTS up to block ${d.firstBlock + d.count}, far ahead of ${sent}`,
+          );
+        }
+        theirs.add(d);
         stats.digestBytes += body.length + 5;
       } else if (type === MessageType.done) {
         if (!endSent) throw new BlockferryError("E_PROTOCOL", "protocol error: DONE before END");
@@ -182,7 +193,6 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
     stats.waitSeconds += (performance.now() - started) / 1000;
   };
 
-  let sent = fromBlock;
   const send = async (type: MessageType, body: Buffer[], end: number, sum: Buffer, onFlushed?: () => void) => {
     if (type === MessageType.blocks) await waitForWindow(end, sent);
     const bytes = body.reduce((n, b) => n + b.length, 0);
@@ -205,10 +215,10 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
     const message = type === "zero" ? MessageType.zeroRun : MessageType.sameRun;
     await send(message, codecs.zeroRun.encode({ firstBlock: first, count }), first + count, sum.toBuffer());
   };
-  const addRun = async (type: "zero" | "same", first: number, count: number, sum: Buffer) => {
+  const addRun = async (type: "zero" | "same", first: number, count: number, sum: Buffer, counted = true) => {
     const bytes = Math.min((first + count) * blockSize, size) - first * blockSize;
-    if (type === "zero") stats.zeroBytes += bytes;
-    else stats.sameBytes += bytes;
+    if (counted && type === "zero") stats.zeroBytes += bytes;
+    else if (counted) stats.sameBytes += bytes;
     if (run?.type !== type || run.first + run.count !== first) {
       await flushRun();
       run = { type, first, count: 0, sum: new Fingerprint() };
@@ -233,49 +243,55 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
       // In compare mode only changed blocks are compressed, once they are known.
       compress: compress && theirs === undefined,
     });
-    for await (const batch of batches) {
-      if (peer.failure) throw peer.failure;
-      const end = batch.firstBlock + batch.count;
-      if (theirs !== undefined && compareWith !== undefined) {
-        const waited = performance.now();
-        await theirs.cover(end, peer.failed());
-        stats.waitSeconds += (performance.now() - waited) / 1000;
+    for await (const whole of batches) {
+      for (const batch of piecesOf(whole, theirs === undefined ? Number.POSITIVE_INFINITY : batchBlocks)) {
+        if (peer.failure) throw peer.failure;
+        const end = batch.firstBlock + batch.count;
+        if (theirs !== undefined && compareWith !== undefined) {
+          const waited = performance.now();
+          await theirs.cover(end, peer.failed());
+          stats.waitSeconds += (performance.now() - waited) / 1000;
+        }
+        stats.comparedBlocks += batch.count;
+        // Messages referring to the batch's buffer: it goes back to the pool when the last is flushed.
+        let holders = 1;
+        const releaseOne = () => {
+          if (--holders === 0 && batch.kind === "data") batch.release();
+        };
+        for (const seg of segments(batch, blockSize, size, theirs, compareWith)) {
+          const [first, count] = [seg.first, seg.count];
+          if (dry) {
+            // Count what would travel, then tell the target only how far we got.
+            if (!seg.same) countWouldSend(batch, first, count, blockSize, size, stats);
+            await addRun("same", first, count, Buffer.alloc(16), seg.same);
+            continue;
+          }
+          const sum =
+            batch.kind === "hole"
+              ? await foldZeroRun(first, count, blockSize, size, seed)
+              : await foldBatch(batch.digests.subarray((first - batch.firstBlock) * 16), count, first, seed);
+          if (seg.same) {
+            await addRun("same", first, count, sum);
+            continue;
+          }
+          stats.changedBlocks += count;
+          const at = first - batch.firstBlock;
+          if (batch.kind === "hole" || batch.zero.subarray(at, at + count).every((z) => z === 1)) {
+            await addRun("zero", first, count, sum);
+            continue;
+          }
+          await flushRun();
+          const message = await blocksMessage(batch, at, count, blockSize, compress, stats);
+          holders++;
+          await send(MessageType.blocks, codecs.blocks.encode(message), first + count, sum, releaseOne);
+        }
+        releaseOne();
+        if (theirs !== undefined) {
+          // The target streams digests only so far ahead of its progress: report ours each batch.
+          await flushRun();
+          theirs.dropBefore(end);
+        }
       }
-      stats.comparedBlocks += batch.count;
-      // Messages referring to the batch's buffer: it goes back to the pool when the last is flushed.
-      let holders = 1;
-      const releaseOne = () => {
-        if (--holders === 0 && batch.kind === "data") batch.release();
-      };
-      for (const seg of segments(batch, blockSize, size, theirs, compareWith)) {
-        const [first, count] = [seg.first, seg.count];
-        if (dry) {
-          // Count what would travel, then tell the target only how far we got.
-          if (!seg.same) countWouldSend(batch, first, count, blockSize, size, stats);
-          await addRun("same", first, count, Buffer.alloc(16));
-          continue;
-        }
-        const sum =
-          batch.kind === "hole"
-            ? await foldZeroRun(first, count, blockSize, size, seed)
-            : await foldBatch(batch.digests.subarray((first - batch.firstBlock) * 16), count, first, seed);
-        if (seg.same) {
-          await addRun("same", first, count, sum);
-          continue;
-        }
-        stats.changedBlocks += count;
-        const at = first - batch.firstBlock;
-        if (batch.kind === "hole" || batch.zero.subarray(at, at + count).every((z) => z === 1)) {
-          await addRun("zero", first, count, sum);
-          continue;
-        }
-        await flushRun();
-        const message = await blocksMessage(batch, at, count, blockSize, compress, stats);
-        holders++;
-        await send(MessageType.blocks, codecs.blocks.encode(message), first + count, sum, releaseOne);
-      }
-      releaseOne();
-      theirs?.dropBefore(end);
     }
     await flushRun();
     endSent = true;
@@ -381,6 +397,20 @@ async function blocksMessage(
   }
   endRaw(length);
   return { firstBlock: batch.firstBlock + at, kinds, sizes, payload };
+}
+
+/**
+ * In compare mode a hole run is cut into pieces of at most one batch, so that
+ * the source never waits for digests further ahead than the target may send.
+ */
+function* piecesOf(batch: SourceBatch, maxBlocks: number): Generator<SourceBatch> {
+  if (batch.kind === "data" || batch.count <= maxBlocks) {
+    yield batch;
+    return;
+  }
+  for (let at = 0; at < batch.count; at += maxBlocks) {
+    yield { kind: "hole", firstBlock: batch.firstBlock + at, count: Math.min(maxBlocks, batch.count - at) };
+  }
 }
 
 /** Dry run: what sending these changed blocks would cost, in the stats. */

@@ -6,13 +6,17 @@
  */
 import type { Volume } from "../native/index.js";
 import type { FrameChannel } from "../protocol/frames.js";
-import { codecs, MAX_BLOCKS_BYTES, MAX_BLOCKS_PER_MESSAGE, MessageType } from "../protocol/messages.js";
+import {
+  codecs,
+  DIGESTS_AHEAD_BYTES,
+  MAX_BLOCKS_BYTES,
+  MAX_BLOCKS_PER_MESSAGE,
+  MessageType,
+} from "../protocol/messages.js";
 import { BufferPool } from "./buffer-pool.js";
 import { readBatches } from "./source-batches.js";
 import type { TransferStats } from "./stats.js";
 import type { DigestQueue } from "./target-digests.js";
-
-const AHEAD_BYTES = 1024 * 1024 * 1024;
 
 export interface DigestStream {
   volume: Volume;
@@ -27,16 +31,23 @@ export interface DigestStream {
   behind: () => number;
   /** Resolves when `behind()` may have moved. */
   waitForProgress: () => Promise<void>;
+  /** How far to read ahead of `behind()`, in bytes (at most the protocol's DIGESTS_AHEAD_BYTES). */
+  aheadBytes?: number | undefined;
 }
 
 export async function streamDigests(s: DigestStream): Promise<void> {
   const { volume, blockSize, seed } = s;
-  const aheadBlocks = Math.max(1, Math.floor(AHEAD_BYTES / blockSize));
+  // At least two of the source's batches: it waits for a whole batch's digests at a time.
+  const batch = Math.max(MAX_BLOCKS_BYTES, blockSize);
+  const ahead = Math.max(2 * batch, Math.min(s.aheadBytes ?? DIGESTS_AHEAD_BYTES, DIGESTS_AHEAD_BYTES));
+  const aheadBlocks = Math.max(1, Math.floor(ahead / blockSize));
   const batchBytes = Math.max(MAX_BLOCKS_BYTES, blockSize);
   const pool = new BufferPool(3, () => volume.allocBuffer(batchBytes));
+  // A message must fit in the read-ahead with room to spare, or it could never be sent.
+  const perMessage = Math.max(1, Math.min(MAX_BLOCKS_PER_MESSAGE, Math.floor(aheadBlocks / 2)));
   const send = async (firstBlock: number, count: number, digests: Buffer | undefined) => {
-    for (let at = 0; at < count; at += MAX_BLOCKS_PER_MESSAGE) {
-      const n = Math.min(MAX_BLOCKS_PER_MESSAGE, count - at);
+    for (let at = 0; at < count; at += perMessage) {
+      const n = Math.min(perMessage, count - at);
       while (firstBlock + at + n - s.behind() > aheadBlocks) await s.waitForProgress();
       const entry = {
         firstBlock: firstBlock + at,
@@ -69,4 +80,7 @@ export async function streamDigests(s: DigestStream): Promise<void> {
     batch.release();
     await send(batch.firstBlock, batch.count, digests);
   }
+  // Past the end of a smaller image (a dry run does not grow it) the target holds nothing: zeros.
+  const blockCount = Math.ceil(s.sourceSize / blockSize);
+  if (s.ours.covered < blockCount) await send(s.ours.covered, blockCount - s.ours.covered, undefined);
 }

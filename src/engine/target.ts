@@ -50,6 +50,8 @@ export interface TargetOptions {
   channel: FrameChannel;
   resolve: TargetResolver;
   checkpointBytes?: number | undefined;
+  /** Compare mode: how far the digests may run ahead of the source (tests shrink it). */
+  digestsAheadBytes?: number | undefined;
   stats?: TransferStats;
   log?: (line: string) => void;
 }
@@ -247,8 +249,13 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
           stats,
           behind: () => next,
           waitForProgress: () => new Promise<void>((r) => (progressed = r)),
+          aheadBytes: o.digestsAheadBytes,
         });
-  streamer?.catch(() => channel.destroy()); // its failure ends the receive loop below, which reports it
+  let streamFailure: unknown;
+  streamer?.catch((e: unknown) => {
+    streamFailure = e;
+    channel.destroy(); // ends the receive loop below, which reports streamFailure
+  });
   const checkRange = (first: number, count: number, what: string) => {
     if (first !== next || count < 1 || first + count > blockCount) {
       throw new BlockferryError(
@@ -327,7 +334,10 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
   };
 
   for (;;) {
-    const frame = await channel.receive();
+    const frame = await channel.receive().catch((e: unknown) => {
+      throw streamFailure ?? e;
+    });
+    if (streamFailure !== undefined) throw streamFailure;
     if (frame === undefined)
       throw new BlockferryError("E_NETWORK", "the source closed the connection before the end of the copy");
     stats.wireBytes = channel.bytesReceived;
@@ -339,11 +349,11 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
       await onSameRun(codecs.sameRun.decode(frame.body));
     } else if (frame.type === MessageType.end) {
       const end = codecs.end.decode(frame.body);
-      await streamer;
-      if (dry) return finishDryRun(o, opened, hello, stats);
       if (end.blockCount !== blockCount || next !== blockCount) {
         throw new BlockferryError("E_PROTOCOL", `protocol error: END after block ${next} of ${blockCount}`);
       }
+      await streamer;
+      if (dry) return finishDryRun(o, opened, hello, stats);
       return finish(o, opened, state, fingerprint, end.fingerprint, hello, stats, fromBlock, drainWrites);
     } else {
       throw unexpected(frame.type, "during a copy");

@@ -36,6 +36,8 @@ export const MAX_MESSAGE_BYTES = 1024;
 /** Most blocks, and bytes once decoded (or one block, if larger), one BLOCKS message may carry. */
 export const MAX_BLOCKS_PER_MESSAGE = 8192;
 export const MAX_BLOCKS_BYTES = 16 * 1024 * 1024;
+/** How far (in volume bytes) the target's DIGESTS may run ahead of the blocks the source has answered for. */
+export const DIGESTS_AHEAD_BYTES = 1024 * 1024 * 1024;
 const MAX_BLOCKS_PAYLOAD = MAX_BLOCKS_BYTES;
 
 export const MessageType = {

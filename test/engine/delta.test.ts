@@ -155,4 +155,53 @@ describe("delta sync: a target holding an earlier copy gets only what changed", 
     expect(state.saved.length).toBe(saves);
     expect(r.bytes.aToB).toBeLessThan(8192);
   });
+
+  describe("long unchanged stretches do not stall the comparison", () => {
+    // The target reads its digests only so far ahead of the source's progress;
+    // shrunk here so that 128 MiB is a "long" stretch.
+    const target_ = { digestsAheadBytes: 32 * 1024 * 1024 };
+
+    it("an unchanged volume four times the read-ahead", async () => {
+      const source = join(scratch.dir, "long-src.img");
+      const target = join(scratch.dir, "long-dst.img");
+      writeMixedImage(source, 128 * 1024 * 1024, 61);
+      fulfilled((await copyInProcess({ source, target })).target);
+      const stats = new TransferStats();
+      const r = await copyInProcess({ source, target, target_, source_: { stats } });
+      fulfilled(r.target);
+      expect(stats.changedBlocks).toBe(0);
+    });
+
+    it("a sparse volume whose hole is four times the read-ahead, and a dry run of it", async () => {
+      const source = join(scratch.dir, "hole-src.img");
+      const target = join(scratch.dir, "hole-dst.img");
+      const fd = openSync(source, "w");
+      writeSync(fd, seededBytes(1 << 20, 62), 0, 1 << 20, 0);
+      closeSync(fd);
+      const { truncateSync } = await import("node:fs");
+      truncateSync(source, 160 * 1024 * 1024);
+      fulfilled((await copyInProcess({ source, target })).target);
+      fulfilled((await copyInProcess({ source, target, target_ })).target);
+      const stats = new TransferStats();
+      const dry = await copyInProcess({ source, target, target_, source_: { stats, dryRun: true } });
+      fulfilled(dry.target);
+      expect(stats.changedBlocks).toBe(0);
+      expect(stats.sameBytes).toBe(160 * 1024 * 1024);
+    });
+
+    it("a dry run onto a smaller image counts the missing tail as to be sent", async () => {
+      const source = join(scratch.dir, "small-src.img");
+      const target = join(scratch.dir, "small-dst.img");
+      writeMixedImage(source, 64 * 1024 * 1024, 63);
+      fulfilled((await copyInProcess({ source, target })).target);
+      const { truncateSync } = await import("node:fs");
+      truncateSync(target, 32 * 1024 * 1024);
+      const stats = new TransferStats();
+      const dry = await copyInProcess({ source, target, target_, source_: { stats, dryRun: true } });
+      fulfilled(dry.target);
+      expect(stats.sameBytes).toBe(32 * 1024 * 1024);
+      expect(stats.changedBlocks).toBeGreaterThan(0);
+      expect(statSync(target).size).toBe(32 * 1024 * 1024); // a dry run does not grow it
+    });
+  });
 });

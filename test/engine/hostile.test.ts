@@ -156,4 +156,15 @@ describe("a target facing a hostile or broken source", () => {
     expect(String((r.error as Error).message)).toMatch(/outside compare mode/);
     expect(r.state.saved.every((s) => !s.complete)).toBe(true);
   });
+
+  it("an early END to a comparing target is refused at once", async () => {
+    const r = await attack(async (peer) => {
+      await peer.send(MessageType.hello, hello());
+      await welcome(peer); // the target holds data: compare mode, its digests start streaming
+      await peer.send(MessageType.start, codecs.start.encode({ fromBlock: 0 }));
+      await peer.send(MessageType.end, codecs.end.encode({ blockCount: 16, fingerprint: Buffer.alloc(16) }));
+    });
+    expect(r.error).toMatchObject({ code: "E_PROTOCOL" });
+    expect(String((r.error as Error).message)).toMatch(/END after block 0/);
+  });
 });
