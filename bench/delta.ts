@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { seededBytes, seededInts } from "../test/helpers/random.js";
 import { image } from "./lib/images.js";
-import { measured, waitForOutput } from "./lib/measure.js";
+import { measured, startReceiver } from "./lib/measure.js";
 import { createLink, dropCaches, type Link } from "./lib/netns.js";
 
 const { values } = parseArgs({
@@ -27,24 +27,9 @@ const target = join(out, "delta-target.img");
 
 async function sync(link: Link, label: string): Promise<void> {
   dropCaches();
-  const port = 7000 + Math.floor(Math.random() * 1000);
-  const receiver = measured(link.dst, [
-    process.execPath,
-    cli,
-    "receive",
-    "--listen",
-    `${link.dstIp}:${port}`,
-    "--target",
-    `t=${target}`,
-    "--create",
-  ]);
-  await waitForOutput(receiver, /listening on/, "receive");
+  const { receiver, port } = await startReceiver(link.dst, cli, link.dstIp, target);
   const tx0 = link.txBytes();
-  const rx0 = Number(
-    execFileSync("ip", ["netns", "exec", link.src, "cat", `/sys/class/net/${link.srcDev}/statistics/rx_bytes`], {
-      encoding: "utf8",
-    }),
-  );
+  const rx0 = link.rxBytes();
   const started = performance.now();
   const sender = measured(link.src, [
     process.execPath,
@@ -57,12 +42,7 @@ async function sync(link: Link, label: string): Promise<void> {
   ]);
   const [s, r] = await Promise.all([sender.done, receiver.done]);
   const seconds = (performance.now() - started) / 1000;
-  const rx =
-    Number(
-      execFileSync("ip", ["netns", "exec", link.src, "cat", `/sys/class/net/${link.srcDev}/statistics/rx_bytes`], {
-        encoding: "utf8",
-      }),
-    ) - rx0;
+  const rx = link.rxBytes() - rx0;
   if (s.code !== 0 || r.code !== 0) throw new Error(`${label}: ${s.stderr} ${r.stderr}`);
   const summary = JSON.parse(s.stdout);
   let identical = true;

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { seededBytes } from "../test/helpers/random.js";
 import { type ImageKind, image } from "./lib/images.js";
-import { type Measured, measured, type Usage, waitForOutput } from "./lib/measure.js";
+import { type Measured, measured, startReceiver, type Usage } from "./lib/measure.js";
 import { createLink, dropCaches, type Link, machine } from "./lib/netns.js";
 
 const { values } = parseArgs({
@@ -47,7 +47,7 @@ async function copy(link: Link, tool: string, source: string, compare = true): P
   rmSync(target, { force: true });
   rmSync(`${target}.blockferry-state.json`, { force: true });
   dropCaches();
-  const port = 7000 + Math.floor(Math.random() * 1000);
+  let port = 7000 + Math.floor(Math.random() * 1000);
   let receiver: Measured;
   let senderArgs: string[];
   if (tool === "dd | nc") {
@@ -59,19 +59,9 @@ async function copy(link: Link, tool: string, source: string, compare = true): P
     await new Promise((r) => setTimeout(r, 300));
     senderArgs = ["sh", "-c", `dd if=${source} bs=1M iflag=direct status=none | nc -N ${link.dstIp} ${port}`];
   } else {
-    receiver = measured(link.dst, [
-      process.execPath,
-      cli,
-      "receive",
-      "--listen",
-      `${link.dstIp}:${port}`,
-      "--target",
-      `t=${target}`,
-      "--create",
-      "--state-dir",
-      stateDir,
-    ]);
-    await waitForOutput(receiver, /listening on/, "blockferry receive");
+    const started = await startReceiver(link.dst, cli, link.dstIp, target, ["--state-dir", stateDir]);
+    receiver = started.receiver;
+    port = started.port;
     senderArgs = [process.execPath, cli, "sync", "--quiet", ...(tool.includes("lz4") ? ["--compress", "lz4"] : [])];
     senderArgs.push(source, `tcp://${link.dstIp}:${port}/t`);
   }

@@ -11,7 +11,7 @@ import { execFileSync } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { type Measured, measured, waitForOutput } from "./lib/measure.js";
+import { type Measured, measured, startReceiver } from "./lib/measure.js";
 import { createLink, dropCaches, type Link, machine } from "./lib/netns.js";
 import { change, makePoolImage } from "./lib/pool-image.js";
 
@@ -57,13 +57,7 @@ function changed4k(a: string, b: string): number {
 const changedBlocks = changed4k(before, after);
 
 function counters(link: Link): [number, number] {
-  const read = (what: string) =>
-    Number(
-      execFileSync("ip", ["netns", "exec", link.src, "cat", `/sys/class/net/${link.srcDev}/statistics/${what}`], {
-        encoding: "utf8",
-      }),
-    );
-  return [read("tx_bytes"), read("rx_bytes")];
+  return [link.txBytes(), link.rxBytes()];
 }
 
 interface Row {
@@ -106,18 +100,7 @@ async function run(
 }
 
 const blockferry = (link: Link, extra: string[]) => async () => {
-  const port = 7000 + Math.floor(Math.random() * 1000);
-  const receiver = measured(link.dst, [
-    process.execPath,
-    cli,
-    "receive",
-    "--listen",
-    `${link.dstIp}:${port}`,
-    "--target",
-    `t=${target}`,
-    "--create",
-  ]);
-  await waitForOutput(receiver, /listening on/, "receive");
+  const { receiver, port } = await startReceiver(link.dst, cli, link.dstIp, target);
   return {
     receiver,
     args: [process.execPath, cli, "sync", "--json", "--quiet", ...extra, after, `tcp://${link.dstIp}:${port}/t`],

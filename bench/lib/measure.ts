@@ -53,3 +53,21 @@ export async function waitForOutput(m: Measured, pattern: RegExp, what: string):
   }
   throw new Error(`${what} did not start: ${m.stderr()}`);
 }
+
+/**
+ * Starts `blockferry receive` for target "t" = `target` in namespace `ns` on
+ * a random port; resolves once it listens.
+ */
+export async function startReceiver(
+  ns: string,
+  cli: string,
+  ip: string,
+  target: string,
+  extra: string[] = [],
+): Promise<{ receiver: Measured; port: number }> {
+  const port = 7000 + Math.floor(Math.random() * 1000);
+  const args = ["receive", "--listen", `${ip}:${port}`, "--target", `t=${target}`, "--create", ...extra];
+  const receiver = measured(ns, [process.execPath, cli, ...args]);
+  await waitForOutput(receiver, /listening on/, "blockferry receive");
+  return { receiver, port };
+}

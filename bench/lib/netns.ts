@@ -14,8 +14,9 @@ export interface Link {
   srcIp: string;
   dstIp: string;
   srcDev: string;
-  /** Bytes the source end has sent (its tx counter). */
+  /** Bytes the source end has sent and received (its tx and rx counters). */
   txBytes(): number;
+  rxBytes(): number;
   cleanup(): void;
 }
 
@@ -79,13 +80,13 @@ export function createLink(rate = "1gbit", id = String(process.pid)): Link {
     cleanup();
     throw e;
   }
-  const txBytes = () =>
+  const counter = (name: string) => () =>
     Number(
-      execFileSync("ip", ["netns", "exec", src, "cat", `/sys/class/net/${srcDev}/statistics/tx_bytes`], {
+      execFileSync("ip", ["netns", "exec", src, "cat", `/sys/class/net/${srcDev}/statistics/${name}`], {
         encoding: "utf8",
       }).trim(),
     );
-  return { src, dst, srcIp, dstIp, srcDev, txBytes, cleanup };
+  return { src, dst, srcIp, dstIp, srcDev, txBytes: counter("tx_bytes"), rxBytes: counter("rx_bytes"), cleanup };
 }
 
 export function dropCaches(): void {
