@@ -47,10 +47,6 @@ export class BlockferryError extends Error {
   }
 }
 
-export function isBlockferryError(e: unknown, code?: ErrorCode): e is BlockferryError {
-  return e instanceof BlockferryError && (code === undefined || e.code === code);
-}
-
 const codeForNodeErrno: Record<string, ErrorCode> = {
   ENOENT: "E_NOT_FOUND",
   EACCES: "E_ACCESS",

@@ -2,6 +2,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync, rmSync } from "node:fs";
+import { collectOutput } from "../../test/helpers/output.js";
 
 export interface Usage {
   code: number | null;
@@ -28,21 +29,15 @@ export function measured(ns: string, args: string[], env: Record<string, string>
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ...env },
   });
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr?.on("data", (d: Buffer) => {
-    stderr += d.toString();
-  });
+  const out = collectOutput(child);
   const done = (async () => {
     const [code] = (await once(child, "exit")) as [number | null];
     const [user, sys, rss] = readFileSync(timeFile, "utf8").trim().split(/\s+/).slice(-3).map(Number);
     rmSync(timeFile, { force: true });
-    return { code, cpuSeconds: (user ?? 0) + (sys ?? 0), maxRssMiB: (rss ?? 0) / 1024, stdout, stderr };
+    const cpuSeconds = (user ?? 0) + (sys ?? 0);
+    return { code, cpuSeconds, maxRssMiB: (rss ?? 0) / 1024, stdout: out.stdout(), stderr: out.stderr() };
   })();
-  return { child, done, stderr: () => stderr };
+  return { child, done, stderr: out.stderr };
 }
 
 export async function waitForOutput(m: Measured, pattern: RegExp, what: string): Promise<void> {

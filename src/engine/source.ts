@@ -212,8 +212,9 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
     if (run === undefined) return;
     const { type, first, count, sum } = run;
     run = undefined;
-    const message = type === "zero" ? MessageType.zeroRun : MessageType.sameRun;
-    await send(message, codecs.zeroRun.encode({ firstBlock: first, count }), first + count, sum.toBuffer());
+    const [message, codec] =
+      type === "zero" ? [MessageType.zeroRun, codecs.zeroRun] : [MessageType.sameRun, codecs.sameRun];
+    await send(message, codec.encode({ firstBlock: first, count }), first + count, sum.toBuffer());
   };
   const addRun = async (type: "zero" | "same", first: number, count: number, sum: Buffer, counted = true) => {
     const bytes = Math.min((first + count) * blockSize, size) - first * blockSize;

@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { constants } from "node:fs";
-import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { TargetState, TargetStateStore } from "../engine/state.js";
 import { fromFsError } from "../errors.js";
@@ -107,10 +107,5 @@ export class FileStateStore implements TargetStateStore {
     } finally {
       await d.close();
     }
-  }
-
-  /** For tests and `status`: the raw file as last written. */
-  async read(): Promise<string> {
-    return readFile(this.path, "utf8");
   }
 }

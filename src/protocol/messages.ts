@@ -145,6 +145,20 @@ export interface ErrorMessage {
   message: string;
 }
 
+/** ZERO_RUN and SAME_RUN: a range of blocks and nothing else. */
+function runCodec(name: string) {
+  return {
+    encode: (m: ZeroRun): Buffer[] => [new BodyWriter().u64(m.firstBlock).u64(m.count).toBuffer()],
+    decode(body: Buffer): ZeroRun {
+      const r = new BodyReader(body, name);
+      const m = { firstBlock: r.u64(), count: r.u64() };
+      r.end();
+      if (m.count === 0) throw protocolError(`${name} of 0 blocks`);
+      return m;
+    },
+  };
+}
+
 const helloFlagBits = { compress: 1, full: 2, verify: 4, dryRun: 8 } as const;
 
 export const codecs = {
@@ -267,26 +281,8 @@ export const codecs = {
       return { firstBlock, kinds, sizes, payload: [r.bytes(total)] };
     },
   },
-  zeroRun: {
-    encode: (m: ZeroRun): Buffer[] => [new BodyWriter().u64(m.firstBlock).u64(m.count).toBuffer()],
-    decode(body: Buffer): ZeroRun {
-      const r = new BodyReader(body, "ZERO_RUN");
-      const m = { firstBlock: r.u64(), count: r.u64() };
-      r.end();
-      if (m.count === 0) throw protocolError("ZERO_RUN of 0 blocks");
-      return m;
-    },
-  },
-  sameRun: {
-    encode: (m: SameRun): Buffer[] => [new BodyWriter().u64(m.firstBlock).u64(m.count).toBuffer()],
-    decode(body: Buffer): SameRun {
-      const r = new BodyReader(body, "SAME_RUN");
-      const m = { firstBlock: r.u64(), count: r.u64() };
-      r.end();
-      if (m.count === 0) throw protocolError("SAME_RUN of 0 blocks");
-      return m;
-    },
-  },
+  zeroRun: runCodec("ZERO_RUN"),
+  sameRun: runCodec("SAME_RUN"),
   digests: {
     encode(m: Digests): Buffer[] {
       const head = new BodyWriter()

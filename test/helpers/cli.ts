@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { join } from "node:path";
+import { collectOutput } from "./output.js";
 
 const root = join(import.meta.dirname, "..", "..");
 
@@ -18,19 +19,12 @@ export function start(args: string[], env: Record<string, string> = {}): ChildPr
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr?.on("data", (d: Buffer) => {
-    stderr += d.toString();
-  });
+  const out = collectOutput(child);
   const exited = once(child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
   return Object.assign(child, {
     output: async () => {
       const [code, signal] = await exited;
-      return { code, signal, stdout, stderr };
+      return { code, signal, stdout: out.stdout(), stderr: out.stderr() };
     },
   });
 }
