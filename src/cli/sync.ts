@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { TransferStats } from "../engine/stats.js";
 import { BlockferryError } from "../errors.js";
-import { runSync, type SyncOutcome } from "../job/sync.js";
+import { defaultCacheDir, runSync, type SyncOutcome } from "../job/sync.js";
 import { DEFAULT_STATE_DIR } from "../job/targets.js";
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from "../native/index.js";
 import { parseDestination } from "../transport/destination.js";
@@ -23,6 +23,9 @@ interface SyncFlags {
   quiet?: boolean;
   create?: boolean;
   stateDir: string;
+  cache: boolean;
+  cacheDir: string;
+  paranoid?: boolean;
 }
 
 /** `blockferry sync SOURCE DEST`: copy a volume to a local path or a receiver. */
@@ -42,6 +45,9 @@ export function registerSync(program: Command): void {
     .option("-q, --quiet", "no progress, no summary on stderr (for cron)")
     .option("--create", "local DEST: create the image file if missing")
     .option("--state-dir <dir>", "local DEST on a block device: where its state file lives", DEFAULT_STATE_DIR)
+    .option("--no-cache", "compare with the target's own digests, not the digest cache kept from the last sync")
+    .option("--cache-dir <dir>", "where the digest caches of destinations live", defaultCacheDir())
+    .option("--paranoid", "compare every block with the target's own digests, then have it re-read the copy")
     .action(async (source: string, dest: string, flags: SyncFlags) => {
       if (flags.compress !== "lz4" && flags.compress !== "none")
         throw invalid("--compress", "lz4 or none", flags.compress);
@@ -64,11 +70,13 @@ export function registerSync(program: Command): void {
           blockSize,
           compress: flags.compress === "lz4",
           full: flags.full ?? false,
-          verify: flags.verify ?? false,
+          verify: (flags.verify ?? false) || (flags.paranoid ?? false),
           dryRun: flags.dryRun ?? false,
           bwlimit: flags.bwlimit === undefined ? undefined : parseSize("--bwlimit", flags.bwlimit),
           create: flags.create ?? false,
           stateDir: flags.stateDir,
+          cacheDir: flags.cacheDir,
+          readCache: flags.cache && !flags.paranoid,
           stats,
           log,
         });
@@ -95,7 +103,7 @@ export function registerSync(program: Command): void {
         const resumed = summary.bytes.resumedFrom > 0 ? `, resumed at ${formatBytes(summary.bytes.resumedFrom)}` : "";
         const delta =
           summary.mode === "delta"
-            ? `; delta: ${summary.blocks.changed} of ${summary.blocks.compared} blocks changed, digests ${formatBytes(summary.bytes.digests)}, target read ${formatBytes(summary.bytes.targetRead)}`
+            ? `; delta: ${summary.blocks.changed} of ${summary.blocks.compared} blocks changed, ${summary.digestsFrom === "cache" ? "digests from the cache" : `digests ${formatBytes(summary.bytes.digests)}`}, target read ${formatBytes(summary.bytes.targetRead)}`
             : "";
         const t = summary.stageSeconds;
         stderrLog(
@@ -116,6 +124,8 @@ function summarize(source: string, destination: string, outcome: SyncOutcome, st
     destination,
     /** "delta": the target held a copy and only changed blocks were sent; "copy": everything was. */
     mode: outcome.source.compared ? "delta" : "copy",
+    /** Where the target's digests came from in a delta: the source's cache, or the target reading its volume. */
+    digestsFrom: outcome.source.cached ? "cache" : outcome.source.compared ? "target" : "none",
     blocks: { compared: stats.comparedBlocks, changed: stats.changedBlocks },
     bytes: {
       total: stats.totalBytes,

@@ -22,6 +22,11 @@ export class Fingerprint {
     this.#sum = (this.#sum + BigInt(`0x${Buffer.from(part).toString("hex")}`)) & MASK;
   }
 
+  /** Takes a part out again (a block replaced by another). */
+  subtract(part: Uint8Array): void {
+    this.#sum = (this.#sum - BigInt(`0x${Buffer.from(part).toString("hex")}`)) & MASK;
+  }
+
   toBuffer(): Buffer {
     return Buffer.from(this.#sum.toString(16).padStart(32, "0"), "hex");
   }

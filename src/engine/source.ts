@@ -19,6 +19,7 @@ import {
   type Welcome,
 } from "../protocol/messages.js";
 import { BufferPool } from "./buffer-pool.js";
+import type { CachedDigests, CacheWriter, DigestCacheStore } from "./digest-cache.js";
 import { Fingerprint, fingerprintVolume, foldBatch, foldZeroRun } from "./fingerprint.js";
 import { PeerListener, remoteError, unexpected } from "./peer.js";
 import type { RateLimiter } from "./rate-limit.js";
@@ -46,6 +47,12 @@ export interface SourceOptions {
   /** Compare and count what would be sent; send and change nothing. */
   dryRun?: boolean;
   rateLimiter?: RateLimiter | undefined;
+  /**
+   * The digests of what the target holds, kept from the last sync: offered to
+   * the target (unless `readCache` is false) and rewritten after a verified one.
+   */
+  cache?: DigestCacheStore | undefined;
+  readCache?: boolean;
   stats?: TransferStats;
   log?: (line: string) => void;
 }
@@ -55,24 +62,54 @@ export interface SourceResult {
   resumedFromBlock: number;
   /** The target held a copy: blocks were compared and only changed ones sent. */
   compared: boolean;
+  /** The comparison was against the digest cache: the target read nothing. */
+  cached: boolean;
   stats: TransferStats;
 }
 
 export async function runSource(o: SourceOptions): Promise<SourceResult> {
+  const offered = o.readCache !== false && !o.full ? await o.cache?.open(o.blockSize, o.volume.size) : undefined;
+  const cache: CacheUse = { offered, writer: undefined };
   try {
-    return await sendVolume(o);
+    const result = await sendVolume(o, cache);
+    await commitCache(o, cache, result);
+    return result;
   } catch (e) {
     o.channel.destroy(); // the target learns at once; nothing waits on a half-open link
+    await cache.writer?.abort();
     throw e;
+  } finally {
+    await offered?.close();
   }
 }
 
-async function sendVolume(o: SourceOptions): Promise<SourceResult> {
+interface CacheUse {
+  /** The cache offered to the target. */
+  offered: CachedDigests | undefined;
+  /** The new cache, written as blocks are read. */
+  writer: CacheWriter | undefined;
+  /** The generation the target gives this sync's copy. */
+  generation?: number;
+}
+
+/** After a verified sync the new cache replaces the old; failing to write it costs the next run only time. */
+async function commitCache(o: SourceOptions, cache: CacheUse, result: SourceResult): Promise<void> {
+  if (cache.writer === undefined || cache.generation === undefined) return;
+  try {
+    await cache.writer.commit(cache.generation, Buffer.from(result.fingerprint, "hex"));
+  } catch (e) {
+    o.log?.(`warning: the digest cache ${o.cache?.path} was not saved: ${(e as Error).message}`);
+    await cache.writer.abort();
+  }
+}
+
+async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResult> {
   const { volume, channel, blockSize } = o;
   const stats = o.stats ?? new TransferStats();
   const size = volume.size;
   const blockCount = Math.ceil(size / blockSize);
   stats.totalBytes = size;
+  const offered = cache.offered;
 
   await channel.send(
     MessageType.hello,
@@ -88,9 +125,16 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
         dryRun: o.dryRun ?? false,
       },
       sourceId: o.sourceId,
+      cacheGeneration: offered?.generation ?? 0,
+      cacheFingerprint: offered?.fingerprint ?? Buffer.alloc(16),
     }),
   );
   const welcome = await receiveWelcome(channel);
+  if (welcome.cached && (offered === undefined || welcome.seed !== offered.seed)) {
+    throw new BlockferryError("E_PROTOCOL", "protocol error: the target took up a digest cache not offered");
+  }
+  if (welcome.cacheRefusal !== "") o.log?.(`the digest cache is not used: ${welcome.cacheRefusal}`);
+  stats.cachedDigests = welcome.cached;
   if (welcome.targetSize < size) {
     throw new BlockferryError("E_TARGET_TOO_SMALL", `target is ${welcome.targetSize} bytes, the source ${size}`);
   }
@@ -135,7 +179,12 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
   const doneReceived = new Promise<void>((resolve) => (onDone = resolve));
   // Compare mode: the target's own digests, as they stream in, never further
   // ahead of what we have sent than the protocol allows (memory stays bounded).
-  const theirs = welcome.compare ? new DigestQueue(fromBlock, blockCount) : undefined;
+  const theirs = welcome.compare || welcome.cached ? new DigestQueue(fromBlock, blockCount) : undefined;
+  // Cached mode: the stream's fingerprint covers only the blocks sent (that is
+  // what the target can check as it writes); `whole` covers every block, and
+  // `replaced` what the cache says the target held where we sent.
+  const whole = new Fingerprint(fingerprint.toBuffer());
+  const replaced = new Fingerprint();
   const digestsAhead = Math.ceil(DIGESTS_AHEAD_BYTES / blockSize);
   let sent = fromBlock;
   const peer = new PeerListener(
@@ -157,7 +206,7 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
         acked = ack.blocksDone;
         stats.ackedBytes = Math.min(acked * blockSize, size);
         ackWaiter?.();
-      } else if (type === MessageType.digests && theirs !== undefined) {
+      } else if (type === MessageType.digests && welcome.compare) {
         const d = codecs.digests.decode(body);
         if (d.firstBlock + d.count > sent + digestsAhead) {
           throw new BlockferryError(
@@ -165,7 +214,7 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
             `protocol error: DIGESTS up to block ${d.firstBlock + d.count}, far ahead of ${sent}`,
           );
         }
-        theirs.add(d);
+        theirs?.add(d);
         stats.digestBytes += body.length + 5;
       } else if (type === MessageType.done) {
         if (!endSent) throw new BlockferryError("E_PROTOCOL", "protocol error: DONE before END");
@@ -228,7 +277,16 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
     run.sum.add(sum);
   };
 
-  const compareWith = theirs === undefined ? undefined : await zeroDigests(size, blockSize, seed);
+  const zeros = await zeroDigests(size, blockSize, seed);
+  const compareWith = theirs === undefined ? undefined : zeros;
+  // A resumed copy has no digests of the part sent before: the next run compares instead.
+  if (o.cache !== undefined && !dry && fromBlock === 0) {
+    cache.writer = await o.cache.create(blockSize, size, seed).catch((e: unknown) => {
+      o.log?.(`warning: no digest cache this time: ${(e as Error).message}`);
+      return undefined;
+    });
+    cache.generation = welcome.generation;
+  }
   const compress = o.compress ?? false;
   const pool = new BufferPool(READ_AHEAD + 2, () => volume.allocBuffer(Math.max(BATCH_BYTES, blockSize)));
   try {
@@ -244,10 +302,12 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
       // In compare mode only changed blocks are compressed, once they are known.
       compress: compress && theirs === undefined,
     });
-    for await (const whole of batches) {
-      for (const batch of piecesOf(whole, theirs === undefined ? Number.POSITIVE_INFINITY : batchBlocks)) {
+    for await (const read of batches) {
+      await recordDigests(cache, read, zeros, blockCount, o.log);
+      for (const batch of piecesOf(read, theirs === undefined ? Number.POSITIVE_INFINITY : batchBlocks)) {
         if (peer.failure) throw peer.failure;
         const end = batch.firstBlock + batch.count;
+        if (welcome.cached && theirs !== undefined) await offered?.fill(theirs, end);
         if (theirs !== undefined && compareWith !== undefined) {
           const waited = performance.now();
           await theirs.cover(end, peer.failed());
@@ -271,10 +331,12 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
             batch.kind === "hole"
               ? await foldZeroRun(first, count, blockSize, size, seed)
               : await foldBatch(batch.digests.subarray((first - batch.firstBlock) * 16), count, first, seed);
+          whole.add(sum);
           if (seg.same) {
-            await addRun("same", first, count, sum);
+            await addRun("same", first, count, welcome.cached ? ZERO16 : sum);
             continue;
           }
+          if (welcome.cached) replaced.add(await (theirs as DigestQueue).fold(first, count, blockSize, size, seed));
           stats.changedBlocks += count;
           const at = first - batch.firstBlock;
           if (batch.kind === "hole" || batch.zero.subarray(at, at + count).every((z) => z === 1)) {
@@ -296,12 +358,8 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
     }
     await flushRun();
     endSent = true;
-    await send(
-      MessageType.end,
-      codecs.end.encode({ blockCount, fingerprint: fingerprint.toBuffer() }),
-      blockCount,
-      Buffer.alloc(16),
-    );
+    const end = { blockCount, fingerprint: whole.toBuffer(), replaced: replaced.toBuffer() };
+    await send(MessageType.end, codecs.end.encode(end), blockCount, ZERO16);
     // END adds nothing to the sum: it was recorded above only to keep `send` uniform.
     await Promise.race([doneReceived, peer.finished, peer.failed()]);
     // Our end of the stream tells the target we have read DONE; it then closes too.
@@ -311,18 +369,46 @@ async function sendVolume(o: SourceOptions): Promise<SourceResult> {
     throw peer.explain(e);
   }
   if (peer.failure) throw peer.failure;
+  const compared = welcome.compare || welcome.cached;
   if (dry && done !== undefined) {
-    return { fingerprint: "0".repeat(32), resumedFromBlock: 0, compared: welcome.compare, stats };
+    return { fingerprint: "0".repeat(32), resumedFromBlock: 0, compared, cached: welcome.cached, stats };
   }
   if (done === undefined)
     throw new BlockferryError("E_NETWORK", "the target closed the connection before confirming the copy");
-  if (!done.verified || !fingerprint.equals(done.fingerprint)) {
+  if (!done.verified || !whole.equals(done.fingerprint)) {
     throw new BlockferryError(
       "E_VERIFY",
-      `the copy's fingerprint ${done.fingerprint.toString("hex")} differs from the source's ${fingerprint.hex}; the target stays marked incomplete`,
+      `the copy's fingerprint ${done.fingerprint.toString("hex")} differs from the source's ${whole.hex}; the target stays marked incomplete`,
     );
   }
-  return { fingerprint: fingerprint.hex, resumedFromBlock: fromBlock, compared: welcome.compare, stats };
+  return { fingerprint: whole.hex, resumedFromBlock: fromBlock, compared, cached: welcome.cached, stats };
+}
+
+const ZERO16 = Buffer.alloc(16);
+
+/** Adds a batch's digests (a hole's: the zero block's) to the new digest cache; a failure only drops the cache. */
+async function recordDigests(
+  cache: CacheUse,
+  batch: SourceBatch,
+  zeros: { full: Buffer; tail: Buffer },
+  blockCount: number,
+  log: ((line: string) => void) | undefined,
+): Promise<void> {
+  const writer = cache.writer;
+  if (writer === undefined) return;
+  try {
+    if (batch.kind === "data") {
+      await writer.add(batch.digests.subarray(0, batch.count * 16));
+    } else {
+      const last = batch.firstBlock + batch.count === blockCount;
+      await writer.repeat(zeros.full, last ? batch.count - 1 : batch.count);
+      if (last) await writer.repeat(zeros.tail, 1);
+    }
+  } catch (e) {
+    log?.(`warning: no digest cache this time: ${(e as Error).message}`);
+    cache.writer = undefined;
+    await writer.abort();
+  }
 }
 
 async function receiveWelcome(channel: FrameChannel): Promise<Welcome> {

@@ -18,8 +18,15 @@ export interface TargetState {
   seed: string;
   /** Blocks [0, blocksDone) are written and synced. */
   blocksDone: number;
-  /** Fingerprint of blocks [0, blocksDone), hex. */
+  /** Fingerprint of blocks [0, blocksDone), hex (of the whole copy once complete). */
   fingerprint: string;
+  /**
+   * Counts completed syncs of this target: a source's digest cache is used
+   * only for the generation it was made for (0: none completed yet).
+   */
+  generation: number;
+  /** The volume's change stamp when the last sync completed (see src/job/identity.ts). */
+  stamp?: string | undefined;
   startedAt: string;
   updatedAt: string;
   completedAt?: string;

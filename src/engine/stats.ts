@@ -36,6 +36,8 @@ export class TransferStats {
   /** What the target reported at the end: bytes it read of its volume, seconds it spent writing. */
   targetReadBytes = 0;
   targetWriteSeconds = 0;
+  /** The comparison used the source's digest cache instead of the target's digests. */
+  cachedDigests = false;
   /** Bytes re-read to check the already-copied part of a resumed copy. */
   prefixCheckedBytes = 0;
 

@@ -41,6 +41,8 @@ export interface OpenedTarget {
   identity: string;
   /** For logs: the configured name and the path. */
   describe: string;
+  /** The volume's change stamp now (src/job/identity.ts); undefined when it cannot be told. */
+  stamp: () => Promise<string | undefined>;
 }
 
 /** Looks the requested target up and opens it, or throws the refusal to send back. */
@@ -119,6 +121,28 @@ function resumable(state: TargetState | undefined, hello: Hello, opened: OpenedT
   );
 }
 
+/**
+ * Why the source's digest cache cannot stand for this target, or "" when it
+ * can: the target's record must be of a completed sync of this very volume,
+ * of the cache's generation and fingerprint, and the volume must not have
+ * been written since (its change stamp is the one recorded then).
+ */
+function cacheRefusal(saved: TargetState | undefined, hello: Hello, opened: OpenedTarget, stamp: string | undefined) {
+  if (saved === undefined || saved.targetId !== opened.identity) return "the target has no record of that sync";
+  if (!saved.complete || !saved.verified) return "the last sync to the target did not complete";
+  if (saved.generation !== hello.cacheGeneration) {
+    return `the target holds generation ${saved.generation} of its copy, the cache generation ${hello.cacheGeneration}`;
+  }
+  if (saved.sourceSize !== hello.sourceSize || saved.blockSize !== hello.blockSize) {
+    return "the volume size or block size changed since";
+  }
+  if (saved.fingerprint !== hello.cacheFingerprint.toString("hex"))
+    return "the cache does not match the target's record";
+  if (stamp === undefined) return "the target cannot tell whether it was written since";
+  if (saved.stamp !== stamp) return "the target was written outside blockferry since the last sync";
+  return "";
+}
+
 /** Whether the target holds anything worth comparing: a block device, or an image with data. */
 async function holdsData(volume: Volume, sourceSize: number): Promise<boolean> {
   if (volume.info.isBlockDevice) return true;
@@ -155,12 +179,19 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
   const checkpointBytes = Math.max(o.checkpointBytes ?? CHECKPOINT_BYTES, MAX_BLOCKS_BYTES, blockSize);
   const checkpointBlocks = Math.floor(checkpointBytes / blockSize);
 
+  // Taken before anything here could touch the volume (growing an image does).
+  const stampBefore = hello.cacheGeneration > 0 ? await opened.stamp() : undefined;
   await probeGrowth(opened, sourceSize);
   const saved = await opened.state.load();
   const resume = resumable(saved, hello, opened);
+  const refusal = hello.cacheGeneration > 0 && !hello.flags.full ? cacheRefusal(saved, hello, opened, stampBefore) : "";
+  // The source's cache stands for our digests: we read nothing.
+  const cached = hello.cacheGeneration > 0 && !hello.flags.full && refusal === "" && saved !== undefined;
+  if (refusal !== "") o.log?.(`${opened.describe}: the source's digest cache is not used: ${refusal}`);
   // An earlier copy, complete or not, is compared and only the differences sent.
-  const compare = !resume && !hello.flags.full && (await holdsData(volume, sourceSize));
-  const seed = resume ? BigInt(saved.seed) : randomBytes(8).readBigUInt64BE();
+  const compare = !resume && !cached && !hello.flags.full && (await holdsData(volume, sourceSize));
+  const seed = resume || cached ? BigInt(saved.seed) : randomBytes(8).readBigUInt64BE();
+  const generation = (saved?.generation ?? 0) + 1;
   const resumeBlock = resume ? saved.blocksDone : 0;
   const resumeSum = resume ? Buffer.from(saved.fingerprint, "hex") : Buffer.alloc(16);
   await channel.send(
@@ -171,10 +202,13 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
       sectorSize: volume.info.sectorSize,
       isBlockDevice: volume.info.isBlockDevice,
       compare,
+      cached,
       seed,
       resumeBlock,
       resumeFingerprint: resumeSum,
       checkpointBlocks,
+      generation,
+      cacheRefusal: refusal,
     }),
   );
 
@@ -188,7 +222,7 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
   o.log?.(
     fromBlock > 0
       ? `${opened.describe}: resuming at byte ${fromBlock * blockSize} of ${sourceSize}`
-      : `${opened.describe}: ${compare ? "comparing with" : "receiving"} ${sourceSize} bytes from ${hello.sourceId}`,
+      : `${opened.describe}: ${cached ? "updating (digests from the source's cache)" : compare ? "comparing with" : "receiving"} ${sourceSize} bytes from ${hello.sourceId}`,
   );
 
   // From here on the target's bytes change: it is marked incomplete first.
@@ -200,7 +234,7 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     version: 1,
     complete: false,
     verified: false,
-    mode: compare ? "compare" : "copy",
+    mode: compare || cached ? "compare" : "copy",
     sourceId: hello.sourceId,
     targetId: opened.identity,
     sourceSize,
@@ -208,6 +242,7 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     seed: seed.toString(),
     blocksDone: fromBlock,
     fingerprint: fingerprint.hex,
+    generation: saved?.generation ?? 0,
     startedAt: fromBlock > 0 && saved ? saved.startedAt : now(),
     updatedAt: now(),
   };
@@ -301,6 +336,13 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
       next += m.count;
       return;
     }
+    if (cached) {
+      // Blocks the cache says we hold: they add nothing to what this run wrote.
+      checkRange(m.firstBlock, m.count, "SAME_RUN");
+      stats.sameBytes += bytesOf(m.firstBlock, m.count);
+      next += m.count;
+      return;
+    }
     if (ours === undefined) throw unexpected(MessageType.sameRun, "outside compare mode");
     checkRange(m.firstBlock, m.count, "SAME_RUN");
     if (ours.covered < m.firstBlock + m.count) {
@@ -354,7 +396,13 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
       }
       await streamer;
       if (dry) return finishDryRun(o, opened, hello, stats);
-      return finish(o, opened, state, fingerprint, end.fingerprint, hello, stats, fromBlock, drainWrites);
+      // Cached mode: the copy's fingerprint is the recorded one, less the blocks replaced, plus those written.
+      const written = cached ? new Fingerprint(Buffer.from(saved.fingerprint, "hex")) : fingerprint;
+      if (cached) {
+        written.subtract(end.replaced);
+        written.add(fingerprint.toBuffer());
+      }
+      return finish(o, opened, state, written, end.fingerprint, hello, stats, fromBlock, drainWrites);
     } else {
       throw unexpected(frame.type, "during a copy");
     }
@@ -414,6 +462,9 @@ async function finish(
   }
   const at = new Date().toISOString();
   if (verified) {
+    // Taken after the last write and sync: any later write changes it.
+    state.stamp = await opened.stamp();
+    state.generation += 1;
     Object.assign(state, { complete: true, verified: true, blocksDone: Math.ceil(hello.sourceSize / hello.blockSize) });
     Object.assign(state, { fingerprint: fingerprint.hex, updatedAt: at, completedAt: at });
   } else {

@@ -34,6 +34,8 @@ function isState(v: unknown): v is TargetState {
     Number.isSafeInteger(s.blocksDone) &&
     typeof s.fingerprint === "string" &&
     /^[0-9a-f]{32}$/.test(s.fingerprint) &&
+    Number.isSafeInteger(s.generation) &&
+    (s.stamp === undefined || typeof s.stamp === "string") &&
     typeof s.startedAt === "string" &&
     typeof s.updatedAt === "string"
   );

@@ -3,8 +3,11 @@
  * run the source role (and, for a local destination, the target role in this
  * process over an in-memory pair), and report.
  */
+import { createHash } from "node:crypto";
 import { realpath, stat } from "node:fs/promises";
-import { hostname } from "node:os";
+import { homedir, hostname } from "node:os";
+import { join, resolve } from "node:path";
+import { FileDigestCache } from "../engine/digest-cache.js";
 import { RateLimiter } from "../engine/rate-limit.js";
 import { runSource, type SourceResult } from "../engine/source.js";
 import { TransferStats } from "../engine/stats.js";
@@ -31,6 +34,10 @@ export interface SyncJobOptions {
   /** Local destination: create a missing image file. */
   create: boolean;
   stateDir: string;
+  /** Where the digest caches of destinations live. */
+  cacheDir: string;
+  /** Offer the digest cache to the target (false: --no-cache, --paranoid). A new one is written either way. */
+  readCache: boolean;
   stats: TransferStats;
   log: (line: string) => void;
 }
@@ -54,6 +61,8 @@ export async function runSync(o: SyncJobOptions): Promise<SyncOutcome> {
       verify: o.verify,
       dryRun: o.dryRun,
       rateLimiter: o.bwlimit === undefined ? undefined : new RateLimiter(o.bwlimit),
+      cache: digestCacheFor(o.destination, o.cacheDir, o.log),
+      readCache: o.readCache,
       stats: o.stats,
       log: o.log,
     };
@@ -86,6 +95,21 @@ export async function runSync(o: SyncJobOptions): Promise<SyncOutcome> {
   } finally {
     await volume.close();
   }
+}
+
+/** The digest cache kept for a destination: one file per destination, named by its hash. */
+function digestCacheFor(dest: Destination, dir: string, log: (line: string) => void): FileDigestCache {
+  const key =
+    dest.kind === "tcp" ? `tcp://${dest.endpoint.host}:${dest.endpoint.port}/${dest.targetName}` : resolve(dest.path);
+  const name = `${createHash("sha256").update(key).digest("hex").slice(0, 32)}.digests`;
+  return new FileDigestCache(join(dir, name), key, log);
+}
+
+/** BLOCKFERRY_CACHE_DIR if set; root keeps caches with the system's, anyone else in their own cache directory. */
+export function defaultCacheDir(): string {
+  if (process.env.BLOCKFERRY_CACHE_DIR) return process.env.BLOCKFERRY_CACHE_DIR;
+  if (process.getuid?.() === 0) return "/var/cache/blockferry";
+  return join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "blockferry");
 }
 
 async function refuseSameFile(source: string, target: string): Promise<void> {

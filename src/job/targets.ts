@@ -10,7 +10,7 @@ import type { OpenedTarget, TargetResolver } from "../engine/target.js";
 import { BlockferryError } from "../errors.js";
 import { openVolume } from "../native/index.js";
 import { invalid } from "../validate.js";
-import { volumeIdentity } from "./identity.js";
+import { changeStamp, volumeIdentity } from "./identity.js";
 import { FileStateStore } from "./state-file.js";
 
 export const DEFAULT_STATE_DIR = "/var/lib/blockferry";
@@ -78,6 +78,7 @@ export function receiverResolver(config: ReceiverConfig): TargetResolver {
     const volume = await openVolume(target.path, { write: true, create: config.create });
     const state = new FileStateStore(await statePath(target, config.stateDir), config.log);
     const identity = await volumeIdentity(target.path, volume.size);
-    return { volume, state, identity, describe: `${target.name} (${target.path})` };
+    const stamp = () => changeStamp(target.path);
+    return { volume, state, identity, stamp, describe: `${target.name} (${target.path})` };
   };
 }

@@ -2,20 +2,25 @@
  * blockferry wire protocol, version 1. S is the source (it reads the volume
  * and sends it), T is the target (it writes the copy).
  *
- *   S → T  HELLO     magic, version, target name, source size, block size, flags, source id
- *   T → S  WELCOME   version, target size, sector size, flags, digest seed,
- *                    resume block, fingerprint of blocks [0, resume block), checkpoint interval
+ *   S → T  HELLO     magic, version, target name, source size, block size, flags, source id,
+ *                    the generation and fingerprint of S's digest cache of T (0 if none)
+ *   T → S  WELCOME   version, target size, sector size, flags (block device, compare, cached),
+ *                    digest seed, resume block, fingerprint of blocks [0, resume block),
+ *                    checkpoint interval, the generation this sync will give T's copy, and why
+ *                    a cache offered was refused ("" if none)
  *          (or T → S ERROR and close: unknown target, too small, busy, bad version)
  *   S → T  START     first block S will send: the resume block, or 0 to start over
  *   T → S  DIGESTS   first block, count, digests (or "all zero")   } only when WELCOME said
  *                    of the target's own blocks, in order, a bounded } "compare": the target
  *                    distance ahead of what S has sent                } holds an earlier copy
+ *                    ("cached": S compares against its digest cache; T reads nothing)
  *   S → T  BLOCKS    first block, count, one kind and size per block, payload  } in block order,
  *   S → T  ZERO_RUN  first block, count (all-zero blocks, holes)               } no gap, no
  *   S → T  SAME_RUN  first block, count (blocks the target already holds)      } overlap
  *   T → S  ACK       blocks done, fingerprint of blocks [0, done)   (each checkpoint: written,
  *                    synced, recorded in the target's state file)
- *   S → T  END       block count, source fingerprint of the whole volume
+ *   S → T  END       block count, source fingerprint of the whole volume, and (cached
+ *                    mode) the cache's fingerprint of the blocks S replaced
  *   T → S  DONE      target fingerprint, verified flag (T marks the copy complete only if they
  *                    match), bytes T read of its volume, milliseconds T spent writing
  *   either ERROR     code, message; the sender then closes
@@ -91,6 +96,9 @@ export interface Hello {
   blockSize: number;
   flags: HelloFlags;
   sourceId: string;
+  /** S's digest cache of this target, offered; generation 0: none. */
+  cacheGeneration: number;
+  cacheFingerprint: Buffer;
 }
 export interface Welcome {
   version: number;
@@ -99,10 +107,16 @@ export interface Welcome {
   isBlockDevice: boolean;
   /** The target holds an earlier copy and will stream its digests: send only what differs. */
   compare: boolean;
+  /** The target accepted the source's digest cache: compare against it, the target reads nothing. */
+  cached: boolean;
   seed: bigint;
   resumeBlock: number;
   resumeFingerprint: Buffer;
   checkpointBlocks: number;
+  /** The generation the target's copy will have once this sync completes. */
+  generation: number;
+  /** Why the target refused the cache offered; "" when it accepted or none was offered. */
+  cacheRefusal: string;
 }
 export interface Start {
   fromBlock: number;
@@ -133,6 +147,8 @@ export interface Ack {
 export interface End {
   blockCount: number;
   fingerprint: Buffer;
+  /** Cached mode: the fold of the cache's digests of every block sent (what the target replaced). */
+  replaced: Buffer;
 }
 export interface Done {
   fingerprint: Buffer;
@@ -167,7 +183,8 @@ export const codecs = {
       let flags = 0;
       for (const [k, bit] of Object.entries(helloFlagBits)) if (m.flags[k as keyof HelloFlags]) flags |= bit;
       const w = new BodyWriter().bytes(MAGIC).u16(m.version).string(m.targetName, MAX_NAME_BYTES);
-      return [w.u64(m.sourceSize).u32(m.blockSize).u32(flags).string(m.sourceId, MAX_NAME_BYTES).toBuffer()];
+      w.u64(m.sourceSize).u32(m.blockSize).u32(flags).string(m.sourceId, MAX_NAME_BYTES);
+      return [w.u64(m.cacheGeneration).bytes(m.cacheFingerprint).toBuffer()];
     },
     decode(body: Buffer): Hello {
       const r = new BodyReader(body, "HELLO");
@@ -175,13 +192,16 @@ export const codecs = {
       const version = r.u16();
       if (version !== PROTOCOL_VERSION) {
         // Nothing after the version is read: a later version may lay it out otherwise.
-        return { version, targetName: "", sourceSize: 0, blockSize: 0, flags: noFlags(), sourceId: "" };
+        const none = { cacheGeneration: 0, cacheFingerprint: Buffer.alloc(DIGEST_SIZE) };
+        return { version, targetName: "", sourceSize: 0, blockSize: 0, flags: noFlags(), sourceId: "", ...none };
       }
       const targetName = r.string(MAX_NAME_BYTES);
       const sourceSize = r.u64();
       const blockSize = r.u32();
       const bits = r.u32();
       const sourceId = r.string(MAX_NAME_BYTES);
+      const cacheGeneration = r.u64();
+      const cacheFingerprint = Buffer.from(r.bytes(DIGEST_SIZE));
       r.end();
       if (blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE || (blockSize & (blockSize - 1)) !== 0) {
         throw protocolError(
@@ -190,7 +210,7 @@ export const codecs = {
       }
       if (bits & ~15) throw protocolError(`HELLO: unknown flags ${bits}`);
       const flags = { compress: !!(bits & 1), full: !!(bits & 2), verify: !!(bits & 4), dryRun: !!(bits & 8) };
-      return { version, targetName, sourceSize, blockSize, flags, sourceId };
+      return { version, targetName, sourceSize, blockSize, flags, sourceId, cacheGeneration, cacheFingerprint };
     },
   },
   welcome: {
@@ -199,8 +219,9 @@ export const codecs = {
         .u16(m.version)
         .u64(m.targetSize)
         .u32(m.sectorSize)
-        .u8((m.isBlockDevice ? 1 : 0) | (m.compare ? 2 : 0));
+        .u8((m.isBlockDevice ? 1 : 0) | (m.compare ? 2 : 0) | (m.cached ? 4 : 0));
       w.u64(m.seed).u64(m.resumeBlock).bytes(m.resumeFingerprint).u32(m.checkpointBlocks);
+      w.u64(m.generation).string(m.cacheRefusal, MAX_NAME_BYTES);
       return [w.toBuffer()];
     },
     decode(body: Buffer): Welcome {
@@ -215,17 +236,20 @@ export const codecs = {
       const targetSize = r.u64();
       const sectorSize = r.u32();
       const flags = r.u8();
-      if (flags & ~3) throw protocolError(`WELCOME: unknown flags ${flags}`);
+      if (flags & ~7 || (flags & 6) === 6) throw protocolError(`WELCOME: unknown flags ${flags}`);
       const m: Welcome = {
         version,
         targetSize,
         sectorSize,
         isBlockDevice: (flags & 1) !== 0,
         compare: (flags & 2) !== 0,
+        cached: (flags & 4) !== 0,
         seed: r.bigU64(),
         resumeBlock: r.u64(),
         resumeFingerprint: Buffer.from(r.bytes(DIGEST_SIZE)),
         checkpointBlocks: r.u32(),
+        generation: r.u64(),
+        cacheRefusal: r.string(MAX_NAME_BYTES),
       };
       r.end();
       if (m.checkpointBlocks === 0) throw protocolError("WELCOME: checkpoint interval of 0 blocks");
@@ -315,10 +339,17 @@ export const codecs = {
     },
   },
   end: {
-    encode: (m: End): Buffer[] => [new BodyWriter().u64(m.blockCount).bytes(m.fingerprint).toBuffer()],
+    encode: (m: End): Buffer[] => [
+      new BodyWriter().u64(m.blockCount).bytes(m.fingerprint).bytes(m.replaced).toBuffer(),
+    ],
     decode(body: Buffer): End {
       const r = new BodyReader(body, "END");
-      const m = { blockCount: r.u64(), fingerprint: Buffer.from(r.bytes(DIGEST_SIZE)) };
+      const blockCount = r.u64();
+      const m = {
+        blockCount,
+        fingerprint: Buffer.from(r.bytes(DIGEST_SIZE)),
+        replaced: Buffer.from(r.bytes(DIGEST_SIZE)),
+      };
       r.end();
       return m;
     },

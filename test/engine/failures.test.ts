@@ -30,10 +30,13 @@ function welcomeFor(sourceBytes: number, checkpointBlocks = 1024) {
     sectorSize: 512,
     isBlockDevice: false,
     compare: false,
+    cached: false,
     seed: 1n,
     resumeBlock: 0,
     resumeFingerprint: Buffer.alloc(16),
     checkpointBlocks,
+    generation: 1,
+    cacheRefusal: "",
   });
 }
 
@@ -123,7 +126,13 @@ describe("failures end both sides promptly, with the real reason", () => {
     const state = new MemoryStateStore();
     const target = runTarget({
       channel: new FrameChannel(pair.b),
-      resolve: async () => ({ volume: await openVolume(path, { write: true }), state, identity: "x", describe: "x" }),
+      resolve: async () => ({
+        volume: await openVolume(path, { write: true }),
+        state,
+        identity: "x",
+        describe: "x",
+        stamp: async () => "x",
+      }),
     }).then(
       () => undefined,
       (e: unknown) => e,
@@ -138,6 +147,8 @@ describe("failures end both sides promptly, with the real reason", () => {
         blockSize: 65536,
         flags: { compress: false, full: false, verify: false, dryRun: false },
         sourceId: "huge",
+        cacheGeneration: 0,
+        cacheFingerprint: Buffer.alloc(16),
       }),
     );
     const reply = await peer.receive();

@@ -21,6 +21,8 @@ const hello = (over: Partial<Parameters<typeof codecs.hello.encode>[0]> = {}) =>
     blockSize: 65536,
     flags: { compress: false, full: false, verify: false, dryRun: false },
     sourceId: "hostile",
+    cacheGeneration: 0,
+    cacheFingerprint: Buffer.alloc(16),
     ...over,
   });
 
@@ -34,7 +36,13 @@ async function attack(send: (peer: FrameChannel, raw: import("node:stream").Dupl
   const peer = new FrameChannel(pair.a);
   const result = runTarget({
     channel: new FrameChannel(pair.b),
-    resolve: async () => ({ volume: await openVolume(target, { write: true }), state, identity: "t", describe: "t" }),
+    resolve: async () => ({
+      volume: await openVolume(target, { write: true }),
+      state,
+      identity: "t",
+      describe: "t",
+      stamp: async () => "t",
+    }),
   }).then(
     () => undefined,
     (e: unknown) => e,
@@ -134,7 +142,10 @@ describe("a target facing a hostile or broken source", () => {
         const at = pick(body.length);
         body[at] = (body[at] ?? 0) ^ (1 + pick(255)); // one byte changed anywhere
         await peer.send(MessageType.blocks, [body]);
-        await peer.send(MessageType.end, codecs.end.encode({ blockCount: 16, fingerprint: Buffer.alloc(16) }));
+        await peer.send(
+          MessageType.end,
+          codecs.end.encode({ blockCount: 16, fingerprint: Buffer.alloc(16), replaced: Buffer.alloc(16) }),
+        );
       });
       expect(r.error).toMatchObject({ code: expect.stringMatching(/^E_(PROTOCOL|CORRUPT|NETWORK|VERIFY)$/) });
       expect(r.state.saved.every((s) => !s.complete)).toBe(true);
@@ -162,7 +173,10 @@ describe("a target facing a hostile or broken source", () => {
       await peer.send(MessageType.hello, hello());
       await welcome(peer); // the target holds data: compare mode, its digests start streaming
       await peer.send(MessageType.start, codecs.start.encode({ fromBlock: 0 }));
-      await peer.send(MessageType.end, codecs.end.encode({ blockCount: 16, fingerprint: Buffer.alloc(16) }));
+      await peer.send(
+        MessageType.end,
+        codecs.end.encode({ blockCount: 16, fingerprint: Buffer.alloc(16), replaced: Buffer.alloc(16) }),
+      );
     });
     expect(r.error).toMatchObject({ code: "E_PROTOCOL" });
     expect(String((r.error as Error).message)).toMatch(/END after block 0/);

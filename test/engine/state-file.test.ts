@@ -20,6 +20,7 @@ const state: TargetState = {
   seed: "18446744073709551615",
   blocksDone: 1024,
   fingerprint: "00112233445566778899aabbccddeeff",
+  generation: 0,
   startedAt: "2026-11-26T00:00:00.000Z",
   updatedAt: "2026-11-26T00:01:00.000Z",
 };

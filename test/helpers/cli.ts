@@ -1,9 +1,14 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { collectOutput } from "./output.js";
 
 const root = join(import.meta.dirname, "..", "..");
+/** Digest caches of the syncs this test file runs: never the system's. */
+const cacheDir = mkdtempSync(join(tmpdir(), "blockferry-test-cache-"));
+process.on("exit", () => rmSync(cacheDir, { recursive: true, force: true }));
 
 export interface Run {
   code: number | null;
@@ -16,7 +21,7 @@ export interface Run {
 export function start(args: string[], env: Record<string, string> = {}): ChildProcess & { output: () => Promise<Run> } {
   const child = spawn(process.execPath, ["--import", "tsx", join(root, "src/cli/main.ts"), ...args], {
     cwd: root,
-    env: { ...process.env, ...env },
+    env: { ...process.env, BLOCKFERRY_CACHE_DIR: cacheDir, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const out = collectOutput(child);

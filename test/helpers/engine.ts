@@ -3,6 +3,7 @@ import { runSource, type SourceOptions } from "../../src/engine/source.js";
 import type { TargetState, TargetStateStore } from "../../src/engine/state.js";
 import { type OpenedTarget, runTarget, type TargetOptions } from "../../src/engine/target.js";
 import { BlockferryError } from "../../src/errors.js";
+import { changeStamp } from "../../src/job/identity.js";
 import { openVolume } from "../../src/native/index.js";
 import { FrameChannel } from "../../src/protocol/frames.js";
 import { memoryPair } from "../../src/transport/memory.js";
@@ -47,7 +48,7 @@ export async function copyInProcess(o: CopyOptions) {
       throw new BlockferryError("E_UNKNOWN_TARGET", `no target named ${hello.targetName}`);
     }
     const volume = await openVolume(o.target, { write: true, create: true });
-    return { volume, state, identity: `test:${o.target}`, describe: o.target };
+    return { volume, state, identity: `test:${o.target}`, describe: o.target, stamp: () => changeStamp(o.target) };
   };
   const source = runSource({
     volume: sourceVolume,
