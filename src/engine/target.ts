@@ -250,7 +250,7 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
   if (!volume.info.isBlockDevice && !dry) {
     // A fresh copy into an image starts from all holes (its zero blocks then cost
     // nothing); probeGrowth showed the image can take the size.
-    if (fromBlock === 0 && !compare) await volume.setSize(0);
+    if (fromBlock === 0 && !compare && !cached) await volume.setSize(0);
     await volume.setSize(sourceSize);
   }
   stats.resumedFromBytes = stats.doneBytes = stats.ackedBytes = Math.min(fromBlock * blockSize, sourceSize);

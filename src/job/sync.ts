@@ -80,13 +80,15 @@ export async function runSync(o: SyncJobOptions): Promise<SyncOutcome> {
     }
     await refuseSameFile(o.source, dest.path);
     const pair = memoryPair();
-    const targets = targetMap([{ name: "local", path: dest.path }]);
+    // Named after its path: each local device then has a state file of its own in the state directory.
+    const name = localTargetName(resolve(dest.path));
+    const targets = targetMap([{ name, path: dest.path }]);
     const target = receiveOne(
       pair.b,
       { targets, create: o.create, stateDir: o.stateDir, log: o.log },
       new TransferStats(),
     );
-    const source = runSource({ ...common, channel: new FrameChannel(pair.a), targetName: "local" });
+    const source = runSource({ ...common, channel: new FrameChannel(pair.a), targetName: name });
     const [s, t] = await Promise.allSettled([source, target]);
     // The target's reason is the one to report when both failed (the source only saw the pipe close).
     if (t.status === "rejected" && (s.status === "rejected" || !(t.reason instanceof BlockferryError))) throw t.reason;
@@ -95,6 +97,11 @@ export async function runSync(o: SyncJobOptions): Promise<SyncOutcome> {
   } finally {
     await volume.close();
   }
+}
+
+/** "/dev/vg/backup" → "local_dev_vg_backup": a target name (see src/job/targets.ts) that says which volume. */
+export function localTargetName(path: string): string {
+  return `local${path.replace(/[^A-Za-z0-9._-]/g, "_")}`.slice(-64).replace(/^[^A-Za-z0-9]+/, "");
 }
 
 /** The digest cache kept for a destination: one file per destination, named by its hash. */

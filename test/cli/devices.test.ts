@@ -1,13 +1,14 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { EXIT } from "../../src/cli/exit-codes.js";
+import { localTargetName } from "../../src/job/sync.js";
 import { run } from "../helpers/cli.js";
-import { writeMixedImage } from "../helpers/engine.js";
+import { scatter, writeMixedImage } from "../helpers/engine.js";
 import { scratchDir } from "../helpers/files.js";
 import { attachLoop, detachLoop, loopUnavailable } from "../helpers/loop.js";
-import { seededBytes } from "../helpers/random.js";
+import { seededBytes, testSeed } from "../helpers/random.js";
 
 const skipReason = loopUnavailable();
 if (skipReason) console.log(`block device sync tests skipped: ${skipReason}`);
@@ -37,7 +38,7 @@ describe.skipIf(skipReason !== undefined)("sync to block devices", () => {
     expect(r.code).toBe(EXIT.ok);
     const copy = readFileSync(device).subarray(0, data.length);
     expect(copy.equals(data)).toBe(true);
-    const state = JSON.parse(readFileSync(join(stateDir(), "local.state.json"), "utf8")).state;
+    const state = JSON.parse(readFileSync(join(stateDir(), `${localTargetName(device)}.state.json`), "utf8")).state;
     expect(state).toMatchObject({ complete: true, verified: true });
   });
 
@@ -50,6 +51,38 @@ describe.skipIf(skipReason !== undefined)("sync to block devices", () => {
     expect(r.code).toBe(EXIT.targetTooSmall);
     expect(r.stderr).toMatch(/is 8388608 bytes, the source 20971520/);
     expect(readFileSync(device).equals(before)).toBe(true);
+  });
+
+  it("uses the digest cache until the device is written outside blockferry, then compares in full", async () => {
+    const seed = testSeed("device cache");
+    const source = join(scratch.dir, "src4.img");
+    writeMixedImage(source, 20 * 1024 * 1024, seed);
+    const device = loop("cached.img", seededBytes(24 * 1024 * 1024, seed + 1));
+    const states = join(scratch.dir, "state-cached");
+    const sync = async () => {
+      const r = await run(["sync", "--json", "--state-dir", states, source, device]);
+      expect(r.code, r.stderr).toBe(EXIT.ok);
+      expect(
+        readFileSync(device)
+          .subarray(0, 20 * 1024 * 1024)
+          .equals(readFileSync(source)),
+      ).toBe(true);
+      return { ...r, summary: JSON.parse(r.stdout) };
+    };
+    await sync();
+    scatter(source, 10, seed + 2);
+    const cached = await sync();
+    expect(cached.summary).toMatchObject({ mode: "delta", digestsFrom: "cache", bytes: { targetRead: 0 } });
+    // Written through the device itself (a mount would do the same): the kernel counts it.
+    const fd = openSync(device, "r+");
+    writeSync(fd, seededBytes(4096, seed + 3), 0, 4096, 3 * 65536);
+    fsyncSync(fd);
+    closeSync(fd);
+    scatter(source, 10, seed + 4);
+    const compared = await sync();
+    expect(compared.summary).toMatchObject({ mode: "delta", digestsFrom: "target" });
+    expect(compared.summary.bytes.targetRead).toBeGreaterThan(0);
+    expect(compared.stderr).toMatch(/digest cache is not used: the target was written outside blockferry/);
   });
 
   it("refuses a mounted device", async () => {

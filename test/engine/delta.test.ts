@@ -2,7 +2,7 @@ import { closeSync, openSync, readFileSync, statSync, writeSync } from "node:fs"
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { TransferStats } from "../../src/engine/stats.js";
-import { copyInProcess, MemoryStateStore, writeMixedImage } from "../helpers/engine.js";
+import { copyInProcess, MemoryStateStore, scatter, writeMixedImage } from "../helpers/engine.js";
 import { scratchDir } from "../helpers/files.js";
 import { seededBytes, seededInts, testSeed } from "../helpers/random.js";
 
@@ -14,21 +14,6 @@ const BS = 65536;
 function fulfilled<T>(r: PromiseSettledResult<T>): T {
   if (r.status === "rejected") throw r.reason;
   return r.value;
-}
-
-/** Overwrites `count` scattered 4 KiB pieces of `path` with random bytes; returns the 64 KiB blocks touched. */
-function scatter(path: string, count: number, seed: number): Set<number> {
-  const pick = seededInts(seed);
-  const size = statSync(path).size;
-  const fd = openSync(path, "r+");
-  const blocks = new Set<number>();
-  for (let i = 0; i < count; i++) {
-    const at = pick(Math.floor(size / 4096)) * 4096;
-    writeSync(fd, seededBytes(4096, seed + i), 0, 4096, at);
-    blocks.add(Math.floor(at / BS));
-  }
-  closeSync(fd);
-  return blocks;
 }
 
 describe("delta sync: a target holding an earlier copy gets only what changed", () => {

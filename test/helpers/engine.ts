@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { closeSync, openSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { runSource, type SourceOptions } from "../../src/engine/source.js";
 import type { TargetState, TargetStateStore } from "../../src/engine/state.js";
 import { type OpenedTarget, runTarget, type TargetOptions } from "../../src/engine/target.js";
@@ -7,7 +7,7 @@ import { changeStamp } from "../../src/job/identity.js";
 import { openVolume } from "../../src/native/index.js";
 import { FrameChannel } from "../../src/protocol/frames.js";
 import { memoryPair } from "../../src/transport/memory.js";
-import { seededBytes } from "./random.js";
+import { seededBytes, seededInts } from "./random.js";
 
 /** A state store in memory, that keeps every version saved. */
 export class MemoryStateStore implements TargetStateStore {
@@ -81,4 +81,19 @@ export function writeMixedImage(path: string, size: number, seed: number): Buffe
   data.fill(0, Math.floor(size * 0.3), Math.floor(size * 0.45));
   writeFileSync(path, data);
   return data;
+}
+
+/** Overwrites `count` scattered 4 KiB pieces of `path` with random bytes; returns the blocks of `blockSize` touched. */
+export function scatter(path: string, count: number, seed: number, blockSize = 65536): Set<number> {
+  const pick = seededInts(seed);
+  const size = statSync(path).size;
+  const fd = openSync(path, "r+");
+  const blocks = new Set<number>();
+  for (let i = 0; i < count; i++) {
+    const at = pick(Math.floor(size / 4096)) * 4096;
+    writeSync(fd, seededBytes(4096, seed + i), 0, 4096, at);
+    blocks.add(Math.floor(at / blockSize));
+  }
+  closeSync(fd);
+  return blocks;
 }

@@ -1,0 +1,193 @@
+import { closeSync, openSync, readFileSync, statSync, truncateSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { FileDigestCache } from "../../src/engine/digest-cache.js";
+import { TransferStats } from "../../src/engine/stats.js";
+import { copyInProcess, MemoryStateStore, scatter, writeMixedImage } from "../helpers/engine.js";
+import { scratchDir } from "../helpers/files.js";
+import { seededBytes, testSeed } from "../helpers/random.js";
+
+const scratch = scratchDir();
+afterAll(() => scratch.remove());
+
+const BS = 65536;
+const SIZE = 48 * 1024 * 1024 + 5000;
+
+function fulfilled<T>(r: PromiseSettledResult<T>): T {
+  if (r.status === "rejected") throw r.reason;
+  return r.value;
+}
+
+/** A source image, a target, the target's state and the source's cache of it, synced once. */
+async function syncedPair(name: string, seed: number) {
+  const source = join(scratch.dir, `${name}-src.img`);
+  const target = join(scratch.dir, `${name}-dst.img`);
+  const cachePath = join(scratch.dir, `${name}.digests`);
+  writeMixedImage(source, SIZE, seed);
+  const state = new MemoryStateStore();
+  const warnings: string[] = [];
+  const cache = new FileDigestCache(cachePath, `local:${target}`, (line) => warnings.push(line));
+  const sync = async (extra: { readCache?: boolean; cut?: number; verify?: boolean } = {}) => {
+    const stats = new TransferStats();
+    const targetStats = new TransferStats();
+    const logs: string[] = [];
+    const r = await copyInProcess({
+      source,
+      target,
+      state,
+      ...(extra.cut === undefined ? {} : { cutAfterBytes: extra.cut }),
+      source_: {
+        cache,
+        readCache: extra.readCache ?? true,
+        verify: extra.verify ?? false,
+        stats,
+        log: (l) => logs.push(l),
+      },
+      target_: { stats: targetStats },
+    });
+    return { ...r, stats, targetStats, logs };
+  };
+  fulfilled((await sync()).source);
+  return { source, target, cachePath, state, warnings, sync };
+}
+
+function identical(a: string, b: string): boolean {
+  return readFileSync(a).equals(readFileSync(b));
+}
+
+describe("digest cache: the next sync compares against the source's cache, the target reads nothing", () => {
+  it("sends only the changed blocks, reads nothing on the target, and keeps working run after run", async () => {
+    const seed = testSeed("cache");
+    const p = await syncedPair("runs", seed);
+    expect(p.state.last).toMatchObject({ complete: true, generation: 1 });
+    expect(statSync(p.cachePath).size).toBe(4096 + Math.ceil(SIZE / BS) * 16);
+    for (let run = 1; run <= 3; run++) {
+      const changed = scatter(p.source, 25, seed + run);
+      const r = await p.sync();
+      fulfilled(r.target);
+      const result = fulfilled(r.source);
+      expect(result).toMatchObject({ compared: true, cached: true });
+      expect(identical(p.source, p.target)).toBe(true);
+      expect(r.targetStats.readBytes).toBe(0);
+      expect(r.stats.targetReadBytes).toBe(0);
+      expect(r.stats.changedBlocks).toBe(changed.size);
+      expect(r.stats.digestBytes).toBe(0);
+      const crossed = r.bytes.aToB + r.bytes.bToA;
+      expect(crossed).toBeLessThanOrEqual(1.1 * changed.size * BS);
+      expect(p.state.last).toMatchObject({ complete: true, verified: true, generation: run + 1 });
+      expect(p.state.last?.fingerprint).toBe(result.fingerprint);
+      console.log(`run ${run}: ${changed.size} blocks changed, ${crossed} bytes crossed, target read 0`);
+    }
+    expect(p.warnings).toEqual([]);
+  });
+
+  it("a target written behind blockferry's back is noticed, compared in full and repaired", async () => {
+    const seed = testSeed("behind the back");
+    const p = await syncedPair("behind", seed);
+    // Someone writes into the copy (mounts it, say): the source's cache no longer describes it.
+    const fd = openSync(p.target, "r+");
+    writeSync(fd, seededBytes(4096, seed + 9), 0, 4096, 5 * BS + 100);
+    closeSync(fd);
+    scatter(p.source, 5, seed + 1);
+    const r = await p.sync();
+    fulfilled(r.target);
+    expect(fulfilled(r.source)).toMatchObject({ compared: true, cached: false });
+    expect(r.logs.join("\n")).toMatch(/digest cache is not used: the target was written outside blockferry/);
+    expect(r.targetStats.readBytes).toBeGreaterThan(0);
+    expect(identical(p.source, p.target)).toBe(true);
+    // The new cache, written by that run, serves the next.
+    scatter(p.source, 5, seed + 2);
+    const next = await p.sync();
+    expect(fulfilled(next.source)).toMatchObject({ cached: true });
+    expect(next.targetStats.readBytes).toBe(0);
+    expect(identical(p.source, p.target)).toBe(true);
+  });
+
+  it("a cache of another generation (another source synced the target since) is refused", async () => {
+    const p = await syncedPair("generation", testSeed("generation"));
+    const saved = readFileSync(p.cachePath);
+    fulfilled((await p.sync({ readCache: false })).source); // generation 2, cache rewritten
+    // Put the generation-1 cache back, as if a second source had synced in between.
+    const fd = openSync(p.cachePath, "w");
+    writeSync(fd, saved);
+    closeSync(fd);
+    scatter(p.source, 5, 77);
+    const r = await p.sync();
+    expect(fulfilled(r.source)).toMatchObject({ cached: false, compared: true });
+    expect(r.logs.join("\n")).toMatch(/holds generation 2 of its copy, the cache generation 1/);
+    expect(identical(p.source, p.target)).toBe(true);
+  });
+
+  const damages: Array<[string, (path: string) => void, RegExp]> = [
+    [
+      "a flipped digest byte",
+      (path) => {
+        const fd = openSync(path, "r+");
+        writeSync(fd, Buffer.from([0xa5]), 0, 1, 4096 + 16 * 300 + 7);
+        closeSync(fd);
+      },
+      /do not match its fingerprint/,
+    ],
+    ["a truncated file", (path) => truncateSync(path, statSync(path).size - 16), /truncated or damaged/],
+    ["a header cut short", (path) => truncateSync(path, 1000), /shorter than its header/],
+    [
+      "a damaged header",
+      (path) => {
+        const fd = openSync(path, "r+");
+        writeSync(fd, Buffer.from("9"), 0, 1, 60);
+        closeSync(fd);
+      },
+      /header is damaged/,
+    ],
+  ];
+  for (const [what, damage, warning] of damages) {
+    it(`${what} in the cache file: ignored with a warning, never trusted`, async () => {
+      const seed = testSeed(what);
+      const p = await syncedPair(`damage-${what.replaceAll(" ", "-")}`, seed);
+      damage(p.cachePath);
+      scatter(p.source, 10, seed + 1);
+      const r = await p.sync();
+      fulfilled(r.target);
+      expect(fulfilled(r.source)).toMatchObject({ cached: false, compared: true });
+      expect(p.warnings.join("\n")).toMatch(warning);
+      expect(r.targetStats.readBytes).toBeGreaterThan(0);
+      expect(identical(p.source, p.target)).toBe(true);
+    });
+  }
+
+  it("an interrupted cached delta, then a new sync, gives an identical target", async () => {
+    const seed = testSeed("interrupted cached delta");
+    const p = await syncedPair("interrupted", seed);
+    scatter(p.source, 400, seed + 1); // enough changed data to be cut in the middle
+    const cut = await p.sync({ cut: 6 * 1024 * 1024 });
+    expect(cut.source.status).toBe("rejected");
+    expect(p.state.last).toMatchObject({ complete: false });
+    const r = await p.sync();
+    fulfilled(r.target);
+    expect(fulfilled(r.source)).toMatchObject({ cached: false, compared: true });
+    expect(r.logs.join("\n")).toMatch(/the last sync to the target did not complete/);
+    expect(identical(p.source, p.target)).toBe(true);
+    expect(p.state.last).toMatchObject({ complete: true, verified: true });
+  });
+
+  it("--no-cache compares with the target's digests and still leaves a fresh cache", async () => {
+    const p = await syncedPair("nocache", testSeed("no cache"));
+    scatter(p.source, 5, 3);
+    const r = await p.sync({ readCache: false });
+    expect(fulfilled(r.source)).toMatchObject({ cached: false, compared: true });
+    expect(r.targetStats.readBytes).toBeGreaterThan(0);
+    expect(r.logs.join("\n")).not.toMatch(/not used/);
+    const next = await p.sync();
+    expect(fulfilled(next.source)).toMatchObject({ cached: true });
+  });
+
+  it("with --verify the target re-reads the whole copy even when the cache was used", async () => {
+    const p = await syncedPair("verify", testSeed("cache verify"));
+    scatter(p.source, 5, 4);
+    const r = await p.sync({ verify: true });
+    fulfilled(r.target);
+    expect(fulfilled(r.source)).toMatchObject({ cached: true });
+    expect(r.targetStats.readBytes).toBeGreaterThan(0);
+    expect(identical(p.source, p.target)).toBe(true);
+  });
+});
