@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { seededBytes } from "../test/helpers/random.js";
 import { type ImageKind, image } from "./lib/images.js";
-import { type Measured, measured, startReceiver, type Usage } from "./lib/measure.js";
+import { bothDone, type Measured, measured, startReceiver, type Usage } from "./lib/measure.js";
 import { createLink, dropCaches, type Link, machine } from "./lib/netns.js";
 
 const { values } = parseArgs({
@@ -68,7 +68,7 @@ async function copy(link: Link, tool: string, source: string, compare = true): P
   const tx0 = link.txBytes();
   const started = performance.now();
   const sender = measured(link.src, senderArgs);
-  const [s, r] = await Promise.all([sender.done, receiver.done]);
+  const [s, r] = await bothDone(sender, receiver);
   const seconds = (performance.now() - started) / 1000;
   const linkBytes = link.txBytes() - tx0;
   if (s.code !== 0 || r.code !== 0) throw new Error(`${tool} failed: ${s.stderr} ${r.stderr}`);

@@ -2,16 +2,18 @@
  * Delta sync on a backup-pool-like ext4 image (issue 4): the image is made,
  * copied, changed through the filesystem as a night of backups would (about
  * 1% of its files), then brought up to date over the emulated gigabit link by
- * blockferry at several block sizes and by `rsync --inplace --no-whole-file`,
- * in one run. Before each run the target is reset to the old image and the
- * caches are dropped; after it, the target is compared with `cmp`.
+ * blockferry at several block sizes (with the target's digests, and with the
+ * source's digest cache) and by `rsync --inplace --no-whole-file`, in one run.
+ * Before each run the target is reset to the old image (for the cached run,
+ * by an unmeasured sync of the old image, which leaves the cache behind) and
+ * the page cache is dropped; after it, the target is compared with `cmp`.
  *   npm run build && sudo npx tsx bench/pool-delta.ts [--gib 4] [--files 80000]
  */
 import { execFileSync } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { type Measured, measured, startReceiver } from "./lib/measure.js";
+import { bothDone, type Measured, measured, startReceiver } from "./lib/measure.js";
 import { createLink, dropCaches, type Link, machine } from "./lib/netns.js";
 import { change, makePoolImage } from "./lib/pool-image.js";
 
@@ -28,6 +30,7 @@ mkdirSync(out, { recursive: true });
 const before = join(out, `pool-before-${values.gib}g-${files}.img`);
 const after = join(out, "pool-after.img");
 const target = join(out, "pool-target.img");
+const cacheDir = join(out, "digest-cache");
 
 if (!existsSync(`${before}.made`)) {
   console.error(`making ${before} with ${files} pool files...`);
@@ -75,16 +78,19 @@ async function run(
   reset: boolean,
   start: () => Promise<{ receiver: Measured; args: string[] }>,
   note: (stdout: string) => string,
+  prepare?: () => Promise<void>,
 ): Promise<Row> {
   rmSync(`${target}.blockferry-state.json`, { force: true });
+  rmSync(cacheDir, { recursive: true, force: true });
   if (reset) execFileSync("cp", ["--sparse=always", before, target]);
   else rmSync(target, { force: true });
+  await prepare?.();
   dropCaches();
   const { receiver, args } = await start();
   const [tx0, rx0] = counters(link);
   const t0 = performance.now();
   const sender = measured(link.src, args);
-  const [s, r] = await Promise.all([sender.done, receiver.done]);
+  const [s, r] = await bothDone(sender, receiver);
   const seconds = (performance.now() - t0) / 1000;
   const [tx1, rx1] = counters(link);
   if (s.code !== 0) throw new Error(`${tool}: ${s.stderr} ${r.stderr}`);
@@ -99,16 +105,27 @@ async function run(
   return row;
 }
 
-const blockferry = (link: Link, extra: string[]) => async () => {
-  const { receiver, port } = await startReceiver(link.dst, cli, link.dstIp, target);
-  return {
-    receiver,
-    args: [process.execPath, cli, "sync", "--json", "--quiet", ...extra, after, `tcp://${link.dstIp}:${port}/t`],
+const blockferry =
+  (link: Link, extra: string[], source = after) =>
+  async () => {
+    const { receiver, port } = await startReceiver(link.dst, cli, link.dstIp, target);
+    const sync = ["sync", "--json", "--quiet", "--cache-dir", cacheDir, ...extra];
+    return { receiver, args: [process.execPath, cli, ...sync, source, `tcp://${link.dstIp}:${port}/t`] };
   };
+/** The target as the old image, synced by blockferry: its state and the source's digest cache now describe it. */
+const syncOld = (link: Link) => async () => {
+  const { receiver, args } = await blockferry(link, [], before)();
+  const [s] = await bothDone(measured(link.src, args), receiver);
+  if (s.code !== 0) throw new Error(`preparing the cached run: ${s.stderr}`);
 };
 const bfNote = (stdout: string) => {
   const s = JSON.parse(stdout);
-  return `${s.mode}: ${s.blocks.changed} of ${s.blocks.compared} blocks sent, digests ${(s.bytes.digests / 1e6).toFixed(1)} MB`;
+  const bound = 1.1 * s.blocks.changed * s.blockSize + s.bytes.digests;
+  return (
+    `${s.mode}: ${s.blocks.changed} of ${s.blocks.compared} blocks sent, ` +
+    (s.digestsFrom === "cache" ? "digests from the cache" : `digests ${(s.bytes.digests / 1e6).toFixed(1)} MB`) +
+    `, target read ${(s.bytes.targetRead / 1e6).toFixed(1)} MB; bound 1.1 × changed + digests = ${(bound / 1e6).toFixed(1)} MB`
+  );
 };
 
 const link = createLink("1gbit");
@@ -116,8 +133,17 @@ const rows: Row[] = [];
 try {
   rows.push(await run(link, "blockferry full copy (64K)", false, blockferry(link, []), bfNote));
   for (const bs of ["4K", "16K", "64K", "256K", "1M"]) {
-    rows.push(await run(link, `blockferry delta, ${bs} blocks`, true, blockferry(link, ["--block-size", bs]), bfNote));
+    const args = ["--no-cache", "--block-size", bs, "--fine-block-size", "0"];
+    rows.push(await run(link, `blockferry delta, ${bs} blocks`, true, blockferry(link, args), bfNote));
   }
+  for (const bs of ["64K", "1M"]) {
+    const args = ["--no-cache", "--block-size", bs];
+    const label = `blockferry delta, ${bs} blocks, two-level (4K pieces)${bs === "64K" ? ": the default" : ""}`;
+    rows.push(await run(link, label, true, blockferry(link, args), bfNote));
+  }
+  rows.push(
+    await run(link, "blockferry delta with digest cache, 64K", true, blockferry(link, []), bfNote, syncOld(link)),
+  );
   const conf = join(out, "rsyncd.conf");
   writeFileSync(conf, `use chroot = no\nuid = root\ngid = root\n[t]\npath = ${out}\nread only = no\n`);
   rows.push(

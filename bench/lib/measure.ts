@@ -40,6 +40,13 @@ export function measured(ns: string, args: string[], env: Record<string, string>
   return { child, done, stderr: out.stderr };
 }
 
+/** Waits for a sender and its receiver; a sender that failed takes its receiver down instead of leaving it waiting. */
+export async function bothDone(sender: Measured, receiver: Measured): Promise<[Usage, Usage]> {
+  const s = await sender.done;
+  if (s.code !== 0) receiver.child.kill();
+  return [s, await receiver.done];
+}
+
 export async function waitForOutput(m: Measured, pattern: RegExp, what: string): Promise<void> {
   for (let i = 0; i < 400; i++) {
     if (pattern.test(m.stderr())) return;

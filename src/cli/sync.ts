@@ -4,6 +4,7 @@ import { BlockferryError } from "../errors.js";
 import { defaultCacheDir, runSync, type SyncOutcome } from "../job/sync.js";
 import { DEFAULT_STATE_DIR } from "../job/targets.js";
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from "../native/index.js";
+import { MIN_FINE_SIZE } from "../protocol/messages.js";
 import { parseDestination } from "../transport/destination.js";
 import { checkPowerOfTwo, invalid } from "../validate.js";
 import { Progress, progressMode } from "./progress.js";
@@ -16,6 +17,7 @@ interface SyncFlags {
   full?: boolean;
   compress: string;
   blockSize: string;
+  fineBlockSize: string;
   bwlimit?: string;
   verify?: boolean;
   dryRun?: boolean;
@@ -38,6 +40,11 @@ export function registerSync(program: Command): void {
     .option("--full", "copy everything from the start, even if an interrupted copy could resume")
     .option("--compress <codec>", "lz4 or none", "none")
     .option("--block-size <size>", "block size, a power of two from 4K to 16M", "64K")
+    .option(
+      "--fine-block-size <size>",
+      "pieces of changed blocks compared again, sending only those that differ; 0: off",
+      "4K",
+    )
     .option("--bwlimit <rate>", "at most this many bytes per second on the wire, e.g. 50M")
     .option("--verify", "the target re-reads the copy from disk (O_DIRECT) before confirming it")
     .option("--dry-run", "compare and report how many blocks and bytes would be sent; write nothing")
@@ -57,6 +64,8 @@ export function registerSync(program: Command): void {
         MIN_BLOCK_SIZE,
         MAX_BLOCK_SIZE,
       );
+      const fine = flags.fineBlockSize.trim() === "0" ? 0 : parseSize("--fine-block-size", flags.fineBlockSize);
+      const fineSize = fine === 0 ? 0 : checkPowerOfTwo("--fine-block-size", fine, MIN_FINE_SIZE, MAX_BLOCK_SIZE);
       const destination = parseDestination(dest);
       const stats = new TransferStats();
       const progress = new Progress(stats, "sync", progressMode(flags.quiet ?? false));
@@ -68,6 +77,7 @@ export function registerSync(program: Command): void {
           source,
           destination,
           blockSize,
+          fineSize,
           compress: flags.compress === "lz4",
           full: flags.full ?? false,
           verify: (flags.verify ?? false) || (flags.paranoid ?? false),
@@ -89,7 +99,7 @@ export function registerSync(program: Command): void {
         throw e;
       }
       progress.stop();
-      const summary = summarize(source, dest, outcome, stats, flags.dryRun ?? false);
+      const summary = summarize(source, dest, outcome, stats, flags.dryRun ?? false, blockSize);
       if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
       if (!flags.quiet && flags.dryRun) {
         stderrLog(
@@ -116,7 +126,14 @@ export function registerSync(program: Command): void {
     });
 }
 
-function summarize(source: string, destination: string, outcome: SyncOutcome, stats: TransferStats, dryRun: boolean) {
+function summarize(
+  source: string,
+  destination: string,
+  outcome: SyncOutcome,
+  stats: TransferStats,
+  dryRun: boolean,
+  blockSize: number,
+) {
   const seconds = stats.elapsedSeconds();
   return {
     ok: true,
@@ -126,6 +143,7 @@ function summarize(source: string, destination: string, outcome: SyncOutcome, st
     mode: outcome.source.compared ? "delta" : "copy",
     /** Where the target's digests came from in a delta: the source's cache, or the target reading its volume. */
     digestsFrom: outcome.source.cached ? "cache" : outcome.source.compared ? "target" : "none",
+    blockSize,
     blocks: { compared: stats.comparedBlocks, changed: stats.changedBlocks },
     bytes: {
       total: stats.totalBytes,

@@ -13,6 +13,7 @@ import {
   codecs,
   DIGESTS_AHEAD_BYTES,
   type Done,
+  type FineNeed,
   MAX_BLOCKS_PER_MESSAGE,
   MessageType,
   PROTOCOL_VERSION,
@@ -53,6 +54,11 @@ export interface SourceOptions {
    */
   cache?: DigestCacheStore | undefined;
   readCache?: boolean;
+  /**
+   * Two-level comparison: the pieces of this size inside each changed block
+   * are compared too, and only those that differ are sent (0: whole blocks).
+   */
+  fineSize?: number;
   stats?: TransferStats;
   log?: (line: string) => void;
 }
@@ -127,6 +133,7 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
       sourceId: o.sourceId,
       cacheGeneration: offered?.generation ?? 0,
       cacheFingerprint: offered?.fingerprint ?? Buffer.alloc(16),
+      fineSize: o.fineSize ?? 0,
     }),
   );
   const welcome = await receiveWelcome(channel);
@@ -187,6 +194,30 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
   const replaced = new Fingerprint();
   const digestsAhead = Math.ceil(DIGESTS_AHEAD_BYTES / blockSize);
   let sent = fromBlock;
+  // Two-level: changed blocks offered as fine digests, awaiting the target's FINE_NEED.
+  const fineSize = welcome.compare ? (o.fineSize ?? 0) : 0;
+  const offers: FineOfferSent[] = [];
+  let offersAnswered: () => void = () => {};
+  let fineWork = Promise.resolve();
+  const onNeed = (need: FineNeed) => {
+    const offer = offers.shift();
+    if (offer === undefined || need.firstBlock !== offer.first || need.count !== offer.count) {
+      throw new BlockferryError("E_PROTOCOL", `protocol error: FINE_NEED for block ${need.firstBlock}, not offered`);
+    }
+    const pieces = neededPieces(need.bitmap, Math.ceil(offer.data.length / fineSize));
+    if (offers.length === 0) offersAnswered();
+    // Sent apart from the listener, which must keep reading the target's digests meanwhile.
+    fineWork = fineWork.then(async () => {
+      const message = await fineBlocksMessage(offer, pieces, fineSize, o.compress ?? false, stats);
+      const body = codecs.blocks.encode(message);
+      await o.rateLimiter?.take(body.reduce((n, b) => n + b.length, 5));
+      await channel.send(MessageType.fineBlocks, body, offer.release);
+      stats.wireBytes = channel.bytesSent;
+    });
+    fineWork.catch((e: unknown) =>
+      peer.fail(e instanceof BlockferryError ? e : new BlockferryError("E_INTERNAL", String(e))),
+    );
+  };
   const peer = new PeerListener(
     channel,
     (type, body) => {
@@ -216,6 +247,8 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
         }
         theirs?.add(d);
         stats.digestBytes += body.length + 5;
+      } else if (type === MessageType.fineNeed && fineSize > 0) {
+        onNeed(codecs.fineNeed.decode(body));
       } else if (type === MessageType.done) {
         if (!endSent) throw new BlockferryError("E_PROTOCOL", "protocol error: DONE before END");
         done = codecs.done.decode(body);
@@ -243,7 +276,7 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
   };
 
   const send = async (type: MessageType, body: Buffer[], end: number, sum: Buffer, onFlushed?: () => void) => {
-    if (type === MessageType.blocks) await waitForWindow(end, sent);
+    if (type === MessageType.blocks || type === MessageType.fineOffer) await waitForWindow(end, sent);
     const bytes = body.reduce((n, b) => n + b.length, 0);
     await o.rateLimiter?.take(bytes + 5);
     fingerprint.add(sum);
@@ -344,8 +377,17 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
             continue;
           }
           await flushRun();
-          const message = await blocksMessage(batch, at, count, blockSize, compress, stats);
           holders++;
+          if (fineSize > 0 && batch.kind === "data") {
+            // Offer the pieces' digests; the pieces the target lacks go once it says which.
+            const data = batch.buffer.subarray(at * blockSize, Math.min((at + count) * blockSize, batch.length));
+            const { digests } = await digestBlocks(data, fineSize, seed);
+            offers.push({ first, count, data, release: releaseOne });
+            const offer = codecs.fineOffer.encode({ firstBlock: first, count, digests });
+            await send(MessageType.fineOffer, offer, first + count, sum);
+            continue;
+          }
+          const message = await blocksMessage(batch, at, count, blockSize, compress, stats);
           await send(MessageType.blocks, codecs.blocks.encode(message), first + count, sum, releaseOne);
         }
         releaseOne();
@@ -357,6 +399,9 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
       }
     }
     await flushRun();
+    // Every offer answered and its pieces sent before END.
+    while (offers.length > 0) await Promise.race([new Promise<void>((r) => (offersAnswered = r)), peer.failed()]);
+    await Promise.race([fineWork, peer.failed()]);
     endSent = true;
     const end = { blockCount, fingerprint: whole.toBuffer(), replaced: replaced.toBuffer() };
     await send(MessageType.end, codecs.end.encode(end), blockCount, ZERO16);
@@ -385,6 +430,63 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
 }
 
 const ZERO16 = Buffer.alloc(16);
+
+interface FineOfferSent {
+  first: number;
+  count: number;
+  /** The offered blocks' bytes, in the batch's buffer (held until their pieces are sent). */
+  data: Buffer;
+  release: () => void;
+}
+
+/** Indices of the 1 bits of a FINE_NEED bitmap, checked against the offer's piece count. */
+function neededPieces(bitmap: Buffer, pieces: number): number[] {
+  if (bitmap.length !== Math.ceil(pieces / 8)) {
+    throw new BlockferryError("E_PROTOCOL", `protocol error: FINE_NEED of ${bitmap.length} bytes for ${pieces} pieces`);
+  }
+  const out: number[] = [];
+  for (let i = 0; i < bitmap.length * 8; i++) {
+    if (((bitmap[i >> 3] ?? 0) >> (i & 7)) & 1) {
+      if (i >= pieces) throw new BlockferryError("E_PROTOCOL", "protocol error: FINE_NEED past the offer");
+      out.push(i);
+    }
+  }
+  if (out.length === 0) throw new BlockferryError("E_PROTOCOL", "protocol error: FINE_NEED of no piece");
+  return out;
+}
+
+/** The needed pieces of an offer, gathered and laid out as BLOCKS lays out blocks. */
+async function fineBlocksMessage(
+  offer: FineOfferSent,
+  pieces: number[],
+  fineSize: number,
+  compress: boolean,
+  stats: TransferStats,
+): Promise<Blocks> {
+  const lengths = pieces.map((i) => Math.min(fineSize, offer.data.length - i * fineSize));
+  const gathered = Buffer.allocUnsafe(lengths.reduce((n, l) => n + l, 0));
+  const zero = Buffer.alloc(pieces.length);
+  const zeros = Buffer.alloc(fineSize);
+  let at = 0;
+  pieces.forEach((p, k) => {
+    const piece = offer.data.subarray(p * fineSize, p * fineSize + (lengths[k] ?? 0));
+    piece.copy(gathered, at);
+    zero[k] = piece.equals(zeros.subarray(0, piece.length)) ? 1 : 0;
+    at += piece.length;
+  });
+  const batch: DataBatch = {
+    kind: "data",
+    firstBlock: offer.first,
+    count: pieces.length,
+    buffer: gathered,
+    length: gathered.length,
+    digests: Buffer.alloc(0),
+    zero,
+    compressed: undefined,
+    release: () => {},
+  };
+  return blocksMessage(batch, 0, pieces.length, fineSize, compress, stats);
+}
 
 /** Adds a batch's digests (a hole's: the zero block's) to the new digest cache; a failure only drops the cache. */
 async function recordDigests(

@@ -9,11 +9,13 @@
  */
 import { randomBytes } from "node:crypto";
 import { BlockferryError } from "../errors.js";
-import { BlockKind, decodeBlocks, digestBlocks, type Volume } from "../native/index.js";
+import { BlockKind, DIGEST_SIZE, decodeBlocks, digestBlocks, type Volume } from "../native/index.js";
+import { protocolError } from "../protocol/body.js";
 import type { FrameChannel } from "../protocol/frames.js";
 import {
   type Blocks,
   codecs,
+  type FineOffer,
   type Hello,
   MAX_BLOCKS_BYTES,
   MessageType,
@@ -291,6 +293,9 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     streamFailure = e;
     channel.destroy(); // ends the receive loop below, which reports streamFailure
   });
+  // Two-level comparison: offers answered, whose pieces are still to come (in this order).
+  const fineSize = compare && !dry ? hello.fineSize : 0;
+  const offered: Array<{ first: number; count: number; pieces: number[] }> = [];
   const checkRange = (first: number, count: number, what: string) => {
     if (first !== next || count < 1 || first + count > blockCount) {
       throw new BlockferryError(
@@ -327,6 +332,83 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     });
     await writeBehind(write);
     next += count;
+  };
+
+  const onFineOffer = async (m: FineOffer) => {
+    if (fineSize === 0) throw unexpected(MessageType.fineOffer, "outside a two-level comparison");
+    checkRange(m.firstBlock, m.count, "FINE_OFFER");
+    const length = bytesOf(m.firstBlock, m.count);
+    const pieceCount = Math.ceil(length / fineSize);
+    if (length > MAX_BLOCKS_BYTES && m.count > 1) throw protocolError(`FINE_OFFER of ${m.count} blocks`);
+    if (m.digests.length !== pieceCount * DIGEST_SIZE) {
+      throw protocolError(`FINE_OFFER: ${m.digests.length / DIGEST_SIZE} digests for ${pieceCount} pieces`);
+    }
+    const buffer = await pool.acquire();
+    let mine: Buffer;
+    try {
+      const r = await volume.read(buffer, m.firstBlock * blockSize, length, { blockSize: fineSize, seed });
+      mine = r.digests as Buffer;
+      stats.readBytes += length;
+    } finally {
+      pool.release(buffer);
+    }
+    const bitmap = Buffer.alloc(Math.ceil(pieceCount / 8));
+    const pieces: number[] = [];
+    for (let i = 0; i < pieceCount; i++) {
+      const at = i * DIGEST_SIZE;
+      if (mine.compare(m.digests, at, at + DIGEST_SIZE, at, at + DIGEST_SIZE) !== 0) {
+        pieces.push(i);
+        bitmap[i >> 3] = (bitmap[i >> 3] ?? 0) | (1 << (i & 7));
+      }
+    }
+    if (pieces.length === 0) {
+      // The blocks differ but no piece does (a digest collision): ask for one anyway.
+      pieces.push(0);
+      bitmap[0] = 1;
+    }
+    offered.push({ first: m.firstBlock, count: m.count, pieces });
+    await channel.send(
+      MessageType.fineNeed,
+      codecs.fineNeed.encode({ firstBlock: m.firstBlock, count: m.count, bitmap }),
+    );
+    next += m.count;
+  };
+
+  /** The pieces asked for: patched into the blocks as they are on disk, digested, written back. */
+  const onFineBlocks = async (m: Blocks) => {
+    const offer = offered.shift();
+    if (offer === undefined || m.firstBlock !== offer.first || m.kinds.length !== offer.pieces.length) {
+      throw protocolError(`FINE_BLOCKS for block ${m.firstBlock} with ${m.kinds.length} pieces, not as asked`);
+    }
+    const offset = offer.first * blockSize;
+    const length = bytesOf(offer.first, offer.count);
+    const lengths = offer.pieces.map((p) => Math.min(fineSize, length - p * fineSize));
+    const pieces = Buffer.allocUnsafe(lengths.reduce((n, l) => n + l, 0));
+    await decodeBlocks(m.payload[0] ?? Buffer.alloc(0), m.sizes, m.kinds, pieces, fineSize);
+    const buffer = await pool.acquire();
+    let zero: Buffer;
+    try {
+      const dst = buffer.subarray(0, length);
+      await volume.read(dst, offset, length, { blockSize });
+      stats.readBytes += length;
+      let at = 0;
+      offer.pieces.forEach((p, k) => {
+        pieces.copy(dst, p * fineSize, at, at + (lengths[k] ?? 0));
+        at += lengths[k] ?? 0;
+      });
+      const digested = await digestBlocks(dst, blockSize, seed);
+      zero = digested.zero;
+      fingerprint.add(await foldBatch(digested.digests, offer.count, offer.first, seed));
+    } catch (e) {
+      pool.release(buffer);
+      throw e;
+    }
+    const started = performance.now();
+    const write = volume.write(buffer, offset, length, { blockSize, zero }).finally(() => {
+      pool.release(buffer);
+      stats.writeSeconds += (performance.now() - started) / 1000;
+    });
+    await writeBehind(write);
   };
 
   const onSameRun = async (m: SameRun) => {
@@ -389,9 +471,13 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
       await onZeroRun(codecs.zeroRun.decode(frame.body));
     } else if (frame.type === MessageType.sameRun) {
       await onSameRun(codecs.sameRun.decode(frame.body));
+    } else if (frame.type === MessageType.fineOffer) {
+      await onFineOffer(codecs.fineOffer.decode(frame.body));
+    } else if (frame.type === MessageType.fineBlocks && fineSize > 0) {
+      await onFineBlocks(codecs.blocks.decode(frame.body, fineSize));
     } else if (frame.type === MessageType.end) {
       const end = codecs.end.decode(frame.body);
-      if (end.blockCount !== blockCount || next !== blockCount) {
+      if (end.blockCount !== blockCount || next !== blockCount || offered.length > 0) {
         throw new BlockferryError("E_PROTOCOL", `protocol error: END after block ${next} of ${blockCount}`);
       }
       await streamer;
@@ -409,7 +495,8 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     stats.doneBytes = Math.min(next * blockSize, sourceSize);
     ours?.dropBefore(next);
     progressed();
-    if (next - lastCheckpoint >= checkpointBlocks && !dry) await checkpoint();
+    // A checkpoint records only blocks fully written: none may await its pieces.
+    if (next - lastCheckpoint >= checkpointBlocks && !dry && offered.length === 0) await checkpoint();
   }
 }
 

@@ -25,6 +25,8 @@ export interface SyncJobOptions {
   source: string;
   destination: Destination;
   blockSize: number;
+  /** Two-level comparison: pieces of changed blocks compared again (0: off). */
+  fineSize: number;
   compress: boolean;
   full: boolean;
   verify: boolean;
@@ -56,6 +58,7 @@ export async function runSync(o: SyncJobOptions): Promise<SyncOutcome> {
       volume,
       sourceId,
       blockSize: o.blockSize,
+      fineSize: o.fineSize < o.blockSize ? o.fineSize : 0,
       compress: o.compress,
       full: o.full,
       verify: o.verify,
@@ -106,8 +109,9 @@ export function localTargetName(path: string): string {
 
 /** The digest cache kept for a destination: one file per destination, named by its hash. */
 function digestCacheFor(dest: Destination, dir: string, log: (line: string) => void): FileDigestCache {
-  const key =
-    dest.kind === "tcp" ? `tcp://${dest.endpoint.host}:${dest.endpoint.port}/${dest.targetName}` : resolve(dest.path);
+  // Not the port: a receiver started on another port is still the same target, and a
+  // cache that does not match it is refused by the target anyway, never trusted.
+  const key = dest.kind === "tcp" ? `tcp://${dest.endpoint.host}/${dest.targetName}` : resolve(dest.path);
   const name = `${createHash("sha256").update(key).digest("hex").slice(0, 32)}.digests`;
   return new FileDigestCache(join(dir, name), key, log);
 }

@@ -3,7 +3,8 @@
  * and sends it), T is the target (it writes the copy).
  *
  *   S → T  HELLO     magic, version, target name, source size, block size, flags, source id,
- *                    the generation and fingerprint of S's digest cache of T (0 if none)
+ *                    the generation and fingerprint of S's digest cache of T (0 if none),
+ *                    fine block size (0: no two-level comparison)
  *   T → S  WELCOME   version, target size, sector size, flags (block device, compare, cached),
  *                    digest seed, resume block, fingerprint of blocks [0, resume block),
  *                    checkpoint interval, the generation this sync will give T's copy, and why
@@ -17,6 +18,11 @@
  *   S → T  BLOCKS    first block, count, one kind and size per block, payload  } in block order,
  *   S → T  ZERO_RUN  first block, count (all-zero blocks, holes)               } no gap, no
  *   S → T  SAME_RUN  first block, count (blocks the target already holds)      } overlap
+ *   S → T  FINE_OFFER first block, count, digests of the blocks' fine pieces   } compare mode:
+ *   T → S  FINE_NEED  first block, count, bitmap of the pieces T lacks         } changed blocks,
+ *   S → T  FINE_BLOCKS first block, then those pieces as BLOCKS lays blocks out } two levels
+ *                    (FINE_OFFER takes a block range's place in the order; its FINE_BLOCKS
+ *                    follow later, in the order of the offers, before any checkpoint or END)
  *   T → S  ACK       blocks done, fingerprint of blocks [0, done)   (each checkpoint: written,
  *                    synced, recorded in the target's state file)
  *   S → T  END       block count, source fingerprint of the whole volume, and (cached
@@ -44,6 +50,8 @@ export const MAX_BLOCKS_BYTES = 16 * 1024 * 1024;
 /** How far (in volume bytes) the target's DIGESTS may run ahead of the blocks the source has answered for. */
 export const DIGESTS_AHEAD_BYTES = 1024 * 1024 * 1024;
 const MAX_BLOCKS_PAYLOAD = MAX_BLOCKS_BYTES;
+/** Smallest fine piece of a two-level comparison: a FINE_BLOCKS then holds at most 4096 pieces. */
+export const MIN_FINE_SIZE = 4096;
 
 export const MessageType = {
   hello: 1,
@@ -58,6 +66,9 @@ export const MessageType = {
   ping: 10,
   digests: 11,
   sameRun: 12,
+  fineOffer: 13,
+  fineNeed: 14,
+  fineBlocks: 15,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -76,10 +87,13 @@ export const MAX_BODY: Record<MessageType, number> = {
   [MessageType.ping]: 0,
   [MessageType.digests]: 13 + DIGEST_SIZE * MAX_BLOCKS_PER_MESSAGE,
   [MessageType.sameRun]: CONTROL_MAX,
+  [MessageType.fineOffer]: 12 + DIGEST_SIZE * (MAX_BLOCKS_BYTES / MIN_FINE_SIZE),
+  [MessageType.fineNeed]: CONTROL_MAX,
+  [MessageType.fineBlocks]: 12 + 5 * MAX_BLOCKS_PER_MESSAGE + MAX_BLOCKS_PAYLOAD,
 };
 
 export function isMessageType(t: number): t is MessageType {
-  return t >= MessageType.hello && t <= MessageType.sameRun;
+  return t >= MessageType.hello && t <= MessageType.fineBlocks;
 }
 
 export interface HelloFlags {
@@ -99,6 +113,8 @@ export interface Hello {
   /** S's digest cache of this target, offered; generation 0: none. */
   cacheGeneration: number;
   cacheFingerprint: Buffer;
+  /** Pieces of changed blocks compared in a second round (0: off). */
+  fineSize: number;
 }
 export interface Welcome {
   version: number;
@@ -139,6 +155,18 @@ export interface Digests {
   count: number;
   /** Digests of the blocks, 16 bytes each; undefined when all of them are zero. */
   digests: Buffer | undefined;
+}
+/** FINE_OFFER: the source's digests of the fine pieces of blocks that differ. */
+export interface FineOffer {
+  firstBlock: number;
+  count: number;
+  digests: Buffer;
+}
+/** FINE_NEED: 1 bits for the pieces of the offer the target does not hold. */
+export interface FineNeed {
+  firstBlock: number;
+  count: number;
+  bitmap: Buffer;
 }
 export interface Ack {
   blocksDone: number;
@@ -184,7 +212,7 @@ export const codecs = {
       for (const [k, bit] of Object.entries(helloFlagBits)) if (m.flags[k as keyof HelloFlags]) flags |= bit;
       const w = new BodyWriter().bytes(MAGIC).u16(m.version).string(m.targetName, MAX_NAME_BYTES);
       w.u64(m.sourceSize).u32(m.blockSize).u32(flags).string(m.sourceId, MAX_NAME_BYTES);
-      return [w.u64(m.cacheGeneration).bytes(m.cacheFingerprint).toBuffer()];
+      return [w.u64(m.cacheGeneration).bytes(m.cacheFingerprint).u32(m.fineSize).toBuffer()];
     },
     decode(body: Buffer): Hello {
       const r = new BodyReader(body, "HELLO");
@@ -192,7 +220,7 @@ export const codecs = {
       const version = r.u16();
       if (version !== PROTOCOL_VERSION) {
         // Nothing after the version is read: a later version may lay it out otherwise.
-        const none = { cacheGeneration: 0, cacheFingerprint: Buffer.alloc(DIGEST_SIZE) };
+        const none = { cacheGeneration: 0, cacheFingerprint: Buffer.alloc(DIGEST_SIZE), fineSize: 0 };
         return { version, targetName: "", sourceSize: 0, blockSize: 0, flags: noFlags(), sourceId: "", ...none };
       }
       const targetName = r.string(MAX_NAME_BYTES);
@@ -202,6 +230,7 @@ export const codecs = {
       const sourceId = r.string(MAX_NAME_BYTES);
       const cacheGeneration = r.u64();
       const cacheFingerprint = Buffer.from(r.bytes(DIGEST_SIZE));
+      const fineSize = r.u32();
       r.end();
       if (blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE || (blockSize & (blockSize - 1)) !== 0) {
         throw protocolError(
@@ -209,8 +238,21 @@ export const codecs = {
         );
       }
       if (bits & ~15) throw protocolError(`HELLO: unknown flags ${bits}`);
+      if (fineSize !== 0 && (fineSize < MIN_FINE_SIZE || fineSize >= blockSize || (fineSize & (fineSize - 1)) !== 0)) {
+        throw protocolError(`HELLO: fine size ${fineSize} is not 0 or a power of two from 4096 to below ${blockSize}`);
+      }
       const flags = { compress: !!(bits & 1), full: !!(bits & 2), verify: !!(bits & 4), dryRun: !!(bits & 8) };
-      return { version, targetName, sourceSize, blockSize, flags, sourceId, cacheGeneration, cacheFingerprint };
+      return {
+        version,
+        targetName,
+        sourceSize,
+        blockSize,
+        flags,
+        sourceId,
+        cacheGeneration,
+        cacheFingerprint,
+        fineSize,
+      };
     },
   },
   welcome: {
@@ -327,6 +369,27 @@ export const codecs = {
       const digests = allZero === 1 ? undefined : Buffer.from(r.bytes(count * DIGEST_SIZE));
       r.end();
       return { firstBlock, count, digests };
+    },
+  },
+  fineOffer: {
+    encode: (m: FineOffer): Buffer[] => [new BodyWriter().u64(m.firstBlock).u32(m.count).toBuffer(), m.digests],
+    decode(body: Buffer): FineOffer {
+      const r = new BodyReader(body, "FINE_OFFER");
+      const firstBlock = r.u64();
+      const count = r.u32();
+      const n = r.remaining();
+      if (count === 0 || n === 0 || n % DIGEST_SIZE !== 0)
+        throw protocolError(`FINE_OFFER: ${count} blocks, ${n} bytes`);
+      return { firstBlock, count, digests: Buffer.from(r.bytes(n)) };
+    },
+  },
+  fineNeed: {
+    encode: (m: FineNeed): Buffer[] => [new BodyWriter().u64(m.firstBlock).u32(m.count).bytes(m.bitmap).toBuffer()],
+    decode(body: Buffer): FineNeed {
+      const r = new BodyReader(body, "FINE_NEED");
+      const firstBlock = r.u64();
+      const count = r.u32();
+      return { firstBlock, count, bitmap: Buffer.from(r.bytes(r.remaining())) };
     },
   },
   ack: {

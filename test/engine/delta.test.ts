@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { TransferStats } from "../../src/engine/stats.js";
 import { copyInProcess, MemoryStateStore, scatter, writeMixedImage } from "../helpers/engine.js";
 import { scratchDir } from "../helpers/files.js";
-import { seededBytes, seededInts, testSeed } from "../helpers/random.js";
+import { seededBytes, testSeed } from "../helpers/random.js";
 
 const scratch = scratchDir();
 afterAll(() => scratch.remove());
@@ -188,5 +188,82 @@ describe("delta sync: a target holding an earlier copy gets only what changed", 
       expect(stats.changedBlocks).toBeGreaterThan(0);
       expect(statSync(target).size).toBe(32 * 1024 * 1024); // a dry run does not grow it
     });
+  });
+});
+
+describe("two-level comparison: only the 4 KiB pieces that differ inside changed blocks are sent", () => {
+  const FINE = 4096;
+
+  for (const compress of [false, true]) {
+    it(`scattered 4 KiB writes cost about 4 KiB each${compress ? ", with lz4" : ""}`, async () => {
+      const seed = testSeed(`two-level ${compress}`);
+      const source = join(scratch.dir, `fine-src-${compress}.img`);
+      const target = join(scratch.dir, `fine-dst-${compress}.img`);
+      const size = 64 * 1024 * 1024 + 5000; // a short last block and a short last piece
+      writeMixedImage(source, size, seed);
+      const state = new MemoryStateStore();
+      fulfilled((await copyInProcess({ source, target, state })).target);
+      const pieces = scatter(source, 60, seed + 1, FINE);
+      const fd = openSync(source, "r+");
+      writeSync(fd, seededBytes(5000, seed + 2), 0, 5000, size - 5000); // the tail, across two pieces
+      closeSync(fd);
+      pieces.add(Math.floor((size - 5000) / FINE)).add(Math.floor((size - 1) / FINE));
+
+      const stats = new TransferStats();
+      const r = await copyInProcess({ source, target, state, source_: { stats, fineSize: FINE, compress } });
+      fulfilled(r.source);
+      fulfilled(r.target);
+      expect(readFileSync(target).equals(readFileSync(source))).toBe(true);
+      expect(state.last).toMatchObject({ complete: true, verified: true });
+      // Offers carry 16 digests of 16 bytes per changed block; the rest is the pieces.
+      const offerBytes = stats.changedBlocks * (BS / FINE) * 16;
+      console.log(
+        `${pieces.size} pieces in ${stats.changedBlocks} blocks changed; ${r.bytes.aToB} bytes sent (offers ${offerBytes})`,
+      );
+      expect(r.bytes.aToB).toBeLessThanOrEqual(1.1 * pieces.size * FINE + offerBytes + 64 * 1024);
+      expect(r.bytes.aToB).toBeLessThan(stats.changedBlocks * BS * 0.5);
+    });
+  }
+
+  it("repairs blocks changed behind the target's back and blocks that became zero", async () => {
+    const seed = testSeed("two-level repair");
+    const source = join(scratch.dir, "fine-rep-src.img");
+    const target = join(scratch.dir, "fine-rep-dst.img");
+    writeMixedImage(source, 48 * 1024 * 1024, seed);
+    const state = new MemoryStateStore();
+    fulfilled((await copyInProcess({ source, target, state })).target);
+    scatter(target, 25, seed + 2, FINE);
+    const fd = openSync(source, "r+");
+    writeSync(fd, Buffer.alloc(3 * BS + 4096), 0, 3 * BS + 4096, 8 * BS - 4096); // zeros across blocks
+    closeSync(fd);
+    const r = await copyInProcess({ source, target, state, source_: { fineSize: FINE } });
+    fulfilled(r.source);
+    fulfilled(r.target);
+    expect(readFileSync(target).equals(readFileSync(source))).toBe(true);
+  });
+
+  it("an interrupted two-level delta, then a new sync, gives an identical target", async () => {
+    const seed = testSeed("two-level interrupted");
+    const source = join(scratch.dir, "fine-int-src.img");
+    const target = join(scratch.dir, "fine-int-dst.img");
+    writeMixedImage(source, 96 * 1024 * 1024, seed);
+    const state = new MemoryStateStore();
+    fulfilled((await copyInProcess({ source, target, state })).target);
+    scatter(source, 3000, seed + 1, FINE); // most blocks changed, in pieces
+    const cut = await copyInProcess({
+      source,
+      target,
+      state,
+      cutAfterBytes: 5 * 1024 * 1024,
+      source_: { fineSize: FINE },
+      target_: { checkpointBytes: 16 << 20 },
+    });
+    expect(cut.source.status).toBe("rejected");
+    expect(state.last).toMatchObject({ complete: false });
+    const again = await copyInProcess({ source, target, state, source_: { fineSize: FINE } });
+    fulfilled(again.source);
+    fulfilled(again.target);
+    expect(readFileSync(target).equals(readFileSync(source))).toBe(true);
+    expect(state.last?.complete).toBe(true);
   });
 });

@@ -149,6 +149,7 @@ describe("failures end both sides promptly, with the real reason", () => {
         sourceId: "huge",
         cacheGeneration: 0,
         cacheFingerprint: Buffer.alloc(16),
+        fineSize: 0,
       }),
     );
     const reply = await peer.receive();

@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runTarget } from "../../src/engine/target.js";
-import { openVolume } from "../../src/native/index.js";
+import { BlockKind, openVolume } from "../../src/native/index.js";
 import { FrameChannel } from "../../src/protocol/frames.js";
 import { codecs, MessageType, PROTOCOL_VERSION } from "../../src/protocol/messages.js";
 import { memoryPair } from "../../src/transport/memory.js";
@@ -23,6 +23,7 @@ const hello = (over: Partial<Parameters<typeof codecs.hello.encode>[0]> = {}) =>
     sourceId: "hostile",
     cacheGeneration: 0,
     cacheFingerprint: Buffer.alloc(16),
+    fineSize: 0,
     ...over,
   });
 
@@ -180,5 +181,81 @@ describe("a target facing a hostile or broken source", () => {
     });
     expect(r.error).toMatchObject({ code: "E_PROTOCOL" });
     expect(String((r.error as Error).message)).toMatch(/END after block 0/);
+  });
+
+  describe("two-level comparison messages out of place", () => {
+    const start = async (peer: FrameChannel, over: Parameters<typeof hello>[0] = {}) => {
+      await peer.send(MessageType.hello, hello({ fineSize: 4096, ...over }));
+      await welcome(peer);
+      await peer.send(MessageType.start, codecs.start.encode({ fromBlock: 0 }));
+    };
+    const cases: Array<[string, (peer: FrameChannel) => Promise<void>, RegExp]> = [
+      [
+        "a FINE_OFFER in copy mode",
+        async (peer) => {
+          await start(peer, { flags: { compress: false, full: true, verify: false, dryRun: false } });
+          await peer.send(
+            MessageType.fineOffer,
+            codecs.fineOffer.encode({ firstBlock: 0, count: 1, digests: Buffer.alloc(256) }),
+          );
+        },
+        /outside a two-level comparison/,
+      ],
+      [
+        "FINE_BLOCKS never asked for",
+        async (peer) => {
+          await start(peer);
+          const body = codecs.blocks.encode({
+            firstBlock: 0,
+            kinds: Uint8Array.of(BlockKind.raw),
+            sizes: Uint32Array.of(4096),
+            payload: [seededBytes(4096, 5)],
+          });
+          await peer.send(MessageType.fineBlocks, body);
+        },
+        /not as asked/,
+      ],
+      [
+        "a FINE_OFFER with the wrong number of digests",
+        async (peer) => {
+          await start(peer);
+          await peer.send(
+            MessageType.fineOffer,
+            codecs.fineOffer.encode({ firstBlock: 0, count: 2, digests: Buffer.alloc(16 * 17) }),
+          );
+        },
+        /17 digests for 32 pieces/,
+      ],
+      [
+        "a fine size that is not smaller than the block",
+        async (peer) => {
+          await peer.send(MessageType.hello, hello({ fineSize: 65536 }));
+        },
+        /fine size 65536/,
+      ],
+      [
+        "END while an offer awaits its pieces",
+        async (peer) => {
+          await start(peer, { sourceSize: 65536 });
+          await peer.send(
+            MessageType.fineOffer,
+            codecs.fineOffer.encode({ firstBlock: 0, count: 1, digests: Buffer.alloc(256, 7) }),
+          );
+          await peer.send(
+            MessageType.end,
+            codecs.end.encode({ blockCount: 1, fingerprint: Buffer.alloc(16), replaced: Buffer.alloc(16) }),
+          );
+        },
+        /END after block 1 of 1/,
+      ],
+    ];
+    for (const [what, send, message] of cases) {
+      it(`refuses ${what}, with nothing marked complete`, async () => {
+        const r = await attack(send);
+        expect(r.error).toMatchObject({ code: "E_PROTOCOL" });
+        expect(String((r.error as Error).message)).toMatch(message);
+        expect(r.state.saved.every((s) => !s.complete)).toBe(true);
+      });
+    }
   });
 });
