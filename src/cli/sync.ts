@@ -28,6 +28,7 @@ interface SyncFlags {
   cache: boolean;
   cacheDir: string;
   paranoid?: boolean;
+  cacheRuns: string;
 }
 
 /** `blockferry sync SOURCE DEST`: copy a volume to a local path or a receiver. */
@@ -54,6 +55,7 @@ export function registerSync(program: Command): void {
     .option("--state-dir <dir>", "local DEST on a block device: where its state file lives", DEFAULT_STATE_DIR)
     .option("--no-cache", "compare with the target's own digests, not the digest cache kept from the last sync")
     .option("--cache-dir <dir>", "where the digest caches of destinations live", defaultCacheDir())
+    .option("--cache-runs <n>", "syncs in a row the digest cache may serve; the next has the target read its copy", "6")
     .option("--paranoid", "compare every block with the target's own digests, then have it re-read the copy")
     .action(async (source: string, dest: string, flags: SyncFlags) => {
       if (flags.compress !== "lz4" && flags.compress !== "none")
@@ -87,6 +89,7 @@ export function registerSync(program: Command): void {
           stateDir: flags.stateDir,
           cacheDir: flags.cacheDir,
           readCache: flags.cache && !flags.paranoid,
+          cacheRuns: checkCount("--cache-runs", flags.cacheRuns),
           stats,
           log,
         });
@@ -120,10 +123,16 @@ export function registerSync(program: Command): void {
           `${summary.mode === "delta" ? "synced" : "copied"} ${formatBytes(summary.bytes.total)} in ${formatDuration(summary.seconds)} (${formatRate(summary.throughput)})${resumed}: ` +
             `read ${formatBytes(summary.bytes.read)}, sent ${formatBytes(summary.bytes.wire)}, zero ${formatBytes(summary.bytes.zero)}${delta}; ` +
             `seconds reading ${t.reading.toFixed(1)}, hashing ${t.hashing.toFixed(1)}, waiting ${t.waiting.toFixed(1)}, target writing ${t.targetWriting.toFixed(1)}; ` +
-            `verified, fingerprint ${summary.fingerprint}`,
+            `${summary.digestsFrom === "cache" ? "verified against the target's record (it read nothing)" : "verified"}, fingerprint ${summary.fingerprint}`,
         );
       }
     });
+}
+
+function checkCount(what: string, text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw invalid(what, "a whole number such as 6", text);
+  return n;
 }
 
 function summarize(

@@ -36,6 +36,8 @@ interface Header {
   blockSize: number;
   sourceSize: number;
   fingerprint: string;
+  /** Syncs in a row that used a cache instead of the target reading its copy (0: this one read it). */
+  cachedRuns: number;
   writtenAt: string;
 }
 
@@ -57,7 +59,9 @@ function isHeader(v: unknown): v is Header {
     Number.isSafeInteger(h.blockSize) &&
     Number.isSafeInteger(h.sourceSize) &&
     typeof h.fingerprint === "string" &&
-    /^[0-9a-f]{32}$/.test(h.fingerprint)
+    /^[0-9a-f]{32}$/.test(h.fingerprint) &&
+    Number.isSafeInteger(h.cachedRuns) &&
+    (h.cachedRuns as number) >= 0
   );
 }
 
@@ -66,6 +70,8 @@ export interface CachedDigests {
   readonly generation: number;
   readonly seed: bigint;
   readonly fingerprint: Buffer;
+  /** Syncs in a row that used a cache, up to the one that wrote this. */
+  readonly cachedRuns: number;
   /** Adds the cache's digests of blocks [queue.covered, end) to `queue`. */
   fill(queue: DigestQueue, end: number): Promise<void>;
   close(): Promise<void>;
@@ -78,7 +84,7 @@ export interface CacheWriter {
   /** The next `count` blocks all have this digest (a hole). */
   repeat(digest: Buffer, count: number): Promise<void>;
   /** Makes it the cache, atomically, once the target confirmed the copy as generation `generation`. */
-  commit(generation: number, fingerprint: Buffer): Promise<void>;
+  commit(generation: number, fingerprint: Buffer, cachedRuns: number): Promise<void>;
   /** Throws it away. */
   abort(): Promise<void>;
 }
@@ -153,6 +159,7 @@ export class FileDigestCache implements DigestCacheStore {
     if (sum.hex !== h.fingerprint) return "its digests do not match its fingerprint (damaged)";
     return {
       generation: h.generation,
+      cachedRuns: h.cachedRuns,
       seed,
       fingerprint: sum.toBuffer(),
       async fill(queue, end) {
@@ -205,7 +212,7 @@ export class FileDigestCache implements DigestCacheStore {
           left -= n;
         }
       },
-      async commit(generation, fingerprint) {
+      async commit(generation, fingerprint, cachedRuns) {
         await flush();
         const header: Header = {
           format: FORMAT,
@@ -216,6 +223,7 @@ export class FileDigestCache implements DigestCacheStore {
           blockSize,
           sourceSize,
           fingerprint: fingerprint.toString("hex"),
+          cachedRuns,
           writtenAt: new Date().toISOString(),
         };
         const text = JSON.stringify({ header, checksum: checksum(header) });

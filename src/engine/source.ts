@@ -55,6 +55,11 @@ export interface SourceOptions {
   cache?: DigestCacheStore | undefined;
   readCache?: boolean;
   /**
+   * Syncs in a row that may use the cache; the next has the target read its
+   * whole copy again (lost writes, bit rot at rest). Default 6.
+   */
+  cacheRuns?: number;
+  /**
    * Two-level comparison: the pieces of this size inside each changed block
    * are compared too, and only those that differ are sent (0: whole blocks).
    */
@@ -74,7 +79,12 @@ export interface SourceResult {
 }
 
 export async function runSource(o: SourceOptions): Promise<SourceResult> {
-  const offered = o.readCache !== false && !o.full ? await o.cache?.open(o.blockSize, o.volume.size) : undefined;
+  let offered = o.readCache !== false && !o.full ? await o.cache?.open(o.blockSize, o.volume.size) : undefined;
+  if (offered !== undefined && offered.cachedRuns >= (o.cacheRuns ?? DEFAULT_CACHE_RUNS)) {
+    o.log?.(`the digest cache served ${offered.cachedRuns} syncs in a row: the target reads its copy this time`);
+    await offered.close();
+    offered = undefined;
+  }
   const cache: CacheUse = { offered, writer: undefined };
   try {
     const result = await sendVolume(o, cache);
@@ -96,13 +106,18 @@ interface CacheUse {
   writer: CacheWriter | undefined;
   /** The generation the target gives this sync's copy. */
   generation?: number;
+  /** The target took the offered cache up. */
+  used?: boolean;
 }
+
+const DEFAULT_CACHE_RUNS = 6;
 
 /** After a verified sync the new cache replaces the old; failing to write it costs the next run only time. */
 async function commitCache(o: SourceOptions, cache: CacheUse, result: SourceResult): Promise<void> {
   if (cache.writer === undefined || cache.generation === undefined) return;
   try {
-    await cache.writer.commit(cache.generation, Buffer.from(result.fingerprint, "hex"));
+    const runs = cache.used ? (cache.offered?.cachedRuns ?? 0) + 1 : 0;
+    await cache.writer.commit(cache.generation, Buffer.from(result.fingerprint, "hex"), runs);
   } catch (e) {
     o.log?.(`warning: the digest cache ${o.cache?.path} was not saved: ${(e as Error).message}`);
     await cache.writer.abort();
@@ -141,7 +156,7 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
     throw new BlockferryError("E_PROTOCOL", "protocol error: the target took up a digest cache not offered");
   }
   if (welcome.cacheRefusal !== "") o.log?.(`the digest cache is not used: ${welcome.cacheRefusal}`);
-  stats.cachedDigests = welcome.cached;
+  stats.cachedDigests = cache.used = welcome.cached;
   if (welcome.targetSize < size) {
     throw new BlockferryError("E_TARGET_TOO_SMALL", `target is ${welcome.targetSize} bytes, the source ${size}`);
   }
@@ -199,11 +214,15 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
   const offers: FineOfferSent[] = [];
   let offersAnswered: () => void = () => {};
   let fineWork = Promise.resolve();
+  // Offers answered whose pieces are not yet on the wire: they hold batch buffers too.
+  const answered = new Set<FineOfferSent>();
   const onNeed = (need: FineNeed) => {
-    const offer = offers.shift();
+    const offer = offers[0];
     if (offer === undefined || need.firstBlock !== offer.first || need.count !== offer.count) {
       throw new BlockferryError("E_PROTOCOL", `protocol error: FINE_NEED for block ${need.firstBlock}, not offered`);
     }
+    offers.shift();
+    answered.add(offer);
     const pieces = neededPieces(need.bitmap, Math.ceil(offer.data.length / fineSize));
     if (offers.length === 0) offersAnswered();
     // Sent apart from the listener, which must keep reading the target's digests meanwhile.
@@ -212,11 +231,13 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
       const body = codecs.blocks.encode(message);
       await o.rateLimiter?.take(body.reduce((n, b) => n + b.length, 5));
       await channel.send(MessageType.fineBlocks, body, offer.release);
+      answered.delete(offer);
       stats.wireBytes = channel.bytesSent;
     });
-    fineWork.catch((e: unknown) =>
-      peer.fail(e instanceof BlockferryError ? e : new BlockferryError("E_INTERNAL", String(e))),
-    );
+    fineWork.catch((e: unknown) => {
+      peer.fail(e instanceof BlockferryError ? e : new BlockferryError("E_INTERNAL", String(e)));
+      channel.destroy();
+    });
   };
   const peer = new PeerListener(
     channel,
@@ -262,6 +283,11 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
     "target",
     () => done !== undefined,
   );
+  // A failed peer answers no more offers: their buffers go back, or reading ahead would wait forever.
+  peer.failed().catch(() => {
+    for (const offer of [...offers.splice(0), ...answered]) offer.release();
+    answered.clear();
+  });
   // At most two checkpoint intervals of data travel unacknowledged, so an
   // interruption re-sends at most that. Zero runs are a few bytes on the wire
   // and always go; a wait always has over one interval in flight, so the
@@ -382,7 +408,7 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
             // Offer the pieces' digests; the pieces the target lacks go once it says which.
             const data = batch.buffer.subarray(at * blockSize, Math.min((at + count) * blockSize, batch.length));
             const { digests } = await digestBlocks(data, fineSize, seed);
-            offers.push({ first, count, data, release: releaseOne });
+            offers.push({ first, count, data, release: once(releaseOne) });
             const offer = codecs.fineOffer.encode({ firstBlock: first, count, digests });
             await send(MessageType.fineOffer, offer, first + count, sum);
             continue;
@@ -437,6 +463,14 @@ interface FineOfferSent {
   /** The offered blocks' bytes, in the batch's buffer (held until their pieces are sent). */
   data: Buffer;
   release: () => void;
+}
+
+function once(f: () => void): () => void {
+  let called = false;
+  return () => {
+    if (!called) f();
+    called = true;
+  };
 }
 
 /** Indices of the 1 bits of a FINE_NEED bitmap, checked against the offer's piece count. */

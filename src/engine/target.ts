@@ -43,8 +43,11 @@ export interface OpenedTarget {
   identity: string;
   /** For logs: the configured name and the path. */
   describe: string;
-  /** The volume's change stamp now (src/job/identity.ts); undefined when it cannot be told. */
-  stamp: () => Promise<string | undefined>;
+  /**
+   * The volume's change stamp now (src/job/identity.ts); undefined when it
+   * cannot be told. `seal`: taken to be recorded, after the last write.
+   */
+  stamp: (seal?: boolean) => Promise<string | undefined>;
 }
 
 /** Looks the requested target up and opens it, or throws the refusal to send back. */
@@ -337,6 +340,10 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
   const onFineOffer = async (m: FineOffer) => {
     if (fineSize === 0) throw unexpected(MessageType.fineOffer, "outside a two-level comparison");
     checkRange(m.firstBlock, m.count, "FINE_OFFER");
+    // An honest source offers nothing past two checkpoint intervals beyond the last one acknowledged.
+    if (m.firstBlock + m.count > lastCheckpoint + 2 * checkpointBlocks) {
+      throw protocolError(`FINE_OFFER up to block ${m.firstBlock + m.count}, past the window from ${lastCheckpoint}`);
+    }
     const length = bytesOf(m.firstBlock, m.count);
     const pieceCount = Math.ceil(length / fineSize);
     if (length > MAX_BLOCKS_BYTES && m.count > 1) throw protocolError(`FINE_OFFER of ${m.count} blocks`);
@@ -550,7 +557,7 @@ async function finish(
   const at = new Date().toISOString();
   if (verified) {
     // Taken after the last write and sync: any later write changes it.
-    state.stamp = await opened.stamp();
+    state.stamp = await opened.stamp(true);
     state.generation += 1;
     Object.assign(state, { complete: true, verified: true, blocksDone: Math.ceil(hello.sourceSize / hello.blockSize) });
     Object.assign(state, { fingerprint: fingerprint.hex, updatedAt: at, completedAt: at });

@@ -5,7 +5,7 @@
  * WWID or serial). A renumbered or remapped device then no longer matches
  * its old state, and an interrupted copy is not resumed onto the wrong disk.
  */
-import { readFile, stat } from "node:fs/promises";
+import { readFile, stat, utimes } from "node:fs/promises";
 
 const STABLE_IDS = ["dm/uuid", "loop/backing_file", "device/wwid", "device/serial"];
 
@@ -23,24 +23,46 @@ export async function volumeIdentity(path: string, size: number): Promise<string
 
 /**
  * A value that changes whenever the volume is written: for an image file, its
- * modification and change times (nanoseconds) and size; for a block device,
- * the kernel's count of sectors written to it since boot, with the boot's id
- * (after a reboot nothing can be ruled out). Recorded when a sync completes,
- * compared before the next one trusts a digest cache. Undefined when the
- * kernel does not tell.
+ * modification time (nanoseconds), inode and size; for a block device, the
+ * kernel's counts of writes and discards to it since boot, with the boot's id
+ * (after a reboot nothing can be ruled out), the disk's sequence number (a
+ * disk replaced at the same number gets another) and, for a loop device, the
+ * stamp of its backing file. Recorded when a sync completes (`seal`), compared
+ * before the next one trusts a digest cache. Undefined when the kernel does
+ * not tell.
+ *
+ * Sealing an image sets its modification time two seconds back: any later
+ * write sets it to the present, so even a filesystem with coarse timestamps
+ * cannot give a later write the time recorded (git's "racily clean" problem).
  */
-export async function changeStamp(path: string): Promise<string | undefined> {
-  const st = await stat(path, { bigint: true });
-  if (!st.isBlockDevice()) return `file:${st.mtimeNs}:${st.ctimeNs}:${st.size}`;
+export async function changeStamp(path: string, seal = false): Promise<string | undefined> {
+  let st = await stat(path, { bigint: true });
+  if (!st.isBlockDevice()) {
+    if (seal) {
+      await utimes(path, new Date(Number(st.atimeNs / 1_000_000n)), new Date(Date.now() - 2000));
+      st = await stat(path, { bigint: true });
+    }
+    return `file:${st.ino}:${st.mtimeNs}:${st.size}`;
+  }
   const { major, minor } = deviceNumber(Number(st.rdev));
-  const [boot, counters] = await Promise.all([
-    readFile("/proc/sys/kernel/random/boot_id", "utf8").catch(() => ""),
-    readFile(`/sys/dev/block/${major}:${minor}/stat`, "utf8").catch(() => ""),
+  const sys = `/sys/dev/block/${major}:${minor}`;
+  const read = (p: string) =>
+    readFile(p, "utf8").then(
+      (t) => t.trim(),
+      () => "",
+    );
+  const [boot, counters, diskseq, parentSeq, backing] = await Promise.all([
+    read("/proc/sys/kernel/random/boot_id"),
+    read(`${sys}/stat`),
+    read(`${sys}/diskseq`),
+    read(`${sys}/../diskseq`), // a partition's disk
+    read(`${sys}/loop/backing_file`),
   ]);
-  // Fields 5 and 7: writes completed, sectors written (discards are counted apart, from field 12).
-  const fields = counters.trim().split(/\s+/);
-  if (boot.trim() === "" || fields.length < 7) return undefined;
-  return `block:${boot.trim()}:${fields[4]}:${fields[6]}`;
+  // Fields 5 and 7: writes completed, sectors written; 12 and 14: discards completed, sectors discarded.
+  const f = counters.split(/\s+/);
+  if (boot === "" || f.length < 7) return undefined;
+  const backingStamp = backing === "" ? "" : await changeStamp(backing, seal).catch(() => "gone");
+  return `block:${boot}:${diskseq || parentSeq}:${f[4]}:${f[6]}:${f[11] ?? ""}:${f[13] ?? ""}:${backingStamp}`;
 }
 
 function deviceNumber(rdev: number): { major: number; minor: number } {

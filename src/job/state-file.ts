@@ -34,7 +34,7 @@ function isState(v: unknown): v is TargetState {
     Number.isSafeInteger(s.blocksDone) &&
     typeof s.fingerprint === "string" &&
     /^[0-9a-f]{32}$/.test(s.fingerprint) &&
-    Number.isSafeInteger(s.generation) &&
+    (s.generation === undefined || Number.isSafeInteger(s.generation)) &&
     (s.stamp === undefined || typeof s.stamp === "string") &&
     typeof s.startedAt === "string" &&
     typeof s.updatedAt === "string"
@@ -70,7 +70,9 @@ export class FileStateStore implements TargetStateStore {
     }
     try {
       const parsed = JSON.parse(text) as { state?: unknown; checksum?: unknown };
-      if (isState(parsed.state) && parsed.checksum === checksum(parsed.state)) return parsed.state;
+      // A state written before generations were counted has none: 0.
+      if (isState(parsed.state) && parsed.checksum === checksum(parsed.state))
+        return { ...parsed.state, generation: parsed.state.generation ?? 0 };
     } catch {
       // falls through to the warning
     }

@@ -40,6 +40,8 @@ export interface SyncJobOptions {
   cacheDir: string;
   /** Offer the digest cache to the target (false: --no-cache, --paranoid). A new one is written either way. */
   readCache: boolean;
+  /** Syncs in a row the cache may serve before the target reads its copy again. */
+  cacheRuns: number;
   stats: TransferStats;
   log: (line: string) => void;
 }
@@ -66,6 +68,7 @@ export async function runSync(o: SyncJobOptions): Promise<SyncOutcome> {
       rateLimiter: o.bwlimit === undefined ? undefined : new RateLimiter(o.bwlimit),
       cache: digestCacheFor(o.destination, o.cacheDir, o.log),
       readCache: o.readCache,
+      cacheRuns: o.cacheRuns,
       stats: o.stats,
       log: o.log,
     };
@@ -104,7 +107,11 @@ export async function runSync(o: SyncJobOptions): Promise<SyncOutcome> {
 
 /** "/dev/vg/backup" → "local_dev_vg_backup": a target name (see src/job/targets.ts) that says which volume. */
 export function localTargetName(path: string): string {
-  return `local${path.replace(/[^A-Za-z0-9._-]/g, "_")}`.slice(-64).replace(/^[^A-Za-z0-9]+/, "");
+  const name = `local${path.replace(/[^A-Za-z0-9._-]/g, "_")}`;
+  if (name.length <= 64) return name;
+  // Too long: the end of the path and a hash of all of it, so that two long paths never share a name.
+  const hash = createHash("sha256").update(path).digest("hex").slice(0, 12);
+  return `local-${hash}-${name.slice(-(64 - 20))}`;
 }
 
 /** The digest cache kept for a destination: one file per destination, named by its hash. */

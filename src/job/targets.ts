@@ -78,7 +78,7 @@ export function receiverResolver(config: ReceiverConfig): TargetResolver {
     const volume = await openVolume(target.path, { write: true, create: config.create });
     const state = new FileStateStore(await statePath(target, config.stateDir), config.log);
     const identity = await volumeIdentity(target.path, volume.size);
-    const stamp = () => changeStamp(target.path);
+    const stamp = (seal?: boolean) => changeStamp(target.path, seal);
     return { volume, state, identity, stamp, describe: `${target.name} (${target.path})` };
   };
 }

@@ -1,5 +1,5 @@
 /**
- * blockferry wire protocol, version 1. S is the source (it reads the volume
+ * blockferry wire protocol, version 2 (1 had no digest cache and no two-level comparison). S is the source (it reads the volume
  * and sends it), T is the target (it writes the copy).
  *
  *   S → T  HELLO     magic, version, target name, source size, block size, flags, source id,
@@ -41,7 +41,7 @@ import { BlockKind, DIGEST_SIZE, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from "../nativ
 import { BodyReader, BodyWriter, protocolError } from "./body.js";
 
 export const MAGIC = Buffer.from("BFERRY\r\n", "latin1");
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const MAX_NAME_BYTES = 255;
 export const MAX_MESSAGE_BYTES = 1024;
 /** Most blocks, and bytes once decoded (or one block, if larger), one BLOCKS message may carry. */

@@ -83,6 +83,20 @@ describe.skipIf(skipReason !== undefined)("sync to block devices", () => {
     expect(compared.summary).toMatchObject({ mode: "delta", digestsFrom: "target" });
     expect(compared.summary.bytes.targetRead).toBeGreaterThan(0);
     expect(compared.stderr).toMatch(/digest cache is not used: the target was written outside blockferry/);
+    // Discarded (blkdiscard, fstrim through a mount): counted apart from writes, seen too.
+    execFileSync("blkdiscard", ["--offset", String(4 * 65536), "--length", String(65536), device]);
+    scatter(source, 3, seed + 5);
+    const discarded = await sync();
+    expect(discarded.summary).toMatchObject({ digestsFrom: "target" });
+    // Written through the loop device's backing file, around the device: its stamp is part of the device's.
+    const backing = openSync(join(scratch.dir, "cached.img"), "r+");
+    writeSync(backing, seededBytes(4096, seed + 6), 0, 4096, 7 * 65536);
+    fsyncSync(backing);
+    closeSync(backing);
+    const around = await sync();
+    expect(around.summary).toMatchObject({ digestsFrom: "target" });
+    const untouched = await sync();
+    expect(untouched.summary).toMatchObject({ digestsFrom: "cache", bytes: { targetRead: 0 } });
   });
 
   it("refuses a mounted device", async () => {

@@ -27,7 +27,7 @@ async function syncedPair(name: string, seed: number) {
   const state = new MemoryStateStore();
   const warnings: string[] = [];
   const cache = new FileDigestCache(cachePath, `local:${target}`, (line) => warnings.push(line));
-  const sync = async (extra: { readCache?: boolean; cut?: number; verify?: boolean } = {}) => {
+  const sync = async (extra: { readCache?: boolean; cut?: number; verify?: boolean; cacheRuns?: number } = {}) => {
     const stats = new TransferStats();
     const targetStats = new TransferStats();
     const logs: string[] = [];
@@ -39,6 +39,7 @@ async function syncedPair(name: string, seed: number) {
       source_: {
         cache,
         readCache: extra.readCache ?? true,
+        cacheRuns: extra.cacheRuns ?? 6,
         verify: extra.verify ?? false,
         stats,
         log: (l) => logs.push(l),
@@ -79,6 +80,19 @@ describe("digest cache: the next sync compares against the source's cache, the t
       console.log(`run ${run}: ${changed.size} blocks changed, ${crossed} bytes crossed, target read 0`);
     }
     expect(p.warnings).toEqual([]);
+  });
+
+  it("after --cache-runs syncs in a row from the cache, the target reads its copy again", async () => {
+    const seed = testSeed("cache runs");
+    const p = await syncedPair("cacheruns", seed);
+    const used: boolean[] = [];
+    for (let run = 1; run <= 5; run++) {
+      scatter(p.source, 5, seed + run);
+      const r = await p.sync({ cacheRuns: 2 });
+      used.push(fulfilled(r.source).cached);
+      expect(identical(p.source, p.target)).toBe(true);
+    }
+    expect(used).toEqual([true, true, false, true, true]);
   });
 
   it("a target written behind blockferry's back is noticed, compared in full and repaired", async () => {

@@ -242,28 +242,30 @@ describe("two-level comparison: only the 4 KiB pieces that differ inside changed
     expect(readFileSync(target).equals(readFileSync(source))).toBe(true);
   });
 
-  it("an interrupted two-level delta, then a new sync, gives an identical target", async () => {
-    const seed = testSeed("two-level interrupted");
-    const source = join(scratch.dir, "fine-int-src.img");
-    const target = join(scratch.dir, "fine-int-dst.img");
-    writeMixedImage(source, 96 * 1024 * 1024, seed);
-    const state = new MemoryStateStore();
-    fulfilled((await copyInProcess({ source, target, state })).target);
-    scatter(source, 3000, seed + 1, FINE); // most blocks changed, in pieces
-    const cut = await copyInProcess({
-      source,
-      target,
-      state,
-      cutAfterBytes: 5 * 1024 * 1024,
-      source_: { fineSize: FINE },
-      target_: { checkpointBytes: 16 << 20 },
+  for (const checkpointBytes of [undefined, 16 << 20]) {
+    it(`an interrupted two-level delta, then a new sync, gives an identical target (checkpoint ${checkpointBytes ?? "default"})`, async () => {
+      const seed = testSeed(`two-level interrupted ${checkpointBytes}`);
+      const source = join(scratch.dir, `fine-int-src-${checkpointBytes}.img`);
+      const target = join(scratch.dir, `fine-int-dst-${checkpointBytes}.img`);
+      writeMixedImage(source, 96 * 1024 * 1024, seed);
+      const state = new MemoryStateStore();
+      fulfilled((await copyInProcess({ source, target, state })).target);
+      scatter(source, 3000, seed + 1, FINE); // most blocks changed, in pieces
+      const cut = await copyInProcess({
+        source,
+        target,
+        state,
+        cutAfterBytes: 5 * 1024 * 1024,
+        source_: { fineSize: FINE },
+        target_: { checkpointBytes },
+      });
+      expect(cut.source.status).toBe("rejected");
+      expect(state.last).toMatchObject({ complete: false });
+      const again = await copyInProcess({ source, target, state, source_: { fineSize: FINE } });
+      fulfilled(again.source);
+      fulfilled(again.target);
+      expect(readFileSync(target).equals(readFileSync(source))).toBe(true);
+      expect(state.last?.complete).toBe(true);
     });
-    expect(cut.source.status).toBe("rejected");
-    expect(state.last).toMatchObject({ complete: false });
-    const again = await copyInProcess({ source, target, state, source_: { fineSize: FINE } });
-    fulfilled(again.source);
-    fulfilled(again.target);
-    expect(readFileSync(target).equals(readFileSync(source))).toBe(true);
-    expect(state.last?.complete).toBe(true);
-  });
+  }
 });

@@ -23,13 +23,13 @@ function within<T>(p: Promise<T>, ms = 20_000): Promise<T> {
   ]);
 }
 
-function welcomeFor(sourceBytes: number, checkpointBlocks = 1024) {
+function welcomeFor(sourceBytes: number, checkpointBlocks = 1024, compare = false) {
   return codecs.welcome.encode({
     version: PROTOCOL_VERSION,
     targetSize: sourceBytes,
     sectorSize: 512,
     isBlockDevice: false,
-    compare: false,
+    compare,
     cached: false,
     seed: 1n,
     resumeBlock: 0,
@@ -41,7 +41,7 @@ function welcomeFor(sourceBytes: number, checkpointBlocks = 1024) {
 }
 
 /** A source against a scripted fake target; returns how the source ended and the link. */
-async function sourceAgainst(script: (target: FrameChannel) => Promise<void>, bytes = 64 * 1024 * 1024) {
+async function sourceAgainst(script: (target: FrameChannel) => Promise<void>, bytes = 64 * 1024 * 1024, fineSize = 0) {
   const path = join(scratch.dir, `fake-src-${bytes}.img`);
   writeFileSync(path, seededBytes(bytes, 9));
   const volume = await openVolume(path);
@@ -53,6 +53,7 @@ async function sourceAgainst(script: (target: FrameChannel) => Promise<void>, by
     targetName: "t",
     sourceId: "s",
     blockSize: 65536,
+    fineSize,
   });
   await script(fake).catch(() => {});
   const outcome = await within(
@@ -83,6 +84,31 @@ describe("failures end both sides promptly, with the real reason", () => {
     expect(r.source.status).toBe("rejected");
     expect(r.target.status).toBe("rejected");
     expect(String((r.source as PromiseRejectedResult).reason.message)).toMatch(/disk full/);
+  });
+
+  it("a target that fails while offers await its answer stops the source with its error (no hang)", async () => {
+    const { error } = await sourceAgainst(
+      async (t) => {
+        await t.receive(); // HELLO
+        await t.send(MessageType.welcome, welcomeFor(64 * 1024 * 1024, 4096, true));
+        await t.receive(); // START
+        // "All our blocks are zero": every block of the random source differs and is offered.
+        await t.send(MessageType.digests, codecs.digests.encode({ firstBlock: 0, count: 1024, digests: undefined }));
+        let offers = 0;
+        while (offers < 4) {
+          const frame = await t.receive();
+          if (frame?.type === MessageType.fineOffer) offers++;
+          // No FINE_NEED: the source's read-ahead buffers stay with the offers.
+          if (frame === undefined) break;
+        }
+        await new Promise((r) => setTimeout(r, 200));
+        await t.send(MessageType.error, codecs.error.encode({ code: "E_NO_SPACE", message: "disk full" }));
+        await t.end();
+      },
+      64 * 1024 * 1024,
+      4096,
+    );
+    expect(error).toMatchObject({ code: "E_NO_SPACE" });
   });
 
   it("a target that closes without a word is a network error, not a hang", async () => {

@@ -48,7 +48,13 @@ export async function copyInProcess(o: CopyOptions) {
       throw new BlockferryError("E_UNKNOWN_TARGET", `no target named ${hello.targetName}`);
     }
     const volume = await openVolume(o.target, { write: true, create: true });
-    return { volume, state, identity: `test:${o.target}`, describe: o.target, stamp: () => changeStamp(o.target) };
+    return {
+      volume,
+      state,
+      identity: `test:${o.target}`,
+      describe: o.target,
+      stamp: (seal?: boolean) => changeStamp(o.target, seal),
+    };
   };
   const source = runSource({
     volume: sourceVolume,
