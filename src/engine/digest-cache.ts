@@ -15,7 +15,7 @@
  */
 import { createHash } from "node:crypto";
 import { constants } from "node:fs";
-import { type FileHandle, mkdir, open, rename, rm } from "node:fs/promises";
+import { type FileHandle, mkdir, open, readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { fromFsError } from "../errors.js";
 import { DIGEST_SIZE } from "../native/index.js";
@@ -180,6 +180,7 @@ export class FileDigestCache implements DigestCacheStore {
     let handle: FileHandle;
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
+      await removeLeftovers(dir, basename(this.path));
       handle = await open(tmp, "w", 0o600);
     } catch (e) {
       throw fromFsError(e, `cannot write the digest cache ${this.path}`);
@@ -243,6 +244,13 @@ export class FileDigestCache implements DigestCacheStore {
         await rm(tmp, { force: true });
       },
     };
+  }
+}
+
+/** Temporary files of runs that died before renaming theirs into place. */
+async function removeLeftovers(dir: string, name: string): Promise<void> {
+  for (const entry of await readdir(dir)) {
+    if (entry.startsWith(`.${name}.`) && entry.endsWith(".tmp")) await rm(join(dir, entry), { force: true });
   }
 }
 

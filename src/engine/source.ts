@@ -404,7 +404,9 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
           }
           await flushRun();
           holders++;
-          if (fineSize > 0 && batch.kind === "data") {
+          // A long run of changed blocks is a rewrite, not scattered writes: whole blocks
+          // cost the same bytes without the target reading them first.
+          if (fineSize > 0 && batch.kind === "data" && count * blockSize <= Math.max(FINE_MAX_RUN_BYTES, blockSize)) {
             // Offer the pieces' digests; the pieces the target lacks go once it says which.
             const data = batch.buffer.subarray(at * blockSize, Math.min((at + count) * blockSize, batch.length));
             const { digests } = await digestBlocks(data, fineSize, seed);
@@ -456,6 +458,8 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
 }
 
 const ZERO16 = Buffer.alloc(16);
+/** Longest run of changed blocks offered piece by piece (two-level comparison). */
+const FINE_MAX_RUN_BYTES = 1024 * 1024;
 
 interface FineOfferSent {
   first: number;

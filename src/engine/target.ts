@@ -396,8 +396,11 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     let zero: Buffer;
     try {
       const dst = buffer.subarray(0, length);
-      await volume.read(dst, offset, length, { blockSize });
-      stats.readBytes += length;
+      // Every piece replaced: nothing of the old blocks is kept, so nothing to read.
+      if (offer.pieces.length < Math.ceil(length / fineSize)) {
+        await volume.read(dst, offset, length, { blockSize });
+        stats.readBytes += length;
+      }
       let at = 0;
       offer.pieces.forEach((p, k) => {
         pieces.copy(dst, p * fineSize, at, at + (lengths[k] ?? 0));

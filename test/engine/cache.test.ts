@@ -1,5 +1,14 @@
-import { closeSync, openSync, readFileSync, statSync, truncateSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { FileDigestCache } from "../../src/engine/digest-cache.js";
 import { TransferStats } from "../../src/engine/stats.js";
@@ -80,6 +89,15 @@ describe("digest cache: the next sync compares against the source's cache, the t
       console.log(`run ${run}: ${changed.size} blocks changed, ${crossed} bytes crossed, target read 0`);
     }
     expect(p.warnings).toEqual([]);
+  });
+
+  it("a temporary cache file left by a killed run is removed by the next", async () => {
+    const p = await syncedPair("leftover", testSeed("leftover"));
+    const leftover = join(dirname(p.cachePath), `.${basename(p.cachePath)}.99999999.tmp`);
+    writeFileSync(leftover, "half a cache");
+    fulfilled((await p.sync()).source);
+    expect(existsSync(leftover)).toBe(false);
+    expect(existsSync(p.cachePath)).toBe(true);
   });
 
   it("after --cache-runs syncs in a row from the cache, the target reads its copy again", async () => {

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { runSource } from "../../src/engine/source.js";
 import type { TargetState } from "../../src/engine/state.js";
 import { runTarget } from "../../src/engine/target.js";
-import { openVolume } from "../../src/native/index.js";
+import { digestBlocks, openVolume } from "../../src/native/index.js";
 import { FrameChannel } from "../../src/protocol/frames.js";
 import { codecs, MessageType, PROTOCOL_VERSION } from "../../src/protocol/messages.js";
 import { memoryPair } from "../../src/transport/memory.js";
@@ -92,8 +92,10 @@ describe("failures end both sides promptly, with the real reason", () => {
         await t.receive(); // HELLO
         await t.send(MessageType.welcome, welcomeFor(64 * 1024 * 1024, 4096, true));
         await t.receive(); // START
-        // "All our blocks are zero": every block of the random source differs and is offered.
-        await t.send(MessageType.digests, codecs.digests.encode({ firstBlock: 0, count: 1024, digests: undefined }));
+        // Every other block differs from the source's (seed 1 in WELCOME): each is offered on its own.
+        const { digests } = await digestBlocks(seededBytes(64 * 1024 * 1024, 9), 65536, 1n);
+        for (let b = 0; b < 1024; b += 2) digests[b * 16] = (digests[b * 16] ?? 0) ^ 1;
+        await t.send(MessageType.digests, codecs.digests.encode({ firstBlock: 0, count: 1024, digests }));
         let offers = 0;
         while (offers < 4) {
           const frame = await t.receive();
