@@ -406,7 +406,7 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
           holders++;
           // A long run of changed blocks is a rewrite, not scattered writes: whole blocks
           // cost the same bytes without the target reading them first.
-          if (fineSize > 0 && batch.kind === "data" && count * blockSize <= Math.max(FINE_MAX_RUN_BYTES, blockSize)) {
+          if (fineSize > 0 && batch.kind === "data" && count <= FINE_MAX_RUN_BLOCKS) {
             // Offer the pieces' digests; the pieces the target lacks go once it says which.
             const data = batch.buffer.subarray(at * blockSize, Math.min((at + count) * blockSize, batch.length));
             const { digests } = await digestBlocks(data, fineSize, seed);
@@ -458,8 +458,8 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
 }
 
 const ZERO16 = Buffer.alloc(16);
-/** Longest run of changed blocks offered piece by piece (two-level comparison). */
-const FINE_MAX_RUN_BYTES = 1024 * 1024;
+/** Longest run of changed blocks offered piece by piece (two-level comparison): 1 MiB of 64K blocks. */
+const FINE_MAX_RUN_BLOCKS = 16;
 
 interface FineOfferSent {
   first: number;
