@@ -22,6 +22,7 @@ export type ErrorCode =
   | "E_TARGET_TOO_SMALL" // a block device smaller than the source
   | "E_VERIFY" // the copy's fingerprint differs from the source's
   | "E_NETWORK" // the connection failed or closed early
+  | "E_AUTH" // a peer not allowed, a key not pinned or changed, a wrong shared secret
   | "E_INTERNAL"; // a bug: please report
 
 export interface ErrorDetails {

@@ -139,7 +139,10 @@ describe("bad input is refused with a typed error and nothing written", () => {
   });
 
   it("refuses every call on a closed volume", async () => {
-    const other = await openVolume(path, { write: true });
+    // Another file: an image open for writing is locked, even against this process.
+    const otherPath = join(scratch.dir, "closed.img");
+    writeFileSync(otherPath, Buffer.alloc(65536));
+    const other = await openVolume(otherPath, { write: true });
     const b = other.allocBuffer(4096);
     await other.close();
     expect(other.closed).toBe(true);

@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync, rmSync } from "node:fs";
 import { collectOutput } from "../../test/helpers/output.js";
+import { pin } from "./keys.js";
 
 export interface Usage {
   code: number | null;
@@ -71,5 +72,6 @@ export async function startReceiver(
   const args = ["receive", "--listen", `${ip}:${port}`, "--target", `t=${target}`, "--create", ...extra];
   const receiver = measured(ns, [process.execPath, cli, ...args]);
   await waitForOutput(receiver, /listening on/, "blockferry receive");
+  pin(ip, port);
   return { receiver, port };
 }

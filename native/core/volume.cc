@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -86,6 +87,15 @@ std::unique_ptr<Volume> Volume::Open(const std::string& path, const OpenOptions&
     throw IoError::System("fcntl " + path, errno, -1);
   }
   v->is_block_device_ = S_ISBLK(st.st_mode);
+  // An image file has no O_EXCL claim: one writer at a time is an advisory
+  // lock instead, held until this descriptor closes (or the process dies).
+  if (v->writable_ && !v->is_block_device_ && ::flock(v->fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      throw IoError(ErrorKind::kSystem, "lock " + path, EBUSY, -1,
+                    path + " is being written by another blockferry process");
+    }
+    throw IoError::System("flock " + path, errno, -1);
+  }
 
   if (options.direct) {
     int dfd = ::open(path.c_str(), flags | O_DIRECT, 0);

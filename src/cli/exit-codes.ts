@@ -20,6 +20,7 @@ export const EXIT = {
   targetTooSmall: 12,
   verify: 13,
   network: 14,
+  auth: 15,
 } as const;
 
 const exitForCode: Record<ErrorCode, number> = {
@@ -41,6 +42,7 @@ const exitForCode: Record<ErrorCode, number> = {
   E_TARGET_TOO_SMALL: EXIT.targetTooSmall,
   E_VERIFY: EXIT.verify,
   E_NETWORK: EXIT.network,
+  E_AUTH: EXIT.auth,
   E_INTERNAL: EXIT.internal,
 };
 

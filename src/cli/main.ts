@@ -4,6 +4,7 @@ import { Command, CommanderError } from "commander";
 import { BlockferryError } from "../errors.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
 import { registerInfo } from "./info.js";
+import { registerKeygen } from "./keygen.js";
 import { registerReceive } from "./receive.js";
 import { registerServe } from "./serve.js";
 import { registerSync } from "./sync.js";
@@ -21,6 +22,7 @@ registerSync(program);
 registerServe(program);
 registerReceive(program);
 registerInfo(program);
+registerKeygen(program);
 
 try {
   await program.parseAsync();

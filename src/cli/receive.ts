@@ -1,38 +1,52 @@
+import type { Duplex } from "node:stream";
 import type { Command } from "commander";
 import { TransferStats } from "../engine/stats.js";
 import { receiveOne } from "../job/receive.js";
+import { listenSecure } from "../transport/secure.js";
 import { stdioStream } from "../transport/stdio.js";
-import { listenTcp, parseEndpoint } from "../transport/tcp.js";
+import { parseEndpoint } from "../transport/tcp.js";
 import { invalid } from "../validate.js";
 import { addReceiverOptions, type ReceiverFlags, receiverConfig, stderrLog } from "./receiver-options.js";
+import { addServerSecurityOptions, type ServerSecurityFlags, serverSecurity } from "./security-options.js";
 
 /** `blockferry receive`: take one copy, on a port or on stdin/stdout, then exit. */
 export function registerReceive(program: Command): void {
-  addReceiverOptions(
-    program
-      .command("receive")
-      .description("receive one copy into a named target, then exit")
-      .option("--listen <[host:]port>", "accept one connection on this address")
-      .option("--stdio", "speak the protocol on stdin/stdout (as started by ssh)"),
-  ).action(async (flags: ReceiverFlags & { listen?: string; stdio?: boolean }) => {
+  addServerSecurityOptions(
+    addReceiverOptions(
+      program
+        .command("receive")
+        .description("receive one copy into a named target, then exit")
+        .option("--listen <[host:]port>", "accept one connection from an allowed source on this address")
+        .option("--stdio", "speak the protocol on stdin/stdout (as started by ssh, which authenticated the peer)"),
+    ),
+  ).action(async (flags: ReceiverFlags & ServerSecurityFlags & { listen?: string; stdio?: boolean }) => {
     if (flags.target.length === 0) throw invalid("--target", "at least one NAME=PATH", "none");
     if (!!flags.listen === !!flags.stdio)
       throw invalid("receive", "exactly one of --listen and --stdio", "both or neither");
     const config = receiverConfig(flags, stderrLog);
     const stats = new TransferStats();
-    let stream: import("node:stream").Duplex;
+    let stream: Duplex;
+    let authorize: (target: string) => void = () => {};
     if (flags.stdio) {
       stream = stdioStream();
     } else {
       const at = parseEndpoint(flags.listen as string, "127.0.0.1");
-      let accept: (s: import("node:net").Socket) => void = () => {};
-      const accepted = new Promise<import("node:net").Socket>((resolve) => (accept = resolve));
+      const security = await serverSecurity(flags, stderrLog);
+      let accept: (s: Duplex) => void = () => {};
+      const accepted = new Promise<Duplex>((resolve) => (accept = resolve));
       let taken = false;
-      const server = await listenTcp(at, (s) => {
-        if (taken) return s.destroy(); // one copy only: later connections are turned away
-        taken = true;
-        accept(s);
-      });
+      // The first peer that proves itself gets the copy; refused ones are logged and do not end the wait.
+      const server = await listenSecure(
+        at,
+        security,
+        (s, _peer, allowed) => {
+          if (taken) return s.destroy(); // one copy only: later connections are turned away
+          taken = true;
+          authorize = allowed;
+          accept(s);
+        },
+        (peer, reason) => stderrLog(`${peer}: refused: ${reason}`),
+      );
       const address = server.address();
       stderrLog(
         `listening on ${typeof address === "object" && address ? `${address.address}:${address.port}` : flags.listen}`,
@@ -41,7 +55,7 @@ export function registerReceive(program: Command): void {
       server.close();
     }
     try {
-      const r = await receiveOne(stream, config, stats);
+      const r = await receiveOne(stream, config, stats, authorize);
       stderrLog(`${r.target} complete and verified, fingerprint ${r.fingerprint}`);
     } finally {
       // stdout stays open for the process to flush at exit; a socket is closed here.

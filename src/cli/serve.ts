@@ -3,18 +3,22 @@ import { serve } from "../job/receive.js";
 import { parseEndpoint } from "../transport/tcp.js";
 import { invalid } from "../validate.js";
 import { addReceiverOptions, type ReceiverFlags, receiverConfig, stderrLog } from "./receiver-options.js";
+import { addServerSecurityOptions, type ServerSecurityFlags, serverSecurity } from "./security-options.js";
 
 /** `blockferry serve`: a receiver daemon writing only the targets it is given. */
 export function registerServe(program: Command): void {
-  addReceiverOptions(
-    program
-      .command("serve")
-      .description("receive copies on a TCP port, into the named targets only")
-      .requiredOption("--listen <[host:]port>", "address to listen on (host defaults to 127.0.0.1)"),
-  ).action(async (flags: ReceiverFlags & { listen: string }) => {
+  addServerSecurityOptions(
+    addReceiverOptions(
+      program
+        .command("serve")
+        .description("receive copies on a TCP port, from allowed sources, into the named targets only")
+        .requiredOption("--listen <[host:]port>", "address to listen on (host defaults to 127.0.0.1)"),
+    ),
+  ).action(async (flags: ReceiverFlags & ServerSecurityFlags & { listen: string }) => {
     if (flags.target.length === 0) throw invalid("--target", "at least one NAME=PATH", "none");
     const at = parseEndpoint(flags.listen, "127.0.0.1");
-    const server = await serve(at, receiverConfig(flags, stderrLog));
+    const security = await serverSecurity(flags, stderrLog);
+    const server = await serve(at, receiverConfig(flags, stderrLog), security);
     const address = server.address();
     stderrLog(
       `listening on ${typeof address === "object" && address ? `${address.address}:${address.port}` : flags.listen}`,

@@ -9,11 +9,12 @@ import { parseDestination } from "../transport/destination.js";
 import { checkPowerOfTwo, invalid } from "../validate.js";
 import { Progress, progressMode } from "./progress.js";
 import { stderrLog } from "./receiver-options.js";
+import { addClientSecurityOptions, type ClientSecurityFlags, clientSecurity } from "./security-options.js";
 import { formatBytes, formatDuration, formatRate, parseSize } from "./units.js";
 
 export const DEFAULT_BLOCK_SIZE = 64 * 1024;
 
-interface SyncFlags {
+interface SyncFlags extends ClientSecurityFlags {
   full?: boolean;
   compress: string;
   blockSize: string;
@@ -33,8 +34,7 @@ interface SyncFlags {
 
 /** `blockferry sync SOURCE DEST`: copy a volume to a local path or a receiver. */
 export function registerSync(program: Command): void {
-  program
-    .command("sync")
+  addClientSecurityOptions(program.command("sync"))
     .description("copy SOURCE (block device or image file) to DEST, resuming an interrupted copy")
     .argument("<source>", "block device or image file to read")
     .argument("<dest>", "local path, or tcp://HOST:PORT/TARGET-NAME of a `blockferry serve` or `receive`")
@@ -90,6 +90,7 @@ export function registerSync(program: Command): void {
           cacheDir: flags.cacheDir,
           readCache: flags.cache && !flags.paranoid,
           cacheRuns: checkCount("--cache-runs", flags.cacheRuns),
+          security: () => clientSecurity(flags, log),
           stats,
           log,
         });

@@ -5,14 +5,24 @@ import { TransferStats } from "../engine/stats.js";
 import { runTarget, type TargetResult } from "../engine/target.js";
 import { BlockferryError } from "../errors.js";
 import { FrameChannel } from "../protocol/frames.js";
-import { type Endpoint, listenTcp } from "../transport/tcp.js";
+import { listenSecure, type OnPeer, type ServerSecurity } from "../transport/secure.js";
+import type { Endpoint } from "../transport/tcp.js";
 import { type ReceiverConfig, receiverResolver } from "./targets.js";
 
-/** Receives one copy over `stream`. */
-export async function receiveOne(stream: Duplex, config: ReceiverConfig, stats: TransferStats): Promise<TargetResult> {
+/** Receives one copy over `stream`; `authorize` throws for a target this peer may not write. */
+export async function receiveOne(
+  stream: Duplex,
+  config: ReceiverConfig,
+  stats: TransferStats,
+  authorize: (target: string) => void = () => {},
+): Promise<TargetResult> {
+  const resolver = receiverResolver(config);
   return runTarget({
     channel: new FrameChannel(stream),
-    resolve: receiverResolver(config),
+    resolve: async (hello) => {
+      authorize(hello.targetName);
+      return resolver(hello);
+    },
     stats,
     log: config.log,
     checkpointBytes: config.checkpointBytes,
@@ -23,19 +33,19 @@ export async function receiveOne(stream: Duplex, config: ReceiverConfig, stats: 
 const CLAIM_WAIT_MS = 10_000;
 
 /**
- * Serves copies on a TCP port until closed. One writer per target: a second
- * connection for a target being written waits a little (a source killed and
- * restarted at once finds its old connection still closing), then is refused.
- * Every refusal and failure is logged with the peer's address; the server goes on.
+ * Serves copies on a TCP port until closed, to peers that prove themselves
+ * (see src/transport/secure.ts). One writer per target: a second connection
+ * for a target being written waits a little (a source killed and restarted at
+ * once finds its old connection still closing), then is refused. Every
+ * refusal and failure is logged with the peer's address; the server goes on.
  */
-export async function serve(at: Endpoint, config: ReceiverConfig): Promise<Server> {
+export async function serve(at: Endpoint, config: ReceiverConfig, security: ServerSecurity): Promise<Server> {
   const busy = new Map<string, Promise<void>>();
   const resolver = receiverResolver(config);
   const open = new Set<Socket>();
-  const server = await listenTcp(at, (socket: Socket) => {
+  const onPeer: OnPeer = (socket, peer, authorize) => {
     open.add(socket);
     socket.once("close", () => open.delete(socket));
-    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     let claimed: string | undefined;
     let release: () => void = () => {};
     const stats = new TransferStats();
@@ -43,6 +53,7 @@ export async function serve(at: Endpoint, config: ReceiverConfig): Promise<Serve
       channel: new FrameChannel(socket),
       resolve: async (hello) => {
         const name = hello.targetName;
+        authorize(name); // before the name is looked up: a peer learns nothing of targets it may not write
         const deadline = Date.now() + CLAIM_WAIT_MS;
         for (let held = busy.get(name); held !== undefined; held = busy.get(name)) {
           const left = deadline - Date.now();
@@ -70,7 +81,8 @@ export async function serve(at: Endpoint, config: ReceiverConfig): Promise<Serve
         release();
         socket.destroy();
       });
-  });
+  };
+  const server = await listenSecure(at, security, onPeer, (peer, reason) => config.log(`${peer}: refused: ${reason}`));
   // Closing the server also drops copies under way: their targets stay marked incomplete.
   const close = server.close.bind(server);
   server.close = (callback) => {

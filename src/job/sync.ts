@@ -17,7 +17,7 @@ import { openVolume } from "../native/index.js";
 import { FrameChannel } from "../protocol/frames.js";
 import type { Destination } from "../transport/destination.js";
 import { memoryPair } from "../transport/memory.js";
-import { connectTcp } from "../transport/tcp.js";
+import { type ClientSecurity, connectSecure } from "../transport/secure.js";
 import { receiveOne } from "./receive.js";
 import { targetMap } from "./targets.js";
 
@@ -42,6 +42,8 @@ export interface SyncJobOptions {
   readCache: boolean;
   /** Syncs in a row the cache may serve before the target reads its copy again. */
   cacheRuns: number;
+  /** How to reach a network destination (TLS, or a shared secret in plaintext). */
+  security: () => Promise<ClientSecurity>;
   stats: TransferStats;
   log: (line: string) => void;
 }
@@ -74,7 +76,7 @@ export async function runSync(o: SyncJobOptions): Promise<SyncOutcome> {
     };
     const dest = o.destination;
     if (dest.kind === "tcp") {
-      const socket = await connectTcp(dest.endpoint);
+      const socket = await connectSecure(dest.endpoint, await o.security(), o.log);
       try {
         return {
           source: await runSource({ ...common, channel: new FrameChannel(socket), targetName: dest.targetName }),

@@ -17,7 +17,7 @@ export function parseEndpoint(spec: string, defaultHost: string): Endpoint {
   return { host: m[1] ?? m[2] ?? defaultHost, port };
 }
 
-function tune(socket: Socket): Socket {
+export function tune<S extends Socket>(socket: S): S {
   socket.setNoDelay(true); // acknowledgements must not wait behind Nagle
   socket.setKeepAlive(true, 30_000);
   return socket;
@@ -44,7 +44,14 @@ export async function connectTcp(to: Endpoint, timeoutMs = 30_000): Promise<Sock
 }
 
 export async function listenTcp(at: Endpoint, onConnection: (socket: Socket) => void): Promise<Server> {
-  const server = createServer((socket) => onConnection(tune(socket)));
+  return startListening(
+    createServer((socket) => onConnection(tune(socket))),
+    at,
+  );
+}
+
+/** Starts `server` listening on `at`; resolves once it does. */
+export async function startListening<S extends Server>(server: S, at: Endpoint): Promise<S> {
   server.listen(at.port, at.host);
   try {
     await once(server, "listening");

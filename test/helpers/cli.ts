@@ -1,14 +1,26 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, rmSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { generateHostKey } from "../../src/transport/keys.js";
 import { collectOutput } from "./output.js";
 
 const root = join(import.meta.dirname, "..", "..");
 /** Digest caches of the syncs this test file runs: never the system's. */
 const cacheDir = mkdtempSync(join(tmpdir(), "blockferry-test-cache-"));
-process.on("exit", () => rmSync(cacheDir, { recursive: true, force: true }));
+/**
+ * One host key for the sources and receivers of this test file (as on a host
+ * that is both): receivers allow it for every target, and startServer pins
+ * each receiver in its known_hosts, so syncs run over TLS with no flags.
+ */
+export const keyDir = mkdtempSync(join(tmpdir(), "blockferry-test-keys-"));
+export const hostKey = await generateHostKey(keyDir, "test", false);
+writeFileSync(join(keyDir, "allowed_sources"), `${hostKey.fingerprint} *\n`);
+process.on("exit", () => {
+  rmSync(cacheDir, { recursive: true, force: true });
+  rmSync(keyDir, { recursive: true, force: true });
+});
 
 export interface Run {
   code: number | null;
@@ -21,7 +33,7 @@ export interface Run {
 export function start(args: string[], env: Record<string, string> = {}): ChildProcess & { output: () => Promise<Run> } {
   const child = spawn(process.execPath, ["--import", "tsx", join(root, "src/cli/main.ts"), ...args], {
     cwd: root,
-    env: { ...process.env, BLOCKFERRY_CACHE_DIR: cacheDir, ...env },
+    env: { ...process.env, BLOCKFERRY_CACHE_DIR: cacheDir, BLOCKFERRY_KEY_DIR: keyDir, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const out = collectOutput(child);
@@ -50,5 +62,6 @@ export async function startServer(args: string[]): Promise<{ child: ChildProcess
     });
     child.once("exit", (code) => reject(new Error(`serve exited with ${code}: ${log}`)));
   });
+  appendFileSync(join(keyDir, "known_hosts"), `127.0.0.1:${port} ${hostKey.fingerprint}\n`);
   return { child, port, log: () => log };
 }

@@ -1,0 +1,89 @@
+/** Command-line options for how sources and receivers prove themselves (src/transport/secure.ts). */
+import { access } from "node:fs/promises";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { type Authorized, parseAllow, readAllowFile } from "../job/authorized.js";
+import { defaultKeyDir, loadHostKey } from "../transport/keys.js";
+import { readSecret } from "../transport/secret.js";
+import type { ClientSecurity, ServerSecurity } from "../transport/secure.js";
+import { invalid } from "../validate.js";
+
+interface CommonFlags {
+  keyDir: string;
+  insecurePlaintext?: boolean;
+  secretFile?: string;
+}
+export interface ServerSecurityFlags extends CommonFlags {
+  allow: Array<[string, Set<string>]>;
+  allowFile?: string;
+}
+export interface ClientSecurityFlags extends CommonFlags {
+  knownHosts?: string;
+  trustNewHost?: boolean;
+}
+
+function addCommon(command: Command): Command {
+  return command
+    .option("--key-dir <dir>", "this host's key (key.pem, cert.pem; see `blockferry keygen`)", defaultKeyDir())
+    .option("--insecure-plaintext", "no TLS: trusted LANs and benchmarks only; both ends must prove --secret-file")
+    .option("--secret-file <file>", "with --insecure-plaintext: a shared secret (16 characters or more)");
+}
+
+export function addServerSecurityOptions(command: Command): Command {
+  return addCommon(command)
+    .option(
+      "--allow <FINGERPRINT=NAMES>",
+      "a source key allowed in, and the targets it may write (NAME,NAME or *; repeatable)",
+      (spec: string, all: Array<[string, Set<string>]>) => [...all, parseAllow(spec)],
+      [] as Array<[string, Set<string>]>,
+    )
+    .option("--allow-file <file>", "lines of FINGERPRINT NAME[,NAME] (default: KEY-DIR/allowed_sources if present)");
+}
+
+export function addClientSecurityOptions(command: Command): Command {
+  return addCommon(command)
+    .option("--known-hosts <file>", "pinned receiver keys (default: KEY-DIR/known_hosts)")
+    .option("--trust-new-host", "pin a receiver not yet in known_hosts (check its fingerprint first)");
+}
+
+async function plaintext(
+  flags: CommonFlags,
+  log: (line: string) => void,
+): Promise<{ kind: "plaintext"; secret: Buffer }> {
+  if (flags.secretFile === undefined) {
+    throw invalid("--insecure-plaintext", "a --secret-file shared with the other end", "no --secret-file");
+  }
+  log("WARNING: --insecure-plaintext: data crosses the network unencrypted (trusted LANs and benchmarks only)");
+  return { kind: "plaintext", secret: await readSecret(flags.secretFile) };
+}
+
+export async function serverSecurity(flags: ServerSecurityFlags, log: (line: string) => void): Promise<ServerSecurity> {
+  if (flags.insecurePlaintext) return plaintext(flags, log);
+  const key = await loadHostKey(flags.keyDir);
+  const defaultFile = join(flags.keyDir, "allowed_sources");
+  const file =
+    flags.allowFile ??
+    (await access(defaultFile).then(
+      () => defaultFile,
+      () => undefined,
+    ));
+  const authorized: Authorized = file === undefined ? new Map() : await readAllowFile(file);
+  for (const [fingerprint, names] of flags.allow) {
+    authorized.set(fingerprint, new Set([...(authorized.get(fingerprint) ?? []), ...names]));
+  }
+  if (authorized.size === 0) {
+    throw invalid("--allow", "at least one source key (--allow FINGERPRINT=TARGET, or an allow file)", "none");
+  }
+  log(`this receiver's key: ${key.fingerprint}`);
+  return { kind: "tls", key, authorized };
+}
+
+export async function clientSecurity(flags: ClientSecurityFlags, log: (line: string) => void): Promise<ClientSecurity> {
+  if (flags.insecurePlaintext) return plaintext(flags, log);
+  return {
+    kind: "tls",
+    key: await loadHostKey(flags.keyDir),
+    knownHosts: flags.knownHosts ?? join(flags.keyDir, "known_hosts"),
+    trustNewHost: flags.trustNewHost ?? false,
+  };
+}

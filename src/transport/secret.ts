@@ -1,0 +1,93 @@
+/**
+ * --insecure-plaintext: no encryption, but both ends prove they hold the same
+ * shared secret before any protocol message (and so before any write):
+ *
+ *   receiver → source   "BFAUTH1\n", nonce R (32 bytes)
+ *   source → receiver   nonce S (32), HMAC-SHA256(secret, "source" R S)
+ *   receiver → source   HMAC-SHA256(secret, "receiver" R S)
+ *
+ * Fresh nonces on both sides, so a recorded exchange cannot be replayed. The
+ * data that follows is not protected: for trusted LANs and benchmarks only.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import type { Socket } from "node:net";
+import { BlockferryError, fromFsError } from "../errors.js";
+
+const MAGIC = Buffer.from("BFAUTH1\n", "latin1");
+const NONCE = 32;
+const STEP_MS = 10_000;
+
+export async function readSecret(file: string): Promise<Buffer> {
+  let secret: Buffer;
+  try {
+    secret = Buffer.from((await readFile(file, "utf8")).trim(), "utf8");
+  } catch (e) {
+    throw fromFsError(e, `cannot read the shared secret ${file}`);
+  }
+  if (secret.length < 16) {
+    throw new BlockferryError(
+      "E_INVALID_ARG",
+      `--secret-file: expected at least 16 characters of secret, got ${secret.length}`,
+    );
+  }
+  return secret;
+}
+
+const mac = (secret: Buffer, who: string, r: Buffer, s: Buffer) =>
+  createHmac("sha256", secret).update(who).update(r).update(s).digest();
+
+/** Reads exactly `n` bytes, leaving anything after them for the protocol. */
+async function readExactly(socket: Socket, n: number, what: string): Promise<Buffer> {
+  const deadline = Date.now() + STEP_MS;
+  for (;;) {
+    const chunk = socket.read(n) as Buffer | null;
+    if (chunk !== null) return chunk;
+    if (socket.readableEnded || socket.destroyed) throw new BlockferryError("E_AUTH", `${what}: the peer closed`);
+    const left = deadline - Date.now();
+    if (left <= 0) throw new BlockferryError("E_AUTH", `${what}: no answer within ${STEP_MS / 1000} s`);
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        socket.off("readable", done).off("close", done).off("end", done);
+        resolve();
+      };
+      const timer = setTimeout(done, left);
+      socket.once("readable", done).once("close", done).once("end", done);
+    });
+  }
+}
+
+/** Receiver side; throws E_AUTH (after which the caller drops the connection). */
+export async function challengeSource(socket: Socket, secret: Buffer): Promise<void> {
+  const r = randomBytes(NONCE);
+  socket.write(Buffer.concat([MAGIC, r]));
+  const answer = await readExactly(socket, 2 * NONCE, "shared-secret handshake");
+  const s = answer.subarray(0, NONCE);
+  if (!timingSafeEqual(answer.subarray(NONCE), mac(secret, "source", r, s))) {
+    throw new BlockferryError("E_AUTH", "the source does not hold the shared secret");
+  }
+  socket.write(mac(secret, "receiver", r, s));
+}
+
+/** Source side; throws E_AUTH if the receiver does not prove the secret or refuses ours. */
+export async function answerReceiver(socket: Socket, secret: Buffer): Promise<void> {
+  const hello = await readExactly(socket, MAGIC.length + NONCE, "shared-secret handshake").catch((e: unknown) => {
+    throw new BlockferryError(
+      "E_AUTH",
+      `${(e as Error).message} (does the receiver run with --insecure-plaintext? by default it speaks TLS)`,
+    );
+  });
+  if (!hello.subarray(0, MAGIC.length).equals(MAGIC)) {
+    throw new BlockferryError("E_AUTH", "the receiver did not start a shared-secret handshake (is it using TLS?)");
+  }
+  const r = hello.subarray(MAGIC.length);
+  const s = randomBytes(NONCE);
+  socket.write(Buffer.concat([s, mac(secret, "source", r, s)]));
+  const proof = await readExactly(socket, NONCE, "shared-secret handshake").catch(() => {
+    throw new BlockferryError("E_AUTH", "the receiver refused the shared secret");
+  });
+  if (!timingSafeEqual(proof, mac(secret, "receiver", r, s))) {
+    throw new BlockferryError("E_AUTH", "the receiver does not hold the shared secret");
+  }
+}
