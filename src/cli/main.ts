@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import "./threadpool.js"; // first: sizes the thread pool before anything uses it
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { BlockferryError } from "../errors.js";
