@@ -30,6 +30,8 @@ interface SyncFlags extends ClientSecurityFlags {
   cacheDir: string;
   paranoid?: boolean;
   cacheRuns: string;
+  rsh: string;
+  remotePath: string;
 }
 
 /** `blockferry sync SOURCE DEST`: copy a volume to a local path or a receiver. */
@@ -37,7 +39,10 @@ export function registerSync(program: Command): void {
   addClientSecurityOptions(program.command("sync"))
     .description("copy SOURCE (block device or image file) to DEST, resuming an interrupted copy")
     .argument("<source>", "block device or image file to read")
-    .argument("<dest>", "local path, or tcp://HOST:PORT/TARGET-NAME of a `blockferry serve` or `receive`")
+    .argument(
+      "<dest>",
+      "local path, [USER@]HOST:/PATH over ssh, or tcp://HOST:PORT/TARGET-NAME of a `blockferry serve`",
+    )
     .option("--full", "copy everything from the start, even if an interrupted copy could resume")
     .option("--compress <codec>", "lz4 or none", "none")
     .option("--block-size <size>", "block size, a power of two from 4K to 16M", "64K")
@@ -56,6 +61,8 @@ export function registerSync(program: Command): void {
     .option("--no-cache", "compare with the target's own digests, not the digest cache kept from the last sync")
     .option("--cache-dir <dir>", "where the digest caches of destinations live", defaultCacheDir())
     .option("--cache-runs <n>", "syncs in a row the digest cache may serve; the next has the target read its copy", "6")
+    .option("--rsh <command>", "ssh destinations: the ssh command (port, key, cipher)", "ssh")
+    .option("--remote-path <command>", "ssh destinations: the blockferry command on the remote host", "blockferry")
     .option("--paranoid", "compare every block with the target's own digests, then have it re-read the copy")
     .action(async (source: string, dest: string, flags: SyncFlags) => {
       if (flags.compress !== "lz4" && flags.compress !== "none")
@@ -91,6 +98,7 @@ export function registerSync(program: Command): void {
           readCache: flags.cache && !flags.paranoid,
           cacheRuns: checkCount("--cache-runs", flags.cacheRuns),
           security: () => clientSecurity(flags, log),
+          ssh: { rsh: flags.rsh, remotePath: flags.remotePath },
           stats,
           log,
         });

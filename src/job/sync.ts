@@ -9,7 +9,7 @@ import { homedir, hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { FileDigestCache } from "../engine/digest-cache.js";
 import { RateLimiter } from "../engine/rate-limit.js";
-import { runSource, type SourceResult } from "../engine/source.js";
+import { runSource, type SourceOptions, type SourceResult } from "../engine/source.js";
 import { TransferStats } from "../engine/stats.js";
 import type { TargetResult } from "../engine/target.js";
 import { BlockferryError } from "../errors.js";
@@ -18,6 +18,7 @@ import { FrameChannel } from "../protocol/frames.js";
 import type { Destination } from "../transport/destination.js";
 import { memoryPair } from "../transport/memory.js";
 import { type ClientSecurity, connectSecure } from "../transport/secure.js";
+import { remoteFinished, runRemote, type SshOptions } from "../transport/ssh.js";
 import { receiveOne } from "./receive.js";
 import { targetMap } from "./targets.js";
 
@@ -44,6 +45,8 @@ export interface SyncJobOptions {
   cacheRuns: number;
   /** How to reach a network destination (TLS, or a shared secret in plaintext). */
   security: () => Promise<ClientSecurity>;
+  /** How to reach an ssh destination. */
+  ssh: SshOptions;
   stats: TransferStats;
   log: (line: string) => void;
 }
@@ -86,6 +89,7 @@ export async function runSync(o: SyncJobOptions): Promise<SyncOutcome> {
         socket.destroy();
       }
     }
+    if (dest.kind === "ssh") return { source: await overSsh(dest, o, common), target: undefined };
     await refuseSameFile(o.source, dest.path);
     const pair = memoryPair();
     // Named after its path: each local device then has a state file of its own in the state directory.
@@ -108,6 +112,26 @@ export async function runSync(o: SyncJobOptions): Promise<SyncOutcome> {
 }
 
 /** "/dev/vg/backup" → "local_dev_vg_backup": a target name (see src/job/targets.ts) that says which volume. */
+/** The remote end is `blockferry receive --stdio` for that one path, started through ssh. */
+async function overSsh(
+  dest: { host: string; path: string },
+  o: SyncJobOptions,
+  common: Omit<SourceOptions, "channel" | "targetName">,
+): Promise<SourceResult> {
+  const name = localTargetName(dest.path);
+  const args = ["receive", "--stdio", "--target", `${name}=${dest.path}`, ...(o.create ? ["--create"] : [])];
+  const remote = runRemote(dest.host, args, o.ssh, o.log);
+  try {
+    const result = await runSource({ ...common, channel: new FrameChannel(remote.stream), targetName: name });
+    await remoteFinished(remote, dest.host);
+    return result;
+  } catch (e) {
+    throw await remote.explain(e);
+  } finally {
+    remote.kill();
+  }
+}
+
 export function localTargetName(path: string): string {
   const name = `local${path.replace(/[^A-Za-z0-9._-]/g, "_")}`;
   if (name.length <= 64) return name;
@@ -120,7 +144,12 @@ export function localTargetName(path: string): string {
 function digestCacheFor(dest: Destination, dir: string, log: (line: string) => void): FileDigestCache {
   // Not the port: a receiver started on another port is still the same target, and a
   // cache that does not match it is refused by the target anyway, never trusted.
-  const key = dest.kind === "tcp" ? `tcp://${dest.endpoint.host}/${dest.targetName}` : resolve(dest.path);
+  const key =
+    dest.kind === "tcp"
+      ? `tcp://${dest.endpoint.host}/${dest.targetName}`
+      : dest.kind === "ssh"
+        ? `ssh://${dest.host}${dest.path}`
+        : resolve(dest.path);
   const name = `${createHash("sha256").update(key).digest("hex").slice(0, 32)}.digests`;
   return new FileDigestCache(join(dir, name), key, log);
 }

@@ -6,7 +6,10 @@
 import { invalid } from "../validate.js";
 import type { Endpoint } from "./tcp.js";
 
-export type Destination = { kind: "local"; path: string } | { kind: "tcp"; endpoint: Endpoint; targetName: string };
+export type Destination =
+  | { kind: "local"; path: string }
+  | { kind: "tcp"; endpoint: Endpoint; targetName: string }
+  | { kind: "ssh"; host: string; path: string };
 
 export function parseDestination(spec: string): Destination {
   if (spec.startsWith("tcp://")) {
@@ -16,8 +19,11 @@ export function parseDestination(spec: string): Destination {
     const host = (m[1] as string).replace(/^\[|\]$/g, "");
     return { kind: "tcp", endpoint: { host, port }, targetName: m[3] as string };
   }
+  // As rsync and scp: a colon before the first slash names a host.
+  const ssh = /^((?:[^@/:\s]+@)?(?:\[[^\]]+\]|[^@/:\s[\]]+)):(\/.*)$/.exec(spec);
+  if (ssh) return { kind: "ssh", host: (ssh[1] as string).replace(/\[|\]/g, ""), path: ssh[2] as string };
   if (/^[^/]*:/.test(spec)) {
-    throw invalid("DEST", "a local path or tcp://HOST:PORT/TARGET-NAME (ssh destinations are not supported yet)", spec);
+    throw invalid("DEST", "a local path, tcp://HOST:PORT/TARGET-NAME, or [USER@]HOST:/ABSOLUTE/PATH", spec);
   }
   return { kind: "local", path: spec };
 }
