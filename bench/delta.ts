@@ -7,23 +7,14 @@
  *   npm run build && sudo npx tsx bench/delta.ts [--gib 4] [--scattered 655] [--large 40]
  */
 import { execFileSync } from "node:child_process";
-import {
-  closeSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from "node:fs";
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { seededBytes, seededInts } from "../test/helpers/random.js";
 import { image } from "./lib/images.js";
 import { bothDone, measured, startReceiver } from "./lib/measure.js";
 import { createLink, dropCaches, type Link, machine } from "./lib/netns.js";
+import { writeSection } from "./lib/results.js";
 
 const { values } = parseArgs({
   options: {
@@ -129,7 +120,6 @@ try {
 }
 
 const table = [
-  "<!-- blocksize:begin -->",
   `\`npm run build && sudo npx tsx bench/delta.ts --gib ${values.gib} --scattered ${values.scattered} --large ${values.large}\`, ${new Date().toISOString().slice(0, 10)}, ${machine()}.`,
   "",
   `A ${values.gib} GiB random image; the target reset to the old image and caches dropped before each run.`,
@@ -137,14 +127,6 @@ const table = [
   "| change | blockferry | seconds | vs full copy | MB source→target | MB target→source | blocks changed | identical |",
   "|---|---|---:|---:|---:|---:|---:|---|",
   ...rows,
-  "<!-- blocksize:end -->",
 ].join("\n");
 console.log(table);
-const resultsPath = join(import.meta.dirname, "RESULTS.md");
-const results = readFileSync(resultsPath, "utf8");
-writeFileSync(
-  resultsPath,
-  results.includes("<!-- blocksize:begin -->")
-    ? results.replace(/<!-- blocksize:begin -->[\s\S]*<!-- blocksize:end -->/, table)
-    : `${results}\n## Block size: scattered and large changes (issue 4)\n\n${table}\n`,
-);
+writeSection("blocksize", "Block size: scattered and large changes (issue 4)", table);

@@ -11,13 +11,14 @@
  * Writes its table into bench/RESULTS.md.
  */
 import { execFileSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { seededBytes } from "../test/helpers/random.js";
 import { type ImageKind, image } from "./lib/images.js";
 import { bothDone, type Measured, measured, startReceiver, type Usage } from "./lib/measure.js";
 import { createLink, dropCaches, type Link, machine } from "./lib/netns.js";
+import { writeSection } from "./lib/results.js";
 
 const { values } = parseArgs({
   options: { gib: { type: "string", default: "4" }, rounds: { type: "string", default: "1" } },
@@ -161,14 +162,4 @@ for (const [key, rs] of groups) {
 }
 const table = lines.join("\n");
 console.log(table);
-const resultsPath = join(import.meta.dirname, "RESULTS.md");
-const begin = "<!-- network:begin -->";
-const end = "<!-- network:end -->";
-const results = readFileSync(resultsPath, "utf8");
-const section = `${begin}\n${table}\n${end}`;
-writeFileSync(
-  resultsPath,
-  results.includes(begin)
-    ? results.replace(new RegExp(`${begin}[\\s\\S]*${end}`), section)
-    : `${results}\n## Full copy over an emulated gigabit link (issue 3)\n\n${section}\n`,
-);
+writeSection("network", "Full copy over an emulated gigabit link (issue 3)", table);

@@ -10,12 +10,13 @@
  *   npm run build && sudo npx tsx bench/pool-delta.ts [--gib 4] [--files 80000]
  */
 import { execFileSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { bothDone, type Measured, measured, startReceiver } from "./lib/measure.js";
 import { createLink, dropCaches, type Link, machine } from "./lib/netns.js";
 import { change, makePoolImage } from "./lib/pool-image.js";
+import { writeSection } from "./lib/results.js";
 
 const { values } = parseArgs({
   options: { gib: { type: "string", default: "4" }, files: { type: "string", default: "80000" } },
@@ -183,7 +184,6 @@ try {
 
 const full = rows[0]?.seconds ?? Number.NaN;
 const lines = [
-  "<!-- pool:begin -->",
   `\`npm run build && sudo npx tsx bench/pool-delta.ts --gib ${values.gib} --files ${files}\`, ${new Date().toISOString().slice(0, 10)}, ${machine()}.`,
   "",
   `A ${values.gib} GiB ext4 image holding ${files} pool files (1 to 49 KiB, half compressible) hardlinked into`,
@@ -197,17 +197,9 @@ const lines = [
     (r) =>
       `| ${r.tool} | ${r.seconds.toFixed(1)} | ${(r.seconds / full).toFixed(2)} | ${(r.tx / 1e6).toFixed(1)} | ${(r.rx / 1e6).toFixed(1)} | ${r.identical ? "yes" : "NO"} | ${r.note} |`,
   ),
-  "<!-- pool:end -->",
 ];
 const table = lines.join("\n");
 console.log(table);
-const resultsPath = join(import.meta.dirname, "RESULTS.md");
-const results = readFileSync(resultsPath, "utf8");
-writeFileSync(
-  resultsPath,
-  results.includes("<!-- pool:begin -->")
-    ? results.replace(/<!-- pool:begin -->[\s\S]*<!-- pool:end -->/, table)
-    : `${results}\n## Delta on a backup-pool image (issue 4)\n\n${table}\n`,
-);
+writeSection("pool", "Delta on a backup-pool image (issue 4)", table);
 rmSync(target, { force: true });
 rmSync(after, { force: true });

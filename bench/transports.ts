@@ -8,7 +8,7 @@
  *   npm run build && sudo npx tsx bench/transports.ts [--gib 4] [--rounds 1]
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Sshd, startSshd } from "../test/helpers/sshd.js";
@@ -16,6 +16,7 @@ import { image } from "./lib/images.js";
 import { secretFile } from "./lib/keys.js";
 import { bothDone, type Measured, measured, startReceiver } from "./lib/measure.js";
 import { createLink, dropCaches, type Link, machine } from "./lib/netns.js";
+import { writeSection } from "./lib/results.js";
 
 const { values } = parseArgs({
   options: { gib: { type: "string", default: "4" }, rounds: { type: "string", default: "1" } },
@@ -107,7 +108,6 @@ for (const rate of ["1gbit", "none"]) {
 }
 
 const table = [
-  "<!-- transports:begin -->",
   `\`npm run build && sudo npx tsx bench/transports.ts --gib ${values.gib} --rounds ${rounds}\`, ${new Date().toISOString().slice(0, 10)}, ${machine()}.`,
   "",
   `Full copy of a random ${values.gib} GiB image; median of ${rounds} round(s); caches dropped and a fresh target each time.`,
@@ -115,14 +115,6 @@ const table = [
   "| link | transport | seconds | vs plaintext | Gbit/s of volume | link MB | sender CPU s | receiver CPU s | identical |",
   "|---|---|---:|---:|---:|---:|---:|---:|---|",
   ...rows,
-  "<!-- transports:end -->",
 ].join("\n");
 console.log(table);
-const resultsPath = join(import.meta.dirname, "RESULTS.md");
-const results = readFileSync(resultsPath, "utf8");
-writeFileSync(
-  resultsPath,
-  results.includes("<!-- transports:begin -->")
-    ? results.replace(/<!-- transports:begin -->[\s\S]*<!-- transports:end -->/, table)
-    : `${results}\n## Transports: plaintext, TLS (issue 5)\n\n${table}\n`,
-);
+writeSection("transports", "Transports: plaintext, TLS, ssh (issue 5)", table);
