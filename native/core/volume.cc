@@ -92,7 +92,7 @@ std::unique_ptr<Volume> Volume::Open(const std::string& path, const OpenOptions&
   if (v->writable_ && !v->is_block_device_ && ::flock(v->fd_, LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
       throw IoError(ErrorKind::kSystem, "lock " + path, EBUSY, -1,
-                    path + " is being written by another blockferry process");
+                    path + " is being written by another writer (it holds a lock on it)");
     }
     throw IoError::System("flock " + path, errno, -1);
   }

@@ -1,7 +1,7 @@
 import type { Duplex } from "node:stream";
 import type { Command } from "commander";
 import { TransferStats } from "../engine/stats.js";
-import { receiveOne } from "../job/receive.js";
+import { allows, receiveOne } from "../job/receive.js";
 import { listenSecure } from "../transport/secure.js";
 import { stdioStream } from "../transport/stdio.js";
 import { parseEndpoint } from "../transport/tcp.js";
@@ -39,8 +39,13 @@ export function registerReceive(program: Command): void {
       const server = await listenSecure(
         at,
         security,
-        (s, _peer, allowed) => {
+        (s, peer, allowed) => {
           if (taken) return s.destroy(); // one copy only: later connections are turned away
+          // A key that may write none of our targets must not use up the one copy.
+          if (![...config.targets.keys()].some(allows(allowed))) {
+            stderrLog(`${peer}: refused: this key may write none of this receiver's targets`);
+            return s.destroy();
+          }
           taken = true;
           authorize = allowed;
           accept(s);

@@ -58,7 +58,13 @@ async function plaintext(
 }
 
 export async function serverSecurity(flags: ServerSecurityFlags, log: (line: string) => void): Promise<ServerSecurity> {
-  if (flags.insecurePlaintext) return plaintext(flags, log);
+  if (flags.insecurePlaintext) {
+    // A shared secret names no one: whoever holds it may write every target. Say so rather than ignore the list.
+    if (flags.allow.length > 0 || flags.allowFile !== undefined) {
+      throw invalid("--insecure-plaintext", "no --allow or --allow-file (keys need TLS)", "both");
+    }
+    return plaintext(flags, log);
+  }
   const key = await loadHostKey(flags.keyDir);
   const defaultFile = join(flags.keyDir, "allowed_sources");
   const file =

@@ -16,7 +16,7 @@ export async function receiveOne(
   stats: TransferStats,
   authorize: (target: string) => void = () => {},
 ): Promise<TargetResult> {
-  const resolver = receiverResolver(config);
+  const resolver = receiverResolver(config, allows(authorize));
   return runTarget({
     channel: new FrameChannel(stream),
     resolve: async (hello) => {
@@ -27,6 +27,18 @@ export async function receiveOne(
     log: config.log,
     checkpointBytes: config.checkpointBytes,
   });
+}
+
+/** `authorize` as a predicate. */
+export function allows(authorize: (target: string) => void): (name: string) => boolean {
+  return (name) => {
+    try {
+      authorize(name);
+      return true;
+    } catch {
+      return false;
+    }
+  };
 }
 
 /** How long a new writer waits for the previous one's connection to wind down. */
@@ -43,7 +55,10 @@ export async function serve(at: Endpoint, config: ReceiverConfig, security: Serv
   const busy = new Map<string, Promise<void>>();
   const resolver = receiverResolver(config);
   const open = new Set<Socket>();
+  let closing = false;
   const onPeer: OnPeer = (socket, peer, authorize) => {
+    // Still in its handshake when the server closed: no copy starts after that.
+    if (closing) return socket.destroy();
     open.add(socket);
     socket.once("close", () => open.delete(socket));
     let claimed: string | undefined;
@@ -85,7 +100,12 @@ export async function serve(at: Endpoint, config: ReceiverConfig, security: Serv
   const server = await listenSecure(at, security, onPeer, (peer, reason) => config.log(`${peer}: refused: ${reason}`));
   // Closing the server also drops copies under way: their targets stay marked incomplete.
   const close = server.close.bind(server);
+  server.on("connection", (s: Socket) => {
+    open.add(s);
+    s.once("close", () => open.delete(s));
+  });
   server.close = (callback) => {
+    closing = true;
     for (const s of open) s.destroy();
     return close(callback);
   };

@@ -58,11 +58,15 @@ export async function statePath(target: TargetConfig, stateDir: string): Promise
   return info?.isBlockDevice() ? join(stateDir, `${target.name}.state.json`) : `${target.path}.blockferry-state.json`;
 }
 
-export function receiverResolver(config: ReceiverConfig): TargetResolver {
+/** `mayWrite`: which names this peer may write; only those are named to it in a refusal. */
+export function receiverResolver(
+  config: ReceiverConfig,
+  mayWrite: (name: string) => boolean = () => true,
+): TargetResolver {
   return async (hello): Promise<OpenedTarget> => {
     const target = config.targets.get(hello.targetName);
     if (target === undefined) {
-      const known = [...config.targets.keys()].join(", ") || "(none)";
+      const known = [...config.targets.keys()].filter(mayWrite).join(", ") || "(none)";
       throw new BlockferryError(
         "E_UNKNOWN_TARGET",
         `no target named "${hello.targetName}" here; this receiver writes: ${known}`,

@@ -13,7 +13,10 @@ export type Destination =
 
 export function parseDestination(spec: string): Destination {
   if (spec.startsWith("tcp://")) {
-    const m = /^tcp:\/\/(\[[^\]]+\]|[^:/[\]]+):(\d{1,5})\/([A-Za-z0-9][A-Za-z0-9._-]{0,63})$/.exec(spec);
+    const m =
+      /^tcp:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9._-]*):(\d{1,5})\/([A-Za-z0-9][A-Za-z0-9._-]{0,63})$/.exec(
+        spec,
+      );
     const port = Number(m?.[2]);
     if (!m || port < 1 || port > 65535) throw invalid("DEST", "tcp://HOST:PORT/TARGET-NAME", spec);
     const host = (m[1] as string).replace(/^\[|\]$/g, "");
@@ -21,7 +24,15 @@ export function parseDestination(spec: string): Destination {
   }
   // As rsync and scp: a colon before the first slash names a host.
   const ssh = /^((?:[^@/:\s]+@)?(?:\[[^\]]+\]|[^@/:\s[\]]+)):(\/.*)$/.exec(spec);
-  if (ssh) return { kind: "ssh", host: (ssh[1] as string).replace(/\[|\]/g, ""), path: ssh[2] as string };
+  if (ssh) {
+    const host = (ssh[1] as string).replace(/\[|\]/g, "");
+    // Letters, digits, '.', '_', '-' (or an IPv6 address), never a leading '-': ssh would read
+    // "-oProxyCommand=..." as an option, and some ProxyCommand setups pass the host to a shell.
+    if (!/^(?:[A-Za-z0-9_][A-Za-z0-9._-]*@)?(?:[A-Za-z0-9_][A-Za-z0-9._-]*|[0-9A-Fa-f:.]+)$/.test(host)) {
+      throw invalid("DEST", "[USER@]HOST:/PATH with USER and HOST of letters, digits, '.', '_', '-' (not first)", spec);
+    }
+    return { kind: "ssh", host, path: ssh[2] as string };
+  }
   if (/^[^/]*:/.test(spec)) {
     throw invalid("DEST", "a local path, tcp://HOST:PORT/TARGET-NAME, or [USER@]HOST:/ABSOLUTE/PATH", spec);
   }

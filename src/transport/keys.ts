@@ -6,7 +6,7 @@
  * OpenSSH prints its keys. No certificate authority is involved.
  */
 import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign, X509Certificate } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { BlockferryError, fromFsError } from "../errors.js";
@@ -42,9 +42,11 @@ export async function generateHostKey(dir: string, name: string, force: boolean)
     sign(null, tbs, privateKey),
   );
   const key = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+  const fingerprint = fingerprintOfCert(cert); // parses it: nothing is written unless it is valid
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await writeFile(join(dir, "key.pem"), key, { mode: 0o600, flag: force ? "w" : "wx" });
+    await chmod(join(dir, "key.pem"), 0o600); // a replaced file keeps its old mode otherwise
     await writeFile(join(dir, "cert.pem"), cert, { mode: 0o644 });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "EEXIST") {
@@ -52,7 +54,7 @@ export async function generateHostKey(dir: string, name: string, force: boolean)
     }
     throw fromFsError(e, `cannot write the key in ${dir}`);
   }
-  return { key, cert, fingerprint: fingerprintOfCert(cert) };
+  return { key, cert, fingerprint };
 }
 
 export async function loadHostKey(dir: string): Promise<HostKey> {
@@ -75,6 +77,9 @@ export async function loadHostKey(dir: string): Promise<HostKey> {
         `no key in ${dir}: create one with \`blockferry keygen --key-dir ${dir}\`, or name another with --key-dir`,
       );
     }
+    if ((e as NodeJS.ErrnoException).code === undefined) {
+      throw new BlockferryError("E_CORRUPT", `${dir}: key.pem or cert.pem is damaged: ${(e as Error).message}`);
+    }
     throw fromFsError(e, `cannot read the key in ${dir}`);
   }
 }
@@ -83,6 +88,7 @@ export async function loadHostKey(dir: string): Promise<HostKey> {
 
 function tlv(tag: number, content: Buffer): Buffer {
   const n = content.length;
+  if (n > 0xffff) throw new BlockferryError("E_INVALID_ARG", "certificate field too long");
   const length =
     n < 0x80 ? Buffer.from([n]) : n < 0x100 ? Buffer.from([0x81, n]) : Buffer.from([0x82, n >> 8, n & 0xff]);
   return Buffer.concat([Buffer.from([tag]), length, content]);
@@ -95,7 +101,7 @@ const generalizedTime = (s: string) => tlv(0x18, Buffer.from(s, "ascii"));
 
 function selfSignedCertificate(name: string, spki: Buffer, signer: (tbs: Buffer) => Buffer): string {
   const serial = randomBytes(16);
-  serial[0] = (serial[0] ?? 0) & 0x7f; // a positive INTEGER
+  serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x01; // positive, and minimal DER (no leading zero byte)
   const now = new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14);
   const tbs = seq(
     tlv(0xa0, tlv(0x02, Buffer.from([2]))), // version 3

@@ -6,8 +6,10 @@
  *   source → receiver   nonce S (32), HMAC-SHA256(secret, "source" R S)
  *   receiver → source   HMAC-SHA256(secret, "receiver" R S)
  *
- * Fresh nonces on both sides, so a recorded exchange cannot be replayed. The
- * data that follows is not protected: for trusted LANs and benchmarks only.
+ * Fresh nonces on both sides, so a recorded exchange cannot be replayed. It
+ * keeps out peers that lack the secret; it does not bind the data that
+ * follows, which someone on the path could alter or inject after relaying a
+ * real handshake. For trusted LANs and benchmarks only.
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { readFile } from "node:fs/promises";
@@ -28,7 +30,7 @@ export async function readSecret(file: string): Promise<Buffer> {
   if (secret.length < 16) {
     throw new BlockferryError(
       "E_INVALID_ARG",
-      `--secret-file: expected at least 16 characters of secret, got ${secret.length}`,
+      `--secret-file: expected at least 16 bytes of secret, got ${secret.length}`,
     );
   }
   return secret;
@@ -42,18 +44,19 @@ async function readExactly(socket: Socket, n: number, what: string): Promise<Buf
   const deadline = Date.now() + STEP_MS;
   for (;;) {
     const chunk = socket.read(n) as Buffer | null;
-    if (chunk !== null) return chunk;
+    if (chunk !== null && chunk.length === n) return chunk;
+    if (chunk !== null) throw new BlockferryError("E_AUTH", `${what}: the peer closed after ${chunk.length} bytes`);
     if (socket.readableEnded || socket.destroyed) throw new BlockferryError("E_AUTH", `${what}: the peer closed`);
     const left = deadline - Date.now();
     if (left <= 0) throw new BlockferryError("E_AUTH", `${what}: no answer within ${STEP_MS / 1000} s`);
     await new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);
-        socket.off("readable", done).off("close", done).off("end", done);
+        socket.off("readable", done).off("close", done).off("end", done).off("error", done);
         resolve();
       };
       const timer = setTimeout(done, left);
-      socket.once("readable", done).once("close", done).once("end", done);
+      socket.once("readable", done).once("close", done).once("end", done).once("error", done);
     });
   }
 }
@@ -84,8 +87,8 @@ export async function answerReceiver(socket: Socket, secret: Buffer): Promise<vo
   const r = hello.subarray(MAGIC.length);
   const s = randomBytes(NONCE);
   socket.write(Buffer.concat([s, mac(secret, "source", r, s)]));
-  const proof = await readExactly(socket, NONCE, "shared-secret handshake").catch(() => {
-    throw new BlockferryError("E_AUTH", "the receiver refused the shared secret");
+  const proof = await readExactly(socket, NONCE, "shared-secret handshake").catch((e: unknown) => {
+    throw new BlockferryError("E_AUTH", `the receiver refused the shared secret (${(e as Error).message})`);
   });
   if (!timingSafeEqual(proof, mac(secret, "receiver", r, s))) {
     throw new BlockferryError("E_AUTH", "the receiver does not hold the shared secret");

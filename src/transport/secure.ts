@@ -81,6 +81,7 @@ export async function listenSecure(
   }
   return listenTcp(at, (socket) => {
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    socket.on("error", () => {}); // a reset during the challenge is a refusal below, not a crash
     challengeSource(socket, security.secret).then(
       () => onPeer(socket, peer, () => {}),
       (e: unknown) => {

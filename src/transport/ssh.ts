@@ -49,7 +49,8 @@ export function splitCommand(text: string): string[] {
 
 /** One word for the remote shell. */
 export function shellQuote(word: string): string {
-  return /^[A-Za-z0-9_./=:@%+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+  // Plain words pass as they are; "=word" is quoted too (zsh would expand it).
+  return /^[A-Za-z0-9_./:@%+-][A-Za-z0-9_./=:@%+-]*$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 export interface RemoteProcess {
@@ -65,12 +66,14 @@ export interface RemoteProcess {
 export function runRemote(host: string, args: string[], o: SshOptions, log: (line: string) => void): RemoteProcess {
   const rsh = splitCommand(o.rsh);
   const command = `${o.remotePath} ${args.map(shellQuote).join(" ")}`;
-  const child = spawn(rsh[0] as string, [...rsh.slice(1), host, command], { stdio: ["pipe", "pipe", "pipe"] });
+  // "--": nothing after it is an ssh option, whatever the host looks like.
+  const child = spawn(rsh[0] as string, [...rsh.slice(1), "--", host, command], { stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
   let pending = "";
   child.stderr.on("data", (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-8192);
-    pending += d.toString();
+    // Control characters from the remote never reach our terminal; a line is cut at 4 KiB.
+    pending = (pending + d.toString().replace(/[^\n\t\x20-\x7e\u00a0-\uffff]/g, "?")).slice(-4096);
     const lines = pending.split("\n");
     pending = lines.pop() ?? "";
     for (const line of lines) if (line.trim() !== "") log(`${host}: ${line.replace(/^blockferry: /, "")}`);
@@ -95,14 +98,20 @@ export function runRemote(host: string, args: string[], o: SshOptions, log: (lin
         new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000).unref()),
       ]);
       if (end === undefined) return e;
-      const said = end.stderr.trim().split("\n").slice(-3).join(" / ");
-      if (end.code === 127 || /command not found|: not found|No such file or directory/.test(end.stderr)) {
+      const said = end.stderr
+        .trim()
+        .split("\n")
+        .slice(-3)
+        .join(" / ")
+        .replace(/[^\x20-\x7e\u00a0-\uffff]/g, "?");
+      // ssh's own failures first: its warnings can say "No such file" too (a missing identity file).
+      if (end.code === 255) return new BlockferryError("E_NETWORK", `ssh to ${host} failed: ${said || "no message"}`);
+      if (end.code === 127 || end.code === 126) {
         return new BlockferryError(
           "E_NOT_FOUND",
           `${host} has no blockferry at "${o.remotePath}" (${said}); install it there, or name it with --remote-path`,
         );
       }
-      if (end.code === 255) return new BlockferryError("E_NETWORK", `ssh to ${host} failed: ${said || "no message"}`);
       return said === "" ? e : new BlockferryError("E_NETWORK", `${host}: the remote blockferry stopped: ${said}`);
     },
     kill: () => child.kill(),

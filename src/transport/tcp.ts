@@ -40,6 +40,7 @@ export async function connectTcp(to: Endpoint, timeoutMs = 30_000): Promise<Sock
     });
   }
   socket.setTimeout(0);
+  socket.on("error", () => {}); // failures surface through reads and writes, never as an uncaught event
   return tune(socket);
 }
 

@@ -131,20 +131,26 @@ describe("a receiver lets no one write who does not belong, and goes on serving"
   it("refuses garbage before the handshake, a handshake cut short, and garbage after it", async () => {
     const seed = testSeed("tls garbage");
     const s = await setUp("garbage");
-    const raw = (bytes: Buffer, holdMs: number) =>
-      new Promise<void>((resolve) => {
-        const socket = connect(s.server.port, "127.0.0.1", () => {
-          socket.write(bytes);
-          setTimeout(() => socket.destroy(), holdMs);
+    /** Sends `bytes`, then waits (up to 5 s) for the receiver to hang up; resolves with how long that took. */
+    const raw = (bytes: Buffer) =>
+      new Promise<number>((resolve) => {
+        const started = Date.now();
+        const socket = connect(s.server.port, "127.0.0.1", () => socket.write(bytes));
+        const giveUp = setTimeout(() => socket.destroy(), 5000);
+        socket.on("error", () => {});
+        socket.on("close", () => {
+          clearTimeout(giveUp);
+          resolve(Date.now() - started);
         });
-        socket.on("close", () => resolve()).on("error", () => resolve());
       });
-    await raw(seededBytes(300, seed), 500);
-    // A real ClientHello, cut after its first 40 bytes, then silence: the receiver gives up (shortened to 1 s here).
-    await raw(
+    expect(await raw(seededBytes(300, seed))).toBeLessThan(4000);
+    // A real ClientHello, cut after its first 40 bytes, then silence: the receiver hangs up by
+    // itself after its handshake timeout (shortened to 1 s here), well before our 5 s.
+    const hungUpAfter = await raw(
       Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, ...seededBytes(29, seed + 1)]),
-      2500,
     );
+    expect(hungUpAfter).toBeGreaterThanOrEqual(900);
+    expect(hungUpAfter).toBeLessThan(4000);
     await waitFor(() => (s.server.log().match(/refused: TLS handshake failed/g) ?? []).length >= 2, "two refusals");
     // An allowed key, a good handshake, then bytes that are not the protocol.
     await new Promise<void>((resolve) => {
@@ -160,6 +166,14 @@ describe("a receiver lets no one write who does not belong, and goes on serving"
       setTimeout(() => socket.destroy(), 2000);
     });
     await waitFor(() => /refused or failed: E_PROTOCOL/.test(s.server.log()), "the protocol refusal");
+    // A TLS client that shows no key at all.
+    await new Promise<void>((resolve) => {
+      const socket = tlsConnect({ host: "127.0.0.1", port: s.server.port, rejectUnauthorized: false });
+      socket.on("secureConnect", () => socket.write(seededBytes(100, seed + 3)));
+      socket.on("close", () => resolve()).on("error", () => resolve());
+      setTimeout(() => socket.destroy(), 2000);
+    });
+    await waitFor(() => /refused: no client key presented/.test(s.server.log()), "the keyless client refused");
     expect(s.unchanged()).toBe(true);
   });
 
@@ -177,13 +191,17 @@ describe("a receiver lets no one write who does not belong, and goes on serving"
     await waitFor(() => (s.server.log().match(/refused or failed/g) ?? []).length >= 2, "the first writer gone");
     // A second process writing the same image file directly is refused too (a lock on the file).
     writeFileSync(s.target, seededBytes(64 * 1024 * 1024, 67)); // all of it to be sent again, slowly
-    const lockFirst = start(["sync", "--bwlimit", "1M", s.source, s.target]);
-    await new Promise((r) => setTimeout(r, 1500));
+    const lockFirst = start(["sync", "--bwlimit", "1M", s.source, s.target], { BLOCKFERRY_STATUS_SECONDS: "0.2" });
+    let progress = "";
+    lockFirst.stderr?.on("data", (d: Buffer) => {
+      progress += d.toString();
+    });
+    await waitFor(() => /sync: /.test(progress), "the first local writer under way"); // it holds the lock by then
     const lockSecond = await run(["sync", s.source, s.target]);
     lockFirst.kill("SIGKILL");
     const firstOut = await lockFirst.output();
     expect(lockSecond.code, `${lockSecond.stderr}\nfirst: ${firstOut.stderr}`).toBe(EXIT.busy);
-    expect(lockSecond.stderr).toMatch(/being written by another blockferry process/);
+    expect(lockSecond.stderr).toMatch(/being written by another writer/);
   });
 });
 
@@ -205,7 +223,8 @@ describe("--insecure-plaintext still proves a shared secret both ways", () => {
     const bad = await run(["sync", "--insecure-plaintext", "--secret-file", wrong, source, url]);
     expect(bad.code).toBe(EXIT.auth);
     const tls = await run(["sync", "--trust-new-host", source, url]);
-    expect(tls.code).not.toBe(EXIT.ok);
+    expect(tls.code).toBe(EXIT.network);
+    expect(tls.stderr).toMatch(/does the receiver run with --insecure-plaintext\?/);
     expect(sha256(target)).toBe(before);
     await waitFor(() => /refused: the source does not hold the shared secret/.test(server.log()), "the refusal");
     const good = await run(["sync", "--insecure-plaintext", "--secret-file", secret, source, url]);

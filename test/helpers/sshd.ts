@@ -65,14 +65,27 @@ export async function startSshd(dir: string, at?: { ns: string; host: string }):
   const child: ChildProcess = spawn("ip", ["netns", "exec", ns, SSHD, "-D", "-e", "-f", join(dir, "sshd_config")], {
     stdio: ["ignore", "ignore", "pipe"],
   });
+  const removeNs = () => {
+    if (!ownNs) return;
+    try {
+      execFileSync("ip", ["netns", "del", ns]);
+    } catch {
+      // already gone
+    }
+  };
   let log = "";
-  await new Promise<void>((resolve, reject) => {
-    child.stderr?.on("data", (d: Buffer) => {
-      log += d.toString();
-      if (/Server listening/.test(log)) resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stderr?.on("data", (d: Buffer) => {
+        log += d.toString();
+        if (/Server listening/.test(log)) resolve();
+      });
+      child.once("exit", (code) => reject(new Error(`sshd exited with ${code}: ${log}`)));
     });
-    child.once("exit", (code) => reject(new Error(`sshd exited with ${code}: ${log}`)));
-  });
+  } catch (e) {
+    removeNs(); // nothing of ours left behind when sshd does not start
+    throw e;
+  }
   const sshArgs = [
     "ssh",
     "-p",
@@ -96,13 +109,7 @@ export async function startSshd(dir: string, at?: { ns: string; host: string }):
     rsh: ["ip", "netns", "exec", ns, ...sshArgs].join(" "),
     stop() {
       child.kill();
-      if (ownNs) {
-        try {
-          execFileSync("ip", ["netns", "del", ns]);
-        } catch {
-          // already gone
-        }
-      }
+      removeNs();
     },
   };
 }
