@@ -27,7 +27,7 @@ describe("destinations", () => {
 
   it("refuses hosts ssh would read as options or a shell could expand", () => {
     for (const bad of [
-      "-oProxyCommand=touch${IFS}x:/p",
+      "-oProxyCommand=touch$IFS.x:/p",
       "user@-oProxyCommand=x:/p",
       "a;b:/p",
       "a$(x):/p",
