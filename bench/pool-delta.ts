@@ -19,7 +19,11 @@ import { change, makePoolImage } from "./lib/pool-image.js";
 import { writeSection } from "./lib/results.js";
 
 const { values } = parseArgs({
-  options: { gib: { type: "string", default: "4" }, files: { type: "string", default: "80000" } },
+  options: {
+    gib: { type: "string", default: "4" },
+    files: { type: "string", default: "80000" },
+    rounds: { type: "string", default: "1" },
+  },
 });
 const bytes = Number(values.gib) * 2 ** 30;
 const files = Number(values.files);
@@ -73,7 +77,22 @@ interface Row {
   note: string;
 }
 
-async function run(
+const rounds = Number(values.rounds);
+
+/** Runs a row `rounds` times and keeps the run of median time (its bytes too); the times go in its note. */
+async function run(...args: Parameters<typeof runOnce>): Promise<Row> {
+  const all: Row[] = [];
+  for (let i = 0; i < rounds; i++) all.push(await runOnce(...args));
+  const mid = [...all].sort((a, b) => a.seconds - b.seconds)[Math.floor(all.length / 2)] as Row;
+  const times = all.map((r) => r.seconds.toFixed(1)).join(", ");
+  return {
+    ...mid,
+    identical: all.every((r) => r.identical),
+    note: rounds > 1 ? `${mid.note} (runs: ${times} s)` : mid.note,
+  };
+}
+
+async function runOnce(
   link: Link,
   tool: string,
   reset: boolean,
@@ -184,12 +203,13 @@ try {
 
 const full = rows[0]?.seconds ?? Number.NaN;
 const lines = [
-  `\`npm run build && sudo npx tsx bench/pool-delta.ts --gib ${values.gib} --files ${files}\`, ${new Date().toISOString().slice(0, 10)}, ${machine()}.`,
+  `\`npm run build && sudo npx tsx bench/pool-delta.ts --gib ${values.gib} --files ${files} --rounds ${rounds}\`, ${new Date().toISOString().slice(0, 10)}, ${machine()}.`,
   "",
   `A ${values.gib} GiB ext4 image holding ${files} pool files (1 to 49 KiB, half compressible) hardlinked into`,
   `per-host trees; then ${added} new pool files with their links, ${added / 20} deletions and ${added / 20} rewrites,`,
   `through the filesystem: ${changedBlocks} of ${bytes / 4096} 4 KiB blocks changed (${((100 * changedBlocks * 4096) / bytes).toFixed(2)}%).`,
-  "Same emulated 1 Gbit link; caches dropped and the target reset to the old image before each run.",
+  "Same emulated 1 Gbit link; caches dropped and the target reset to the old image before each run;",
+  `each row the median of ${rounds} run(s).`,
   "",
   "| tool | seconds | vs full copy | MB source→target | MB target→source | identical | notes |",
   "|---|---:|---:|---:|---:|---|---|",
