@@ -7,6 +7,7 @@ import { EXIT, exitCodeFor } from "./exit-codes.js";
 import { registerInfo } from "./info.js";
 import { registerKeygen } from "./keygen.js";
 import { registerReceive } from "./receive.js";
+import { registerSend } from "./send.js";
 import { registerServe } from "./serve.js";
 import { registerSync } from "./sync.js";
 
@@ -24,6 +25,7 @@ registerServe(program);
 registerReceive(program);
 registerInfo(program);
 registerKeygen(program);
+registerSend(program);
 
 try {
   await program.parseAsync();

@@ -3,14 +3,12 @@ import { TransferStats } from "../engine/stats.js";
 import { BlockferryError } from "../errors.js";
 import { defaultCacheDir, runSync, type SyncOutcome } from "../job/sync.js";
 import { DEFAULT_STATE_DIR } from "../job/targets.js";
-import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from "../native/index.js";
-import { MIN_FINE_SIZE } from "../protocol/messages.js";
 import { parseDestination } from "../transport/destination.js";
-import { checkPowerOfTwo, invalid } from "../validate.js";
 import { Progress, progressMode } from "./progress.js";
 import { stderrLog } from "./receiver-options.js";
 import { addClientSecurityOptions, type ClientSecurityFlags, clientSecurity } from "./security-options.js";
-import { formatBytes, formatDuration, formatRate, parseSize } from "./units.js";
+import { sourceSettings } from "./source-settings.js";
+import { formatBytes, formatDuration, formatRate } from "./units.js";
 
 export const DEFAULT_BLOCK_SIZE = 64 * 1024;
 
@@ -38,7 +36,7 @@ interface SyncFlags extends ClientSecurityFlags {
 export function registerSync(program: Command): void {
   addClientSecurityOptions(program.command("sync"))
     .description("copy SOURCE (block device or image file) to DEST, resuming an interrupted copy")
-    .argument("<source>", "block device or image file to read")
+    .argument("<source>", "block device or image file to read, or [USER@]HOST:/PATH over ssh (DEST then local)")
     .argument(
       "<dest>",
       "local path, [USER@]HOST:/PATH over ssh, or tcp://HOST:PORT/TARGET-NAME of a `blockferry serve`",
@@ -65,16 +63,8 @@ export function registerSync(program: Command): void {
     .option("--remote-path <command>", "ssh destinations: the blockferry command on the remote host", "blockferry")
     .option("--paranoid", "compare every block with the target's own digests, then have it re-read the copy")
     .action(async (source: string, dest: string, flags: SyncFlags) => {
-      if (flags.compress !== "lz4" && flags.compress !== "none")
-        throw invalid("--compress", "lz4 or none", flags.compress);
-      const blockSize = checkPowerOfTwo(
-        "--block-size",
-        parseSize("--block-size", flags.blockSize),
-        MIN_BLOCK_SIZE,
-        MAX_BLOCK_SIZE,
-      );
-      const fine = flags.fineBlockSize.trim() === "0" ? 0 : parseSize("--fine-block-size", flags.fineBlockSize);
-      const fineSize = fine === 0 ? 0 : checkPowerOfTwo("--fine-block-size", fine, MIN_FINE_SIZE, MAX_BLOCK_SIZE);
+      const settings = sourceSettings(flags);
+      const { blockSize } = settings;
       const destination = parseDestination(dest);
       const stats = new TransferStats();
       const progress = new Progress(stats, "sync", progressMode(flags.quiet ?? false));
@@ -85,18 +75,14 @@ export function registerSync(program: Command): void {
         outcome = await runSync({
           source,
           destination,
-          blockSize,
-          fineSize,
-          compress: flags.compress === "lz4",
+          ...settings,
           full: flags.full ?? false,
           verify: (flags.verify ?? false) || (flags.paranoid ?? false),
           dryRun: flags.dryRun ?? false,
-          bwlimit: flags.bwlimit === undefined ? undefined : parseSize("--bwlimit", flags.bwlimit),
           create: flags.create ?? false,
           stateDir: flags.stateDir,
           cacheDir: flags.cacheDir,
           readCache: flags.cache && !flags.paranoid,
-          cacheRuns: checkCount("--cache-runs", flags.cacheRuns),
           security: () => clientSecurity(flags, log),
           ssh: { rsh: flags.rsh, remotePath: flags.remotePath },
           stats,
@@ -136,12 +122,6 @@ export function registerSync(program: Command): void {
         );
       }
     });
-}
-
-function checkCount(what: string, text: string): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw invalid(what, "a whole number such as 6", text);
-  return n;
 }
 
 function summarize(

@@ -66,6 +66,11 @@ export interface SourceOptions {
   fineSize?: number;
   stats?: TransferStats;
   log?: (line: string) => void;
+  /**
+   * Wait for the target to close after DONE (default). A source on its own
+   * stdout (`send --stdio`) cannot: its end of stream is its process's exit.
+   */
+  awaitTargetClose?: boolean;
 }
 
 export interface SourceResult {
@@ -437,7 +442,7 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
     await Promise.race([doneReceived, peer.finished, peer.failed()]);
     // Our end of the stream tells the target we have read DONE; it then closes too.
     await channel.end();
-    await Promise.race([peer.finished, peer.failed()]);
+    if (o.awaitTargetClose !== false) await Promise.race([peer.finished, peer.failed()]);
   } catch (e) {
     throw peer.explain(e);
   }

@@ -64,6 +64,8 @@ export interface TargetOptions {
 }
 
 export interface TargetResult {
+  /** copy: everything sent; compare: the target's digests; cached: the source's digest cache. */
+  mode: "copy" | "compare" | "cached";
   target: string;
   sourceId: string;
   fingerprint: string;
@@ -498,14 +500,18 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
         throw new BlockferryError("E_PROTOCOL", `protocol error: END after block ${next} of ${blockCount}`);
       }
       await streamer;
-      if (dry) return finishDryRun(o, opened, hello, stats);
+      const mode = cached ? "cached" : compare ? "compare" : "copy";
+      if (dry) return { ...(await finishDryRun(o, opened, hello, stats)), mode };
       // Cached mode: the copy's fingerprint is the recorded one, less the blocks replaced, plus those written.
       const written = cached ? new Fingerprint(Buffer.from(saved.fingerprint, "hex")) : fingerprint;
       if (cached) {
         written.subtract(end.replaced);
         written.add(fingerprint.toBuffer());
       }
-      return finish(o, opened, state, written, end.fingerprint, hello, stats, fromBlock, drainWrites);
+      return {
+        ...(await finish(o, opened, state, written, end.fingerprint, hello, stats, fromBlock, drainWrites)),
+        mode,
+      };
     } else {
       throw unexpected(frame.type, "during a copy");
     }
@@ -523,7 +529,7 @@ async function finishDryRun(
   opened: OpenedTarget,
   hello: Hello,
   stats: TransferStats,
-): Promise<TargetResult> {
+): Promise<Omit<TargetResult, "mode">> {
   const done = { fingerprint: Buffer.alloc(16), verified: false, targetReadBytes: stats.readBytes, targetWriteMs: 0 };
   await o.channel.send(MessageType.done, codecs.done.encode(done));
   const after = await o.channel.receive();
@@ -550,7 +556,7 @@ async function finish(
   stats: TransferStats,
   fromBlock: number,
   drainWrites: () => Promise<void>,
-): Promise<TargetResult> {
+): Promise<Omit<TargetResult, "mode">> {
   const { channel } = o;
   const { volume } = opened;
   await drainWrites();

@@ -15,12 +15,13 @@ import type { TargetResult } from "../engine/target.js";
 import { BlockferryError } from "../errors.js";
 import { openVolume } from "../native/index.js";
 import { FrameChannel } from "../protocol/frames.js";
-import type { Destination } from "../transport/destination.js";
+import { type Destination, parseDestination } from "../transport/destination.js";
 import { memoryPair } from "../transport/memory.js";
 import { type ClientSecurity, connectSecure } from "../transport/secure.js";
 import { remoteFinished, runRemote, type SshOptions } from "../transport/ssh.js";
+import { pullOverSsh } from "./pull.js";
 import { receiveOne } from "./receive.js";
-import { targetMap } from "./targets.js";
+import { localTargetName, targetMap } from "./targets.js";
 
 export interface SyncJobOptions {
   source: string;
@@ -58,6 +59,8 @@ export interface SyncOutcome {
 }
 
 export async function runSync(o: SyncJobOptions): Promise<SyncOutcome> {
+  const remoteSource = parseDestination(o.source);
+  if (remoteSource.kind === "ssh") return pullOverSsh(remoteSource, o);
   const volume = await openVolume(o.source);
   try {
     const sourceId = `${hostname()}:${await realpath(o.source)}`;
@@ -111,7 +114,6 @@ export async function runSync(o: SyncJobOptions): Promise<SyncOutcome> {
   }
 }
 
-/** "/dev/vg/backup" → "local_dev_vg_backup": a target name (see src/job/targets.ts) that says which volume. */
 /** The remote end is `blockferry receive --stdio` for that one path, started through ssh. */
 async function overSsh(
   dest: { host: string; path: string },
@@ -132,14 +134,6 @@ async function overSsh(
   }
 }
 
-export function localTargetName(path: string): string {
-  const name = `local${path.replace(/[^A-Za-z0-9._-]/g, "_")}`;
-  if (name.length <= 64) return name;
-  // Too long: the end of the path and a hash of all of it, so that two long paths never share a name.
-  const hash = createHash("sha256").update(path).digest("hex").slice(0, 12);
-  return `local-${hash}-${name.slice(-(64 - 20))}`;
-}
-
 /** The digest cache kept for a destination: one file per destination, named by its hash. */
 function digestCacheFor(dest: Destination, dir: string, log: (line: string) => void): FileDigestCache {
   // Not the port: a receiver started on another port is still the same target, and a
@@ -150,6 +144,11 @@ function digestCacheFor(dest: Destination, dir: string, log: (line: string) => v
       : dest.kind === "ssh"
         ? `ssh://${dest.host}${dest.path}`
         : resolve(dest.path);
+  return digestCacheAt(dir, key, log);
+}
+
+/** The cache for `key` in `dir`: one file per key, named by its hash. */
+export function digestCacheAt(dir: string, key: string, log: (line: string) => void): FileDigestCache {
   const name = `${createHash("sha256").update(key).digest("hex").slice(0, 32)}.digests`;
   return new FileDigestCache(join(dir, name), key, log);
 }

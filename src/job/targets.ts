@@ -4,6 +4,7 @@
  * peer. Each target's state file lives beside an image file, or in the state
  * directory for a block device (never inside the volume).
  */
+import { createHash } from "node:crypto";
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { OpenedTarget, TargetResolver } from "../engine/target.js";
@@ -85,4 +86,13 @@ export function receiverResolver(
     const stamp = (seal?: boolean) => changeStamp(target.path, seal);
     return { volume, state, identity, stamp, describe: `${target.name} (${target.path})` };
   };
+}
+
+/** "/dev/vg/backup" → "local_dev_vg_backup": a target name (see src/job/targets.ts) that says which volume. */
+export function localTargetName(path: string): string {
+  const name = `local${path.replace(/[^A-Za-z0-9._-]/g, "_")}`;
+  if (name.length <= 64) return name;
+  // Too long: the end of the path and a hash of all of it, so that two long paths never share a name.
+  const hash = createHash("sha256").update(path).digest("hex").slice(0, 12);
+  return `local-${hash}-${name.slice(-(64 - 20))}`;
 }

@@ -3,7 +3,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeFileSync,
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { EXIT } from "../../src/cli/exit-codes.js";
-import { localTargetName } from "../../src/job/sync.js";
+import { localTargetName } from "../../src/job/targets.js";
 import { run } from "../helpers/cli.js";
 import { scatter, writeMixedImage } from "../helpers/engine.js";
 import { scratchDir } from "../helpers/files.js";

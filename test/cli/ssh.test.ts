@@ -46,6 +46,39 @@ describe.skipIf(skipReason !== undefined)("sync over ssh, to a real OpenSSH serv
     expect(second.stderr).toMatch(/root@127\.0\.0\.1: .*updating|root@127\.0\.0\.1: .*comparing/);
   });
 
+  it("pulls from a remote source (failback by ssh): a copy, then a delta, into a local image", async () => {
+    const seed = testSeed("ssh pull");
+    const remoteImage = join(scratch.dir, "remote-primary.img");
+    const local = join(scratch.dir, "local-copy.img");
+    writeMixedImage(remoteImage, 12 * 1024 * 1024 + 512, seed);
+    // The remote keeps its digest cache here, not in the system's directory.
+    const remote = `cd ${root} && BLOCKFERRY_CACHE_DIR=${join(scratch.dir, "remote-cache")} ${process.execPath} --import tsx src/cli/main.ts`;
+    const pull = (extra: string[]) =>
+      run([
+        "sync",
+        "--json",
+        "--rsh",
+        sshd?.rsh ?? "ssh",
+        "--remote-path",
+        remote,
+        ...extra,
+        `root@127.0.0.1:${remoteImage}`,
+        local,
+      ]);
+    const first = await pull(["--create"]);
+    expect(first.code, first.stderr).toBe(EXIT.ok);
+    expect(JSON.parse(first.stdout)).toMatchObject({ mode: "copy", verified: true });
+    expect(readFileSync(local).equals(readFileSync(remoteImage))).toBe(true);
+    scatter(remoteImage, 8, seed + 1);
+    const second = await pull([]);
+    expect(second.code, second.stderr).toBe(EXIT.ok);
+    expect(JSON.parse(second.stdout)).toMatchObject({ mode: "delta", verified: true });
+    expect(readFileSync(local).equals(readFileSync(remoteImage))).toBe(true);
+    const tcp = await run(["sync", `root@127.0.0.1:${remoteImage}`, "tcp://127.0.0.1:1/x"]);
+    expect(tcp.code).toBe(EXIT.usage);
+    expect(tcp.stderr).toMatch(/expected a local path when the source is remote/);
+  });
+
   it("a remote without blockferry gives one clear error, and nothing is written", async () => {
     const source = join(scratch.dir, "src2.img");
     const target = join(scratch.dir, "untouched.img");
