@@ -7,13 +7,14 @@
  *   npm run build && sudo npx tsx bench/delta.ts [--gib 4] [--scattered 655] [--large 40]
  */
 import { execFileSync } from "node:child_process";
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { seededBytes, seededInts } from "../test/helpers/random.js";
 import { image } from "./lib/images.js";
 import { bothDone, measured, startReceiver } from "./lib/measure.js";
 import { createLink, dropCaches, type Link, machine } from "./lib/netns.js";
+import { cli, out } from "./lib/paths.js";
 import { writeSection } from "./lib/results.js";
 
 const { values } = parseArgs({
@@ -24,10 +25,6 @@ const { values } = parseArgs({
   },
 });
 const bytes = Number(values.gib) * 2 ** 30;
-const cli = join(import.meta.dirname, "..", "dist", "cli", "main.js");
-if (!existsSync(cli)) throw new Error("run `npm run build` first");
-const out = join(import.meta.dirname, "out");
-mkdirSync(out, { recursive: true });
 const old = image(out, "random", bytes);
 const source = join(out, "delta-source.img");
 const target = join(out, "delta-target.img");

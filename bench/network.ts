@@ -11,13 +11,14 @@
  * Writes its table into bench/RESULTS.md.
  */
 import { execFileSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { seededBytes } from "../test/helpers/random.js";
 import { type ImageKind, image } from "./lib/images.js";
-import { bothDone, type Measured, measured, startReceiver, type Usage } from "./lib/measure.js";
+import { bothDone, ddNc, type Measured, measured, startReceiver, type Usage } from "./lib/measure.js";
 import { createLink, dropCaches, type Link, machine } from "./lib/netns.js";
+import { cli, out } from "./lib/paths.js";
 import { writeSection } from "./lib/results.js";
 
 const { values } = parseArgs({
@@ -25,12 +26,7 @@ const { values } = parseArgs({
 });
 const bytes = Number(values.gib) * 2 ** 30;
 const rounds = Number(values.rounds);
-const root = join(import.meta.dirname, "..");
-const cli = join(root, "dist", "cli", "main.js");
 if (process.getuid?.() !== 0) throw new Error("needs root (network namespaces, drop_caches)");
-if (!existsSync(cli)) throw new Error("run `npm run build` first");
-const out = join(import.meta.dirname, "out");
-mkdirSync(out, { recursive: true });
 const target = join(out, "target.img");
 const stateDir = join(out, "state");
 
@@ -48,23 +44,15 @@ async function copy(link: Link, tool: string, source: string, compare = true): P
   rmSync(target, { force: true });
   rmSync(`${target}.blockferry-state.json`, { force: true });
   dropCaches();
-  let port = 7000 + Math.floor(Math.random() * 1000);
   let receiver: Measured;
   let senderArgs: string[];
   if (tool === "dd | nc") {
-    receiver = measured(link.dst, [
-      "sh",
-      "-c",
-      `nc -l ${link.dstIp} ${port} | dd of=${target} bs=4M iflag=fullblock conv=fdatasync status=none`,
-    ]);
-    await new Promise((r) => setTimeout(r, 300));
-    senderArgs = ["sh", "-c", `dd if=${source} bs=1M iflag=direct status=none | nc -N ${link.dstIp} ${port}`];
+    ({ receiver, senderArgs } = await ddNc(link.dst, link.dstIp, source, target));
   } else {
     const started = await startReceiver(link.dst, cli, link.dstIp, target, ["--state-dir", stateDir]);
     receiver = started.receiver;
-    port = started.port;
     senderArgs = [process.execPath, cli, "sync", "--quiet", ...(tool.includes("lz4") ? ["--compress", "lz4"] : [])];
-    senderArgs.push(source, `tcp://${link.dstIp}:${port}/t`);
+    senderArgs.push(source, `tcp://${link.dstIp}:${started.port}/t`);
   }
   const tx0 = link.txBytes();
   const started = performance.now();

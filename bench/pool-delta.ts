@@ -10,12 +10,13 @@
  *   npm run build && sudo npx tsx bench/pool-delta.ts [--gib 4] [--files 80000]
  */
 import { execFileSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { secretFile } from "./lib/keys.js";
 import { bothDone, type Measured, measured, startReceiver } from "./lib/measure.js";
 import { createLink, dropCaches, type Link, machine } from "./lib/netns.js";
+import { cli, out } from "./lib/paths.js";
 import { change, makePoolImage } from "./lib/pool-image.js";
 import { writeSection } from "./lib/results.js";
 
@@ -33,10 +34,6 @@ const { values } = parseArgs({
 const bytes = Number(values.gib) * 2 ** 30;
 const files = Number(values.files);
 const added = Math.round(files / 100);
-const cli = join(import.meta.dirname, "..", "dist", "cli", "main.js");
-if (!existsSync(cli)) throw new Error("run `npm run build` first");
-const out = join(import.meta.dirname, "out");
-mkdirSync(out, { recursive: true });
 const before = join(out, `pool-before-${values.gib}g-${files}.img`);
 const after = join(out, "pool-after.img");
 const target = join(out, "pool-target.img");

@@ -8,14 +8,15 @@
  *   npm run build && sudo npx tsx bench/transports.ts [--gib 4] [--rounds 1]
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Sshd, startSshd } from "../test/helpers/sshd.js";
 import { image } from "./lib/images.js";
 import { secretFile } from "./lib/keys.js";
-import { bothDone, type Measured, measured, startReceiver } from "./lib/measure.js";
+import { bothDone, ddNc, type Measured, measured, startReceiver } from "./lib/measure.js";
 import { createLink, dropCaches, type Link, machine } from "./lib/netns.js";
+import { cli, out } from "./lib/paths.js";
 import { writeSection } from "./lib/results.js";
 
 const { values } = parseArgs({
@@ -23,10 +24,6 @@ const { values } = parseArgs({
 });
 const bytes = Number(values.gib) * 2 ** 30;
 const rounds = Number(values.rounds);
-const cli = join(import.meta.dirname, "..", "dist", "cli", "main.js");
-if (!existsSync(cli)) throw new Error("run `npm run build` first");
-const out = join(import.meta.dirname, "out");
-mkdirSync(out, { recursive: true });
 const source = image(out, "random", bytes);
 const target = join(out, "transport-target.img");
 const plaintext = ["--insecure-plaintext", "--secret-file", secretFile];
@@ -39,14 +36,7 @@ async function copy(link: Link, tool: (typeof tools)[number], sshd: Sshd) {
   let receiver: Measured;
   let args: string[];
   if (tool === "dd | nc") {
-    const port = 7000 + Math.floor(Math.random() * 1000);
-    receiver = measured(link.dst, [
-      "sh",
-      "-c",
-      `nc -l ${link.dstIp} ${port} | dd of=${target} bs=4M iflag=fullblock conv=fdatasync status=none`,
-    ]);
-    await new Promise((r) => setTimeout(r, 300));
-    args = ["sh", "-c", `dd if=${source} bs=1M iflag=direct status=none | nc -N ${link.dstIp} ${port}`];
+    ({ receiver, senderArgs: args } = await ddNc(link.dst, link.dstIp, source, target));
   } else if (tool === "blockferry over ssh") {
     receiver = measured(link.dst, ["true"]); // sshd starts the receiver
     const remote = `${process.execPath} ${cli}`;

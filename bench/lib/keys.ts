@@ -6,8 +6,9 @@
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateHostKey, loadHostKey } from "../../src/transport/keys.js";
+import { out } from "./paths.js";
 
-export const keyDir = join(import.meta.dirname, "..", "out", "keys");
+export const keyDir = join(out, "keys");
 mkdirSync(keyDir, { recursive: true });
 const key = existsSync(join(keyDir, "key.pem"))
   ? await loadHostKey(keyDir)

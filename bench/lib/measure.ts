@@ -58,6 +58,22 @@ export async function waitForOutput(m: Measured, pattern: RegExp, what: string):
 }
 
 /**
+ * The baseline, `dd | nc`: starts `nc -l | dd` into `target` in namespace
+ * `ns`; returns the receiver and the sender's command line for `source`.
+ */
+export async function ddNc(ns: string, ip: string, source: string, target: string) {
+  const port = 7000 + Math.floor(Math.random() * 1000);
+  const receiver = measured(ns, [
+    "sh",
+    "-c",
+    `nc -l ${ip} ${port} | dd of=${target} bs=4M iflag=fullblock conv=fdatasync status=none`,
+  ]);
+  await new Promise((r) => setTimeout(r, 300));
+  const senderArgs = ["sh", "-c", `dd if=${source} bs=1M iflag=direct status=none | nc -N ${ip} ${port}`];
+  return { receiver, senderArgs };
+}
+
+/**
  * Starts `blockferry receive` for target "t" = `target` in namespace `ns` on
  * a random port; resolves once it listens.
  */

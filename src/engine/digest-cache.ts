@@ -185,20 +185,22 @@ export class FileDigestCache implements DigestCacheStore {
     } catch (e) {
       throw fromFsError(e, `cannot write the digest cache ${this.path}`);
     }
-    const pending: Buffer[] = [];
-    let pendingBytes = 0;
+    // Digests are copied once, into this chunk (the caller's buffer goes back to a pool), and written a chunk at a time.
+    const chunk = Buffer.alloc(CHUNK_BLOCKS * DIGEST_SIZE);
+    let used = 0;
     let at = HEADER_BYTES;
     const flush = async () => {
-      const data = Buffer.concat(pending);
-      pending.length = 0;
-      pendingBytes = 0;
-      await handle.write(data, 0, data.length, at);
-      at += data.length;
+      await handle.write(chunk, 0, used, at);
+      at += used;
+      used = 0;
     };
     const append = async (data: Buffer) => {
-      pending.push(Buffer.from(data)); // the caller's buffer goes back to a pool
-      pendingBytes += data.length;
-      if (pendingBytes >= CHUNK_BLOCKS * DIGEST_SIZE) await flush();
+      for (let from = 0; from < data.length; ) {
+        const n = data.copy(chunk, used, from);
+        used += n;
+        from += n;
+        if (used === chunk.length) await flush();
+      }
     };
     const destination = this.#destination;
     const path = this.path;
@@ -206,11 +208,11 @@ export class FileDigestCache implements DigestCacheStore {
       add: append,
       async repeat(digest, count) {
         for (let left = count; left > 0; ) {
-          const n = Math.min(left, CHUNK_BLOCKS);
-          const run = Buffer.alloc(n * DIGEST_SIZE);
-          for (let i = 0; i < n; i++) digest.copy(run, i * DIGEST_SIZE);
-          await append(run);
+          const n = Math.min(left, (chunk.length - used) / DIGEST_SIZE);
+          chunk.fill(digest, used, used + n * DIGEST_SIZE); // the pattern, repeated
+          used += n * DIGEST_SIZE;
           left -= n;
+          if (used === chunk.length) await flush();
         }
       },
       async commit(generation, fingerprint, cachedRuns) {

@@ -6,25 +6,24 @@
  * at most that much. Memory is a fixed pool of batch buffers.
  */
 import { BlockferryError } from "../errors.js";
-import { BlockKind, compressBlocks, digestBlocks, type Volume } from "../native/index.js";
+import { digestBlocks, type Volume } from "../native/index.js";
 import type { FrameChannel } from "../protocol/frames.js";
 import {
-  type Blocks,
   codecs,
   DIGESTS_AHEAD_BYTES,
   type Done,
-  type FineNeed,
-  MAX_BLOCKS_PER_MESSAGE,
   MessageType,
   PROTOCOL_VERSION,
   type Welcome,
 } from "../protocol/messages.js";
+import { blocksMessage } from "./blocks-message.js";
 import { BufferPool } from "./buffer-pool.js";
 import type { CachedDigests, CacheWriter, DigestCacheStore } from "./digest-cache.js";
+import { FINE_MAX_RUN_BLOCKS, FineOffers } from "./fine-offers.js";
 import { Fingerprint, fingerprintVolume, foldBatch, foldZeroRun } from "./fingerprint.js";
 import { PeerListener, remoteError, unexpected } from "./peer.js";
 import type { RateLimiter } from "./rate-limit.js";
-import { type DataBatch, readBatches, type SourceBatch } from "./source-batches.js";
+import { readBatches, type SourceBatch } from "./source-batches.js";
 import { TransferStats } from "./stats.js";
 import { DigestQueue } from "./target-digests.js";
 
@@ -111,8 +110,6 @@ interface CacheUse {
   writer: CacheWriter | undefined;
   /** The generation the target gives this sync's copy. */
   generation?: number;
-  /** The target took the offered cache up. */
-  used?: boolean;
 }
 
 const DEFAULT_CACHE_RUNS = 6;
@@ -121,7 +118,7 @@ const DEFAULT_CACHE_RUNS = 6;
 async function commitCache(o: SourceOptions, cache: CacheUse, result: SourceResult): Promise<void> {
   if (cache.writer === undefined || cache.generation === undefined) return;
   try {
-    const runs = cache.used ? (cache.offered?.cachedRuns ?? 0) + 1 : 0;
+    const runs = result.cached ? (cache.offered?.cachedRuns ?? 0) + 1 : 0;
     await cache.writer.commit(cache.generation, Buffer.from(result.fingerprint, "hex"), runs);
   } catch (e) {
     o.log?.(`warning: the digest cache ${o.cache?.path} was not saved: ${(e as Error).message}`);
@@ -161,7 +158,7 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
     throw new BlockferryError("E_PROTOCOL", "protocol error: the target took up a digest cache not offered");
   }
   if (welcome.cacheRefusal !== "") o.log?.(`the digest cache is not used: ${welcome.cacheRefusal}`);
-  stats.cachedDigests = cache.used = welcome.cached;
+  stats.cachedDigests = welcome.cached;
   if (welcome.targetSize < size) {
     throw new BlockferryError("E_TARGET_TOO_SMALL", `target is ${welcome.targetSize} bytes, the source ${size}`);
   }
@@ -214,36 +211,20 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
   const replaced = new Fingerprint();
   const digestsAhead = Math.ceil(DIGESTS_AHEAD_BYTES / blockSize);
   let sent = fromBlock;
-  // Two-level: changed blocks offered as fine digests, awaiting the target's FINE_NEED.
-  const fineSize = welcome.compare ? (o.fineSize ?? 0) : 0;
-  const offers: FineOfferSent[] = [];
-  let offersAnswered: () => void = () => {};
-  let fineWork = Promise.resolve();
-  // Offers answered whose pieces are not yet on the wire: they hold batch buffers too.
-  const answered = new Set<FineOfferSent>();
-  const onNeed = (need: FineNeed) => {
-    const offer = offers[0];
-    if (offer === undefined || need.firstBlock !== offer.first || need.count !== offer.count) {
-      throw new BlockferryError("E_PROTOCOL", `protocol error: FINE_NEED for block ${need.firstBlock}, not offered`);
-    }
-    offers.shift();
-    answered.add(offer);
-    const pieces = neededPieces(need.bitmap, Math.ceil(offer.data.length / fineSize));
-    if (offers.length === 0) offersAnswered();
-    // Sent apart from the listener, which must keep reading the target's digests meanwhile.
-    fineWork = fineWork.then(async () => {
-      const message = await fineBlocksMessage(offer, pieces, fineSize, o.compress ?? false, stats);
-      const body = codecs.blocks.encode(message);
-      await o.rateLimiter?.take(body.reduce((n, b) => n + b.length, 5));
-      await channel.send(MessageType.fineBlocks, body, offer.release);
-      answered.delete(offer);
-      stats.wireBytes = channel.bytesSent;
-    });
-    fineWork.catch((e: unknown) => {
-      peer.fail(e instanceof BlockferryError ? e : new BlockferryError("E_INTERNAL", String(e)));
-      channel.destroy();
-    });
-  };
+  // Two-level comparison (compare mode only): offers awaiting the target's FINE_NEED.
+  const fine =
+    welcome.compare && (o.fineSize ?? 0) > 0
+      ? new FineOffers(
+          o.fineSize ?? 0,
+          o.compress ?? false,
+          stats,
+          (...a) => transmit(...a),
+          (e) => {
+            peer.fail(e);
+            channel.destroy();
+          },
+        )
+      : undefined;
   const peer = new PeerListener(
     channel,
     (type, body) => {
@@ -273,8 +254,8 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
         }
         theirs?.add(d);
         stats.digestBytes += body.length + 5;
-      } else if (type === MessageType.fineNeed && fineSize > 0) {
-        onNeed(codecs.fineNeed.decode(body));
+      } else if (type === MessageType.fineNeed && fine !== undefined) {
+        fine.answer(codecs.fineNeed.decode(body));
       } else if (type === MessageType.done) {
         if (!endSent) throw new BlockferryError("E_PROTOCOL", "protocol error: DONE before END");
         done = codecs.done.decode(body);
@@ -288,11 +269,7 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
     "target",
     () => done !== undefined,
   );
-  // A failed peer answers no more offers: their buffers go back, or reading ahead would wait forever.
-  peer.failed().catch(() => {
-    for (const offer of [...offers.splice(0), ...answered]) offer.release();
-    answered.clear();
-  });
+  peer.failed().catch(() => fine?.releaseAll());
   // At most two checkpoint intervals of data travel unacknowledged, so an
   // interruption re-sends at most that. Zero runs are a few bytes on the wire
   // and always go; a wait always has over one interval in flight, so the
@@ -306,16 +283,20 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
     stats.waitSeconds += (performance.now() - started) / 1000;
   };
 
+  // Every message goes out through here: the rate limit, then the wire.
+  const transmit = async (type: MessageType, body: Buffer[], onFlushed?: () => void) => {
+    await o.rateLimiter?.take(body.reduce((n, b) => n + b.length, 5));
+    await channel.send(type, body, onFlushed);
+    stats.wireBytes = channel.bytesSent;
+  };
+  // A message that covers blocks up to `end`, adding `sum` to what the target must acknowledge.
   const send = async (type: MessageType, body: Buffer[], end: number, sum: Buffer, onFlushed?: () => void) => {
     if (type === MessageType.blocks || type === MessageType.fineOffer) await waitForWindow(end, sent);
-    const bytes = body.reduce((n, b) => n + b.length, 0);
-    await o.rateLimiter?.take(bytes + 5);
     fingerprint.add(sum);
     sentSums.set(end, fingerprint.hex);
     sent = end;
     stats.doneBytes = Math.min(end * blockSize, size);
-    await channel.send(type, body, onFlushed);
-    stats.wireBytes = channel.bytesSent;
+    await transmit(type, body, onFlushed);
   };
 
   // Runs of blocks the target need not be sent (zeros, or blocks it already
@@ -342,7 +323,6 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
   };
 
   const zeros = await zeroDigests(size, blockSize, seed);
-  const compareWith = theirs === undefined ? undefined : zeros;
   // A resumed copy has no digests of the part sent before: the next run compares instead.
   if (o.cache !== undefined && !dry && fromBlock === 0) {
     cache.writer = await o.cache.create(blockSize, size, seed).catch((e: unknown) => {
@@ -372,7 +352,7 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
         if (peer.failure) throw peer.failure;
         const end = batch.firstBlock + batch.count;
         if (welcome.cached && theirs !== undefined) await offered?.fill(theirs, end);
-        if (theirs !== undefined && compareWith !== undefined) {
+        if (theirs !== undefined) {
           const waited = performance.now();
           await theirs.cover(end, peer.failed());
           stats.waitSeconds += (performance.now() - waited) / 1000;
@@ -383,7 +363,7 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
         const releaseOne = () => {
           if (--holders === 0 && batch.kind === "data") batch.release();
         };
-        for (const seg of segments(batch, blockSize, size, theirs, compareWith)) {
+        for (const seg of segments(batch, blockSize, size, theirs, zeros)) {
           const [first, count] = [seg.first, seg.count];
           if (dry) {
             // Count what would travel, then tell the target only how far we got.
@@ -400,7 +380,8 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
             await addRun("same", first, count, welcome.cached ? ZERO16 : sum);
             continue;
           }
-          if (welcome.cached) replaced.add(await (theirs as DigestQueue).fold(first, count, blockSize, size, seed));
+          if (welcome.cached && theirs !== undefined)
+            replaced.add(await theirs.fold(first, count, blockSize, size, seed));
           stats.changedBlocks += count;
           const at = first - batch.firstBlock;
           if (batch.kind === "hole" || batch.zero.subarray(at, at + count).every((z) => z === 1)) {
@@ -411,12 +392,10 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
           holders++;
           // A long run of changed blocks is a rewrite, not scattered writes: whole blocks
           // cost the same bytes without the target reading them first.
-          if (fineSize > 0 && batch.kind === "data" && count <= FINE_MAX_RUN_BLOCKS) {
+          if (fine !== undefined && batch.kind === "data" && count <= FINE_MAX_RUN_BLOCKS) {
             // Offer the pieces' digests; the pieces the target lacks go once it says which.
             const data = batch.buffer.subarray(at * blockSize, Math.min((at + count) * blockSize, batch.length));
-            const { digests } = await digestBlocks(data, fineSize, seed);
-            offers.push({ first, count, data, release: once(releaseOne) });
-            const offer = codecs.fineOffer.encode({ firstBlock: first, count, digests });
+            const offer = await fine.offer(first, count, data, releaseOne, seed);
             await send(MessageType.fineOffer, offer, first + count, sum);
             continue;
           }
@@ -432,9 +411,7 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
       }
     }
     await flushRun();
-    // Every offer answered and its pieces sent before END.
-    while (offers.length > 0) await Promise.race([new Promise<void>((r) => (offersAnswered = r)), peer.failed()]);
-    await Promise.race([fineWork, peer.failed()]);
+    await fine?.drained(peer.failed()); // every offer answered and its pieces sent before END
     endSent = true;
     const end = { blockCount, fingerprint: whole.toBuffer(), replaced: replaced.toBuffer() };
     await send(MessageType.end, codecs.end.encode(end), blockCount, ZERO16);
@@ -463,73 +440,6 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
 }
 
 const ZERO16 = Buffer.alloc(16);
-/** Longest run of changed blocks offered piece by piece (two-level comparison): 1 MiB of 64K blocks. */
-const FINE_MAX_RUN_BLOCKS = 16;
-
-interface FineOfferSent {
-  first: number;
-  count: number;
-  /** The offered blocks' bytes, in the batch's buffer (held until their pieces are sent). */
-  data: Buffer;
-  release: () => void;
-}
-
-function once(f: () => void): () => void {
-  let called = false;
-  return () => {
-    if (!called) f();
-    called = true;
-  };
-}
-
-/** Indices of the 1 bits of a FINE_NEED bitmap, checked against the offer's piece count. */
-function neededPieces(bitmap: Buffer, pieces: number): number[] {
-  if (bitmap.length !== Math.ceil(pieces / 8)) {
-    throw new BlockferryError("E_PROTOCOL", `protocol error: FINE_NEED of ${bitmap.length} bytes for ${pieces} pieces`);
-  }
-  const out: number[] = [];
-  for (let i = 0; i < bitmap.length * 8; i++) {
-    if (((bitmap[i >> 3] ?? 0) >> (i & 7)) & 1) {
-      if (i >= pieces) throw new BlockferryError("E_PROTOCOL", "protocol error: FINE_NEED past the offer");
-      out.push(i);
-    }
-  }
-  if (out.length === 0) throw new BlockferryError("E_PROTOCOL", "protocol error: FINE_NEED of no piece");
-  return out;
-}
-
-/** The needed pieces of an offer, gathered and laid out as BLOCKS lays out blocks. */
-async function fineBlocksMessage(
-  offer: FineOfferSent,
-  pieces: number[],
-  fineSize: number,
-  compress: boolean,
-  stats: TransferStats,
-): Promise<Blocks> {
-  const lengths = pieces.map((i) => Math.min(fineSize, offer.data.length - i * fineSize));
-  const gathered = Buffer.allocUnsafe(lengths.reduce((n, l) => n + l, 0));
-  const zero = Buffer.alloc(pieces.length);
-  const zeros = Buffer.alloc(fineSize);
-  let at = 0;
-  pieces.forEach((p, k) => {
-    const piece = offer.data.subarray(p * fineSize, p * fineSize + (lengths[k] ?? 0));
-    piece.copy(gathered, at);
-    zero[k] = piece.equals(zeros.subarray(0, piece.length)) ? 1 : 0;
-    at += piece.length;
-  });
-  const batch: DataBatch = {
-    kind: "data",
-    firstBlock: offer.first,
-    count: pieces.length,
-    buffer: gathered,
-    length: gathered.length,
-    digests: Buffer.alloc(0),
-    zero,
-    compressed: undefined,
-    release: () => {},
-  };
-  return blocksMessage(batch, 0, pieces.length, fineSize, compress, stats);
-}
 
 /** Adds a batch's digests (a hole's: the zero block's) to the new digest cache; a failure only drops the cache. */
 async function recordDigests(
@@ -563,72 +473,6 @@ async function receiveWelcome(channel: FrameChannel): Promise<Welcome> {
   if (frame.type === MessageType.error) throw remoteError(codecs.error.decode(frame.body), "target refused");
   if (frame.type !== MessageType.welcome) throw unexpected(frame.type, "instead of WELCOME");
   return codecs.welcome.decode(frame.body);
-}
-
-/**
- * Lays `count` blocks of a batch, from its block `at`, out as one BLOCKS
- * message without copying raw bytes. Blocks compressed in the read-ahead are
- * used as they are; otherwise, with `compress`, the blocks are compressed now.
- */
-async function blocksMessage(
-  batch: DataBatch,
-  at: number,
-  count: number,
-  blockSize: number,
-  compress: boolean,
-  stats: TransferStats,
-): Promise<Blocks> {
-  if (count > MAX_BLOCKS_PER_MESSAGE) throw new BlockferryError("E_INTERNAL", "batch holds too many blocks");
-  const start = at * blockSize;
-  const length = Math.min(count * blockSize, batch.length - start);
-  const buffer = batch.buffer.subarray(start, start + length);
-  const zero = batch.zero.subarray(at, at + count);
-  let packed: { payload: Buffer; sizes: Uint32Array } | undefined;
-  if (batch.compressed !== undefined) {
-    // Compressed as a whole batch: find this run's first byte in the payload.
-    let offset = 0;
-    for (let i = 0; i < at; i++) offset += batch.compressed.sizes[i] ?? 0;
-    packed = {
-      payload: batch.compressed.payload.subarray(offset),
-      sizes: batch.compressed.sizes.subarray(at, at + count),
-    };
-  } else if (compress && !zero.every((z) => z === 1)) {
-    packed = await compressBlocks(buffer, blockSize);
-  }
-  const kinds = new Uint8Array(count);
-  const sizes = new Uint32Array(count);
-  const payload: Buffer[] = [];
-  let lz4At = 0;
-  let rawStart = -1; // start of a run of raw blocks, sent as one slice
-  const endRaw = (to: number) => {
-    if (rawStart >= 0) payload.push(buffer.subarray(rawStart, to));
-    rawStart = -1;
-  };
-  for (let i = 0; i < count; i++) {
-    const from = i * blockSize;
-    const n = Math.min(blockSize, length - from);
-    const size = packed?.sizes[i] ?? 0;
-    if (zero[i] === 1) {
-      endRaw(from);
-      kinds[i] = BlockKind.zero;
-      stats.zeroBytes += n;
-    } else if (size > 0 && packed !== undefined) {
-      endRaw(from);
-      kinds[i] = BlockKind.lz4;
-      sizes[i] = size;
-      payload.push(packed.payload.subarray(lz4At, lz4At + size));
-      stats.compressedInBytes += n;
-      stats.compressedOutBytes += size;
-    } else {
-      if (rawStart < 0) rawStart = from;
-      kinds[i] = BlockKind.raw;
-      sizes[i] = n;
-      stats.rawBytes += n;
-    }
-    lz4At += size;
-  }
-  endRaw(length);
-  return { firstBlock: batch.firstBlock + at, kinds, sizes, payload };
 }
 
 /**
@@ -686,10 +530,9 @@ function segments(
   blockSize: number,
   size: number,
   theirs: DigestQueue | undefined,
-  zeros: { full: Buffer; tail: Buffer } | undefined,
+  zeros: { full: Buffer; tail: Buffer },
 ): Segment[] {
-  if (theirs === undefined || zeros === undefined)
-    return [{ first: batch.firstBlock, count: batch.count, same: false }];
+  if (theirs === undefined) return [{ first: batch.firstBlock, count: batch.count, same: false }];
   const last = Math.ceil(size / blockSize) - 1;
   const out: Segment[] = [];
   for (let i = 0; i < batch.count; i++) {

@@ -269,6 +269,15 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     writes.push(write);
     while (writes.length > WRITES_IN_FLIGHT) await writes.shift();
   };
+  /** Writes a pool buffer's blocks behind the network; the buffer goes back to the pool once written. */
+  const writeBack = async (buffer: Buffer, offset: number, length: number, zero: Uint8Array) => {
+    const started = performance.now();
+    const write = volume.write(buffer, offset, length, { blockSize, zero }).finally(() => {
+      pool.release(buffer);
+      stats.writeSeconds += (performance.now() - started) / 1000;
+    });
+    await writeBehind(write);
+  };
   const drainWrites = async () => {
     while (writes.length > 0) await writes.shift();
   };
@@ -330,12 +339,7 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     }
     const zero = m.kinds.map((k) => (k === BlockKind.zero ? 1 : 0));
     stats.zeroBytes += zero.reduce((n, z, i) => n + (z ? Math.min(blockSize, length - i * blockSize) : 0), 0);
-    const started = performance.now();
-    const write = volume.write(buffer, offset, length, { blockSize, zero }).finally(() => {
-      pool.release(buffer);
-      stats.writeSeconds += (performance.now() - started) / 1000;
-    });
-    await writeBehind(write);
+    await writeBack(buffer, offset, length, zero);
     next += count;
   };
 
@@ -415,12 +419,7 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
       pool.release(buffer);
       throw e;
     }
-    const started = performance.now();
-    const write = volume.write(buffer, offset, length, { blockSize, zero }).finally(() => {
-      pool.release(buffer);
-      stats.writeSeconds += (performance.now() - started) / 1000;
-    });
-    await writeBehind(write);
+    await writeBack(buffer, offset, length, zero);
   };
 
   const onSameRun = async (m: SameRun) => {

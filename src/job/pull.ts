@@ -9,7 +9,7 @@ import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { BlockferryError } from "../errors.js";
 import type { Destination } from "../transport/destination.js";
-import { remoteFinished, runRemote } from "../transport/ssh.js";
+import { withRemote } from "../transport/ssh.js";
 import { receiveOne } from "./receive.js";
 import type { SyncJobOptions, SyncOutcome } from "./sync.js";
 import { localTargetName, targetMap } from "./targets.js";
@@ -44,27 +44,19 @@ export async function pullOverSsh(from: { host: string; path: string }, o: SyncJ
     ...(o.bwlimit === undefined ? [] : ["--bwlimit", String(o.bwlimit)]),
     from.path,
   ];
-  const remote = runRemote(from.host, args, o.ssh, o.log);
-  try {
-    const config = {
-      targets: targetMap([{ name, path: dest.path }]),
-      create: o.create,
-      stateDir: o.stateDir,
-      log: o.log,
-    };
-    const target = await receiveOne(remote.stream, config, o.stats);
-    await remoteFinished(remote, from.host);
-    const source = {
-      fingerprint: target.fingerprint,
-      resumedFromBlock: target.resumedFromBlock,
-      compared: target.mode !== "copy",
-      cached: target.mode === "cached",
-      stats: o.stats,
-    };
-    return { source, target };
-  } catch (e) {
-    throw await remote.explain(e);
-  } finally {
-    remote.kill();
-  }
+  const config = {
+    targets: targetMap([{ name, path: dest.path }]),
+    create: o.create,
+    stateDir: o.stateDir,
+    log: o.log,
+  };
+  const target = await withRemote(from.host, args, o.ssh, o.log, (stream) => receiveOne(stream, config, o.stats));
+  const source = {
+    fingerprint: target.fingerprint,
+    resumedFromBlock: target.resumedFromBlock,
+    compared: target.mode !== "copy",
+    cached: target.mode === "cached",
+    stats: o.stats,
+  };
+  return { source, target };
 }

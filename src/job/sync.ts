@@ -18,7 +18,7 @@ import { FrameChannel } from "../protocol/frames.js";
 import { type Destination, parseDestination } from "../transport/destination.js";
 import { memoryPair } from "../transport/memory.js";
 import { type ClientSecurity, connectSecure } from "../transport/secure.js";
-import { remoteFinished, runRemote, type SshOptions } from "../transport/ssh.js";
+import { type SshOptions, withRemote } from "../transport/ssh.js";
 import { pullOverSsh } from "./pull.js";
 import { receiveOne } from "./receive.js";
 import { localTargetName, targetMap } from "./targets.js";
@@ -122,16 +122,9 @@ async function overSsh(
 ): Promise<SourceResult> {
   const name = localTargetName(dest.path);
   const args = ["receive", "--stdio", "--target", `${name}=${dest.path}`, ...(o.create ? ["--create"] : [])];
-  const remote = runRemote(dest.host, args, o.ssh, o.log);
-  try {
-    const result = await runSource({ ...common, channel: new FrameChannel(remote.stream), targetName: name });
-    await remoteFinished(remote, dest.host);
-    return result;
-  } catch (e) {
-    throw await remote.explain(e);
-  } finally {
-    remote.kill();
-  }
+  return withRemote(dest.host, args, o.ssh, o.log, (stream) =>
+    runSource({ ...common, channel: new FrameChannel(stream), targetName: name }),
+  );
 }
 
 /** The digest cache kept for a destination: one file per destination, named by its hash. */

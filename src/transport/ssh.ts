@@ -53,7 +53,7 @@ export function shellQuote(word: string): string {
   return /^[A-Za-z0-9_./:@%+-][A-Za-z0-9_./=:@%+-]*$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-export interface RemoteProcess {
+interface RemoteProcess {
   stream: Duplex;
   /** Resolves when the remote command (ssh) has exited; never rejects. */
   exited: Promise<{ code: number | null; stderr: string }>;
@@ -63,7 +63,7 @@ export interface RemoteProcess {
 }
 
 /** Runs `remotePath ARGS` on `host` through ssh. Its stderr lines go to `log` prefixed with the host. */
-export function runRemote(host: string, args: string[], o: SshOptions, log: (line: string) => void): RemoteProcess {
+function runRemote(host: string, args: string[], o: SshOptions, log: (line: string) => void): RemoteProcess {
   const rsh = splitCommand(o.rsh);
   const command = `${o.remotePath} ${args.map(shellQuote).join(" ")}`;
   // "--": nothing after it is an ssh option, whatever the host looks like.
@@ -118,13 +118,32 @@ export function runRemote(host: string, args: string[], o: SshOptions, log: (lin
   };
 }
 
-/** Waits for the remote process after a successful copy; a non-zero exit is an error. */
-export async function remoteFinished(remote: RemoteProcess, host: string): Promise<void> {
-  const end = await remote.exited;
-  if (end.code !== 0) {
-    throw new BlockferryError(
-      "E_NETWORK",
-      `${host}: the remote blockferry exited with ${end.code}: ${end.stderr.trim()}`,
-    );
+/**
+ * Runs `remotePath ARGS` on `host` and `use`s its stdin/stdout; then the
+ * remote command must exit with 0. A failure is explained by what the remote
+ * side said; the ssh process never outlives this call.
+ */
+export async function withRemote<T>(
+  host: string,
+  args: string[],
+  o: SshOptions,
+  log: (line: string) => void,
+  use: (stream: Duplex) => Promise<T>,
+): Promise<T> {
+  const remote = runRemote(host, args, o, log);
+  try {
+    const result = await use(remote.stream);
+    const end = await remote.exited;
+    if (end.code !== 0) {
+      throw new BlockferryError(
+        "E_NETWORK",
+        `${host}: the remote blockferry exited with ${end.code}: ${end.stderr.trim()}`,
+      );
+    }
+    return result;
+  } catch (e) {
+    throw await remote.explain(e);
+  } finally {
+    remote.kill();
   }
 }

@@ -12,7 +12,7 @@ import { basename, dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { FileDigestCache } from "../../src/engine/digest-cache.js";
 import { TransferStats } from "../../src/engine/stats.js";
-import { copyInProcess, MemoryStateStore, scatter, writeMixedImage } from "../helpers/engine.js";
+import { copyInProcess, fulfilled, MemoryStateStore, scatter, writeMixedImage } from "../helpers/engine.js";
 import { scratchDir } from "../helpers/files.js";
 import { seededBytes, testSeed } from "../helpers/random.js";
 
@@ -21,11 +21,6 @@ afterAll(() => scratch.remove());
 
 const BS = 65536;
 const SIZE = 48 * 1024 * 1024 + 5000;
-
-function fulfilled<T>(r: PromiseSettledResult<T>): T {
-  if (r.status === "rejected") throw r.reason;
-  return r.value;
-}
 
 /** A source image, a target, the target's state and the source's cache of it, synced once. */
 async function syncedPair(name: string, seed: number) {

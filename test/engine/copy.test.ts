@@ -1,17 +1,12 @@
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { copyInProcess, MemoryStateStore, writeMixedImage } from "../helpers/engine.js";
+import { copyInProcess, fulfilled, MemoryStateStore, writeMixedImage } from "../helpers/engine.js";
 import { scratchDir } from "../helpers/files.js";
 import { compressibleBytes, seededBytes, testSeed } from "../helpers/random.js";
 
 const scratch = scratchDir();
 afterAll(() => scratch.remove());
-
-function fulfilled<T>(r: PromiseSettledResult<T>): T {
-  if (r.status === "rejected") throw r.reason;
-  return r.value;
-}
 
 describe("full copy, source and target in one process", () => {
   it("copies an image of odd size byte for byte and marks it complete", async () => {

@@ -2,7 +2,7 @@ import { closeSync, openSync, readFileSync, statSync, writeSync } from "node:fs"
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { TransferStats } from "../../src/engine/stats.js";
-import { copyInProcess, MemoryStateStore, scatter, writeMixedImage } from "../helpers/engine.js";
+import { copyInProcess, fulfilled, MemoryStateStore, scatter, writeMixedImage } from "../helpers/engine.js";
 import { scratchDir } from "../helpers/files.js";
 import { seededBytes, testSeed } from "../helpers/random.js";
 
@@ -10,11 +10,6 @@ const scratch = scratchDir();
 afterAll(() => scratch.remove());
 
 const BS = 65536;
-
-function fulfilled<T>(r: PromiseSettledResult<T>): T {
-  if (r.status === "rejected") throw r.reason;
-  return r.value;
-}
 
 describe("delta sync: a target holding an earlier copy gets only what changed", () => {
   it("sends only the changed blocks plus the digests, and the target ends identical", async () => {

@@ -103,3 +103,9 @@ export function scatter(path: string, count: number, seed: number, blockSize = 6
   closeSync(fd);
   return blocks;
 }
+
+/** The value of a settled promise, or its rejection thrown (source and target run side by side). */
+export function fulfilled<T>(r: PromiseSettledResult<T>): T {
+  if (r.status === "rejected") throw r.reason;
+  return r.value;
+}

@@ -1,0 +1,8 @@
+/** Where benchmarks find the built CLI and keep their images and scratch files (bench/out, not in git). */
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+export const cli = join(import.meta.dirname, "..", "..", "dist", "cli", "main.js");
+if (!existsSync(cli)) throw new Error("run `npm run build` first");
+export const out = join(import.meta.dirname, "..", "out");
+mkdirSync(out, { recursive: true });

@@ -1,0 +1,155 @@
+/**
+ * The source's side of the two-level comparison: a short run of changed
+ * blocks is offered as the digests of its fine pieces (FINE_OFFER); the
+ * target answers, in offer order, which pieces it lacks (FINE_NEED), and only
+ * those travel (FINE_BLOCKS). Answers arrive on the peer listener; the pieces
+ * are sent apart from it, so that it keeps reading the target's digests.
+ * Each offer holds its batch's buffer until its pieces are on the wire, or
+ * until the peer fails (then every buffer goes back, or reading ahead would
+ * wait forever).
+ */
+import { BlockferryError } from "../errors.js";
+import { digestBlocks } from "../native/index.js";
+import { codecs, type FineNeed, MessageType } from "../protocol/messages.js";
+import { blocksMessage } from "./blocks-message.js";
+import type { DataBatch } from "./source-batches.js";
+import type { TransferStats } from "./stats.js";
+
+/** Longest run of changed blocks offered piece by piece: 1 MiB of 64K blocks. Longer runs are rewrites. */
+export const FINE_MAX_RUN_BLOCKS = 16;
+
+interface Offer {
+  first: number;
+  count: number;
+  /** The offered blocks' bytes, in the batch's buffer. */
+  data: Buffer;
+  release: () => void;
+}
+
+export type Transmit = (type: MessageType, body: Buffer[], onFlushed?: () => void) => Promise<void>;
+
+export class FineOffers {
+  readonly #fineSize: number;
+  readonly #compress: boolean;
+  readonly #stats: TransferStats;
+  readonly #transmit: Transmit;
+  readonly #fail: (e: BlockferryError) => void;
+  /** Offered, not yet answered. */
+  readonly #pending: Offer[] = [];
+  /** Answered, pieces not yet on the wire. */
+  readonly #answered = new Set<Offer>();
+  #work = Promise.resolve();
+  #allAnswered: () => void = () => {};
+
+  constructor(
+    fineSize: number,
+    compress: boolean,
+    stats: TransferStats,
+    transmit: Transmit,
+    fail: (e: BlockferryError) => void,
+  ) {
+    this.#fineSize = fineSize;
+    this.#compress = compress;
+    this.#stats = stats;
+    this.#transmit = transmit;
+    this.#fail = fail;
+  }
+
+  /** Records an offer of blocks [first, first + count), whose bytes are `data`; returns the FINE_OFFER body. */
+  async offer(first: number, count: number, data: Buffer, release: () => void, seed: bigint): Promise<Buffer[]> {
+    const { digests } = await digestBlocks(data, this.#fineSize, seed);
+    this.#pending.push({ first, count, data, release: once(release) });
+    return codecs.fineOffer.encode({ firstBlock: first, count, digests });
+  }
+
+  /** The target's FINE_NEED for the oldest offer: its pieces are queued to be sent. */
+  answer(need: FineNeed): void {
+    const offer = this.#pending[0];
+    if (offer === undefined || need.firstBlock !== offer.first || need.count !== offer.count) {
+      throw new BlockferryError("E_PROTOCOL", `protocol error: FINE_NEED for block ${need.firstBlock}, not offered`);
+    }
+    this.#pending.shift();
+    this.#answered.add(offer);
+    const pieces = neededPieces(need.bitmap, Math.ceil(offer.data.length / this.#fineSize));
+    if (this.#pending.length === 0) this.#allAnswered();
+    this.#work = this.#work.then(async () => {
+      const message = await piecesMessage(offer, pieces, this.#fineSize, this.#compress, this.#stats);
+      await this.#transmit(MessageType.fineBlocks, codecs.blocks.encode(message), offer.release);
+      this.#answered.delete(offer);
+    });
+    this.#work.catch((e: unknown) => {
+      this.#fail(e instanceof BlockferryError ? e : new BlockferryError("E_INTERNAL", String(e)));
+    });
+  }
+
+  /** Resolves once every offer is answered and its pieces sent (before END). */
+  async drained(failed: Promise<never>): Promise<void> {
+    while (this.#pending.length > 0) {
+      await Promise.race([new Promise<void>((r) => (this.#allAnswered = r)), failed]);
+    }
+    await Promise.race([this.#work, failed]);
+  }
+
+  /** The peer failed: no answer will come, every buffer goes back. */
+  releaseAll(): void {
+    for (const offer of [...this.#pending.splice(0), ...this.#answered]) offer.release();
+    this.#answered.clear();
+  }
+}
+
+function once(f: () => void): () => void {
+  let called = false;
+  return () => {
+    if (!called) f();
+    called = true;
+  };
+}
+
+/** Indices of the 1 bits of a FINE_NEED bitmap, checked against the offer's piece count. */
+function neededPieces(bitmap: Buffer, pieces: number): number[] {
+  if (bitmap.length !== Math.ceil(pieces / 8)) {
+    throw new BlockferryError("E_PROTOCOL", `protocol error: FINE_NEED of ${bitmap.length} bytes for ${pieces} pieces`);
+  }
+  const out: number[] = [];
+  for (let i = 0; i < bitmap.length * 8; i++) {
+    if (((bitmap[i >> 3] ?? 0) >> (i & 7)) & 1) {
+      if (i >= pieces) throw new BlockferryError("E_PROTOCOL", "protocol error: FINE_NEED past the offer");
+      out.push(i);
+    }
+  }
+  if (out.length === 0) throw new BlockferryError("E_PROTOCOL", "protocol error: FINE_NEED of no piece");
+  return out;
+}
+
+/** The needed pieces of an offer, gathered and laid out as BLOCKS lays out blocks. */
+async function piecesMessage(
+  offer: Offer,
+  pieces: number[],
+  fineSize: number,
+  compress: boolean,
+  stats: TransferStats,
+): ReturnType<typeof blocksMessage> {
+  const lengths = pieces.map((i) => Math.min(fineSize, offer.data.length - i * fineSize));
+  const gathered = Buffer.allocUnsafe(lengths.reduce((n, l) => n + l, 0));
+  const zero = Buffer.alloc(pieces.length);
+  const zeros = Buffer.alloc(fineSize);
+  let at = 0;
+  pieces.forEach((p, k) => {
+    const piece = offer.data.subarray(p * fineSize, p * fineSize + (lengths[k] ?? 0));
+    piece.copy(gathered, at);
+    zero[k] = piece.equals(zeros.subarray(0, piece.length)) ? 1 : 0;
+    at += piece.length;
+  });
+  const batch: DataBatch = {
+    kind: "data",
+    firstBlock: offer.first,
+    count: pieces.length,
+    buffer: gathered,
+    length: gathered.length,
+    digests: Buffer.alloc(0),
+    zero,
+    compressed: undefined,
+    release: () => {},
+  };
+  return blocksMessage(batch, 0, pieces.length, fineSize, compress, stats);
+}
