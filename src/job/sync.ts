@@ -15,7 +15,7 @@ import type { TargetResult } from "../engine/target.js";
 import { BlockferryError } from "../errors.js";
 import { openVolume } from "../native/index.js";
 import { FrameChannel } from "../protocol/frames.js";
-import { type Destination, parseDestination } from "../transport/destination.js";
+import { type Destination, parseSshSpec } from "../transport/destination.js";
 import { memoryPair } from "../transport/memory.js";
 import { type ClientSecurity, connectSecure } from "../transport/secure.js";
 import { type SshOptions, withRemote } from "../transport/ssh.js";
@@ -59,8 +59,9 @@ export interface SyncOutcome {
 }
 
 export async function runSync(o: SyncJobOptions): Promise<SyncOutcome> {
-  const remoteSource = parseDestination(o.source);
-  if (remoteSource.kind === "ssh") return pullOverSsh(remoteSource, o);
+  // A source is remote only as host:/path; any other name (even "disk:1.img") is a local file.
+  const remoteSource = parseSshSpec(o.source, "SOURCE");
+  if (remoteSource !== undefined) return pullOverSsh(remoteSource, o);
   const volume = await openVolume(o.source);
   try {
     const sourceId = `${hostname()}:${await realpath(o.source)}`;

@@ -1,7 +1,8 @@
 /**
- * Where a sync sends to. The seam for transports: each kind yields the same
- * byte stream. Today: a local path (both roles in this process) and
- * tcp://HOST:PORT/NAME; ssh ([user@]host:/path) plugs in here.
+ * Where a sync sends to (or, for ssh, reads from). The seam for transports:
+ * each kind yields the same byte stream: a local path (both roles in this
+ * process), tcp://HOST:PORT/NAME (TLS or a shared secret), and
+ * [user@]host:/path over ssh.
  */
 import { invalid } from "../validate.js";
 import type { Endpoint } from "./tcp.js";
@@ -22,19 +23,26 @@ export function parseDestination(spec: string): Destination {
     const host = (m[1] as string).replace(/^\[|\]$/g, "");
     return { kind: "tcp", endpoint: { host, port }, targetName: m[3] as string };
   }
-  // As rsync and scp: a colon before the first slash names a host.
-  const ssh = /^((?:[^@/:\s]+@)?(?:\[[^\]]+\]|[^@/:\s[\]]+)):(\/.*)$/.exec(spec);
-  if (ssh) {
-    const host = (ssh[1] as string).replace(/\[|\]/g, "");
-    // Letters, digits, '.', '_', '-' (or an IPv6 address), never a leading '-': ssh would read
-    // "-oProxyCommand=..." as an option, and some ProxyCommand setups pass the host to a shell.
-    if (!/^(?:[A-Za-z0-9_][A-Za-z0-9._-]*@)?(?:[A-Za-z0-9_][A-Za-z0-9._-]*|[0-9A-Fa-f:.]+)$/.test(host)) {
-      throw invalid("DEST", "[USER@]HOST:/PATH with USER and HOST of letters, digits, '.', '_', '-' (not first)", spec);
-    }
-    return { kind: "ssh", host, path: ssh[2] as string };
-  }
+  const ssh = parseSshSpec(spec, "DEST");
+  if (ssh) return { kind: "ssh", ...ssh };
   if (/^[^/]*:/.test(spec)) {
     throw invalid("DEST", "a local path, tcp://HOST:PORT/TARGET-NAME, or [USER@]HOST:/ABSOLUTE/PATH", spec);
   }
   return { kind: "local", path: spec };
+}
+
+/**
+ * "[user@]host:/path" as rsync and scp read it (a colon before the first
+ * slash names a host), or undefined for anything else.
+ */
+export function parseSshSpec(spec: string, what: string): { host: string; path: string } | undefined {
+  const ssh = /^((?:[^@/:\s]+@)?(?:\[[^\]]+\]|[^@/:\s[\]]+)):(\/.*)$/.exec(spec);
+  if (!ssh) return undefined;
+  const host = (ssh[1] as string).replace(/\[|\]/g, "");
+  // Letters, digits, '.', '_', '-' (or an IPv6 address), never a leading '-': ssh would read
+  // "-oProxyCommand=..." as an option, and some ProxyCommand setups pass the host to a shell.
+  if (!/^(?:[A-Za-z0-9_][A-Za-z0-9._-]*@)?(?:[A-Za-z0-9_][A-Za-z0-9._-]*|[0-9A-Fa-f:.]+)$/.test(host)) {
+    throw invalid(what, "[USER@]HOST:/PATH with USER and HOST of letters, digits, '.', '_', '-' (not first)", spec);
+  }
+  return { host, path: ssh[2] as string };
 }

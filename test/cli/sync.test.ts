@@ -1,5 +1,5 @@
 import type { ChildProcess } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { EXIT } from "../../src/cli/exit-codes.js";
@@ -49,6 +49,21 @@ describe("blockferry sync over TCP", () => {
     expect(unknown.stderr).toMatch(/no target named "other" here; this receiver writes: backup/);
     expect(sha256(target)).toBe(before);
     await waitFor(() => /refused or failed: E_UNKNOWN_TARGET/.test(server.log()), "the refusal in the log");
+  });
+
+  it("reads a local source named with a colon and no slash (only host:/path is remote)", async () => {
+    // A bare name, as typed in its own directory: the CLI runs in the repository's root.
+    const name = `blockferry-test-${process.pid}:1.img`;
+    const source = join(import.meta.dirname, "..", "..", name);
+    const target = join(scratch.dir, "disk-copy.img");
+    try {
+      const data = writeMixedImage(source, 2 * 1024 * 1024, 23);
+      const r = await run(["sync", "--create", name, target]);
+      expect(r.code, r.stderr).toBe(EXIT.ok);
+      expect(readFileSync(target).equals(data)).toBe(true);
+    } finally {
+      rmSync(source, { force: true });
+    }
   });
 
   it("refuses a missing target, and leaves nothing behind", async () => {
