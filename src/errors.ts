@@ -23,6 +23,12 @@ export type ErrorCode =
   | "E_VERIFY" // the copy's fingerprint differs from the source's
   | "E_NETWORK" // the connection failed or closed early
   | "E_AUTH" // a peer not allowed, a key not pinned or changed, a wrong shared secret
+  | "E_SNAPSHOT" // a snapshot could not be taken, or filled up and is invalid
+  | "E_HOOK" // a --pre-snapshot or --post-snapshot command failed or timed out
+  | "E_INTERRUPTED" // SIGINT or SIGTERM: cleaned up and stopped
+  | "E_INCOMPLETE" // status: the copy is not complete and verified
+  | "E_STALE" // status: the last completed sync is older than --max-age
+  | "E_CONFIG" // a job file that does not parse or holds a bad value
   | "E_INTERNAL"; // a bug: please report
 
 export interface ErrorDetails {

@@ -21,6 +21,13 @@ export const EXIT = {
   verify: 13,
   network: 14,
   auth: 15,
+  snapshot: 16,
+  hook: 17,
+  incomplete: 18,
+  stale: 19,
+  config: 20,
+  // 128 + the signal's number, as a shell reports a process killed by it
+  interrupted: 130,
 } as const;
 
 const exitForCode: Record<ErrorCode, number> = {
@@ -43,6 +50,12 @@ const exitForCode: Record<ErrorCode, number> = {
   E_VERIFY: EXIT.verify,
   E_NETWORK: EXIT.network,
   E_AUTH: EXIT.auth,
+  E_SNAPSHOT: EXIT.snapshot,
+  E_HOOK: EXIT.hook,
+  E_INTERRUPTED: EXIT.interrupted,
+  E_INCOMPLETE: EXIT.incomplete,
+  E_STALE: EXIT.stale,
+  E_CONFIG: EXIT.config,
   E_INTERNAL: EXIT.internal,
 };
 

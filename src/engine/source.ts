@@ -19,10 +19,12 @@ import {
 import { blocksMessage } from "./blocks-message.js";
 import { BufferPool } from "./buffer-pool.js";
 import type { CachedDigests, CacheWriter, DigestCacheStore } from "./digest-cache.js";
+import { type DirReport, type DirSpec, sendDirectories } from "./dir-transfer.js";
 import { FINE_MAX_RUN_BLOCKS, FineOffers } from "./fine-offers.js";
 import { Fingerprint, fingerprintVolume, foldBatch, foldZeroRun } from "./fingerprint.js";
 import { PeerListener, remoteError, unexpected } from "./peer.js";
 import type { RateLimiter } from "./rate-limit.js";
+import { ReplyQueue } from "./reply-queue.js";
 import { readBatches, type SourceBatch } from "./source-batches.js";
 import { TransferStats } from "./stats.js";
 import { DigestQueue } from "./target-digests.js";
@@ -70,6 +72,14 @@ export interface SourceOptions {
    * stdout (`send --stdio`) cannot: its end of stream is its process's exit.
    */
   awaitTargetClose?: boolean;
+  /** --with-dir: directories sent after the volume is confirmed, placed on the receiving host. */
+  dirs?: DirSpec[];
+  /**
+   * Called once every block is read, before END: throws when what was read
+   * cannot be trusted (a snapshot that overflowed); the target then stays
+   * marked incomplete.
+   */
+  beforeEnd?: () => Promise<void>;
 }
 
 export interface SourceResult {
@@ -80,6 +90,8 @@ export interface SourceResult {
   /** The comparison was against the digest cache: the target read nothing. */
   cached: boolean;
   stats: TransferStats;
+  /** --with-dir: what each directory placed on the receiving host held. */
+  dirs: DirReport[];
 }
 
 export async function runSource(o: SourceOptions): Promise<SourceResult> {
@@ -151,6 +163,7 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
       cacheGeneration: offered?.generation ?? 0,
       cacheFingerprint: offered?.fingerprint ?? Buffer.alloc(16),
       fineSize: o.fineSize ?? 0,
+      dirs: o.dryRun ? [] : (o.dirs ?? []).map((d) => d.dest),
     }),
   );
   const welcome = await receiveWelcome(channel);
@@ -201,6 +214,9 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
   let endSent = false;
   let onDone: () => void = () => {};
   const doneReceived = new Promise<void>((resolve) => (onDone = resolve));
+  // --with-dir, after DONE: the target's answer to each directory.
+  const dirReplies = new ReplyQueue();
+  let dirReports: DirReport[] = [];
   // Compare mode: the target's own digests, as they stream in, never further
   // ahead of what we have sent than the protocol allows (memory stays bounded).
   const theirs = welcome.compare || welcome.cached ? new DigestQueue(fromBlock, blockCount) : undefined;
@@ -262,6 +278,8 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
         stats.targetReadBytes = done.targetReadBytes;
         stats.targetWriteSeconds = done.targetWriteMs / 1000;
         onDone();
+      } else if (type === MessageType.dirDone && done !== undefined) {
+        dirReplies.push(body);
       } else {
         throw unexpected(type, "from a target during a copy");
       }
@@ -412,11 +430,16 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
     }
     await flushRun();
     await fine?.drained(peer.failed()); // every offer answered and its pieces sent before END
+    if (!dry) await o.beforeEnd?.();
     endSent = true;
     const end = { blockCount, fingerprint: whole.toBuffer(), replaced: replaced.toBuffer() };
     await send(MessageType.end, codecs.end.encode(end), blockCount, ZERO16);
     // END adds nothing to the sum: it was recorded above only to keep `send` uniform.
     await Promise.race([doneReceived, peer.finished, peer.failed()]);
+    if (!dry && done?.verified && o.dirs !== undefined && o.dirs.length > 0) {
+      const io = { send: transmit, reply: () => Promise.race([dirReplies.next(), peer.failed()]) };
+      dirReports = await sendDirectories(io, o.dirs, o.log ?? (() => {}));
+    }
     // Our end of the stream tells the target we have read DONE; it then closes too.
     await channel.end();
     if (o.awaitTargetClose !== false) await Promise.race([peer.finished, peer.failed()]);
@@ -426,7 +449,7 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
   if (peer.failure) throw peer.failure;
   const compared = welcome.compare || welcome.cached;
   if (dry && done !== undefined) {
-    return { fingerprint: "0".repeat(32), resumedFromBlock: 0, compared, cached: welcome.cached, stats };
+    return { fingerprint: "0".repeat(32), resumedFromBlock: 0, compared, cached: welcome.cached, stats, dirs: [] };
   }
   if (done === undefined)
     throw new BlockferryError("E_NETWORK", "the target closed the connection before confirming the copy");
@@ -436,7 +459,14 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
       `the copy's fingerprint ${done.fingerprint.toString("hex")} differs from the source's ${whole.hex}; the target stays marked incomplete`,
     );
   }
-  return { fingerprint: whole.hex, resumedFromBlock: fromBlock, compared, cached: welcome.cached, stats };
+  return {
+    fingerprint: whole.hex,
+    resumedFromBlock: fromBlock,
+    compared,
+    cached: welcome.cached,
+    stats,
+    dirs: dirReports,
+  };
 }
 
 const ZERO16 = Buffer.alloc(16);

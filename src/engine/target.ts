@@ -24,6 +24,7 @@ import {
   type ZeroRun,
 } from "../protocol/messages.js";
 import { BufferPool } from "./buffer-pool.js";
+import { type DirReport, receiveDirectories } from "./dir-transfer.js";
 import { Fingerprint, fingerprintVolume, foldBatch, foldZeroRun } from "./fingerprint.js";
 import { unexpected } from "./peer.js";
 import type { TargetState, TargetStateStore } from "./state.js";
@@ -72,6 +73,8 @@ export interface TargetResult {
   verified: boolean;
   resumedFromBlock: number;
   stats: TransferStats;
+  /** --with-dir: the directories placed here after the copy was confirmed. */
+  dirs: DirReport[];
 }
 
 export async function runTarget(o: TargetOptions): Promise<TargetResult> {
@@ -542,6 +545,7 @@ async function finishDryRun(
     verified: false,
     resumedFromBlock: 0,
     stats,
+    dirs: [],
   };
 }
 
@@ -594,6 +598,9 @@ async function finish(
     targetWriteMs: Math.round(stats.writeSeconds * 1000),
   };
   await channel.send(MessageType.done, codecs.done.encode(done));
+  // --with-dir: the directories follow a confirmed copy only.
+  const dirs =
+    verified && hello.dirs.length > 0 ? await receiveDirectories(channel, hello.dirs, o.log ?? (() => {})) : [];
   const after = await channel.receive();
   if (after !== undefined) throw unexpected(after.type, "after DONE");
   await channel.end();
@@ -611,5 +618,6 @@ async function finish(
     verified,
     resumedFromBlock: fromBlock,
     stats,
+    dirs,
   };
 }

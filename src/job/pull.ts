@@ -57,6 +57,7 @@ export async function pullOverSsh(from: { host: string; path: string }, o: SyncJ
     compared: target.mode !== "copy",
     cached: target.mode === "cached",
     stats: o.stats,
+    dirs: [],
   };
   return { source, target };
 }

@@ -1,5 +1,5 @@
 /**
- * blockferry wire protocol, version 2 (1 had no digest cache and no two-level comparison). S is the source (it reads the volume
+ * blockferry wire protocol, version 3 (2 had no directories, 1 no digest cache and no two-level comparison). S is the source (it reads the volume
  * and sends it), T is the target (it writes the copy).
  *
  *   S → T  HELLO     magic, version, target name, source size, block size, flags, source id,
@@ -41,7 +41,7 @@ import { BlockKind, DIGEST_SIZE, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from "../nativ
 import { BodyReader, BodyWriter, protocolError } from "./body.js";
 
 export const MAGIC = Buffer.from("BFERRY\r\n", "latin1");
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 export const MAX_NAME_BYTES = 255;
 export const MAX_MESSAGE_BYTES = 1024;
 /** Most blocks, and bytes once decoded (or one block, if larger), one BLOCKS message may carry. */
@@ -52,6 +52,10 @@ export const DIGESTS_AHEAD_BYTES = 1024 * 1024 * 1024;
 const MAX_BLOCKS_PAYLOAD = MAX_BLOCKS_BYTES;
 /** Smallest fine piece of a two-level comparison: a FINE_BLOCKS then holds at most 4096 pieces. */
 export const MIN_FINE_SIZE = 4096;
+/** --with-dir: directories one HELLO may name, a path's length, and the file bytes one DIR_DATA carries. */
+export const MAX_DIRS = 16;
+export const MAX_DIR_PATH_BYTES = 4096;
+export const MAX_DIR_DATA_BYTES = 1024 * 1024;
 
 export const MessageType = {
   hello: 1,
@@ -69,6 +73,11 @@ export const MessageType = {
   fineOffer: 13,
   fineNeed: 14,
   fineBlocks: 15,
+  dirBegin: 16,
+  dirEntry: 17,
+  dirData: 18,
+  dirEnd: 19,
+  dirDone: 20,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -90,10 +99,15 @@ export const MAX_BODY: Record<MessageType, number> = {
   [MessageType.fineOffer]: 12 + DIGEST_SIZE * (MAX_BLOCKS_BYTES / MIN_FINE_SIZE),
   [MessageType.fineNeed]: CONTROL_MAX,
   [MessageType.fineBlocks]: 12 + 5 * MAX_BLOCKS_PER_MESSAGE + MAX_BLOCKS_PAYLOAD,
+  [MessageType.dirBegin]: CONTROL_MAX,
+  [MessageType.dirEntry]: 2 * MAX_DIR_PATH_BYTES + 64,
+  [MessageType.dirData]: MAX_DIR_DATA_BYTES,
+  [MessageType.dirEnd]: CONTROL_MAX,
+  [MessageType.dirDone]: CONTROL_MAX,
 };
 
 export function isMessageType(t: number): t is MessageType {
-  return t >= MessageType.hello && t <= MessageType.fineBlocks;
+  return t >= MessageType.hello && t <= MessageType.dirDone;
 }
 
 export interface HelloFlags {
@@ -115,6 +129,8 @@ export interface Hello {
   cacheFingerprint: Buffer;
   /** Pieces of changed blocks compared in a second round (0: off). */
   fineSize: number;
+  /** --with-dir: where the directories sent after DONE go on the receiving host (absolute paths). */
+  dirs: string[];
 }
 export interface Welcome {
   version: number;
@@ -212,7 +228,9 @@ export const codecs = {
       for (const [k, bit] of Object.entries(helloFlagBits)) if (m.flags[k as keyof HelloFlags]) flags |= bit;
       const w = new BodyWriter().bytes(MAGIC).u16(m.version).string(m.targetName, MAX_NAME_BYTES);
       w.u64(m.sourceSize).u32(m.blockSize).u32(flags).string(m.sourceId, MAX_NAME_BYTES);
-      return [w.u64(m.cacheGeneration).bytes(m.cacheFingerprint).u32(m.fineSize).toBuffer()];
+      w.u64(m.cacheGeneration).bytes(m.cacheFingerprint).u32(m.fineSize).u8(m.dirs.length);
+      for (const dir of m.dirs) w.string(dir, MAX_DIR_PATH_BYTES);
+      return [w.toBuffer()];
     },
     decode(body: Buffer): Hello {
       const r = new BodyReader(body, "HELLO");
@@ -220,7 +238,7 @@ export const codecs = {
       const version = r.u16();
       if (version !== PROTOCOL_VERSION) {
         // Nothing after the version is read: a later version may lay it out otherwise.
-        const none = { cacheGeneration: 0, cacheFingerprint: Buffer.alloc(DIGEST_SIZE), fineSize: 0 };
+        const none = { cacheGeneration: 0, cacheFingerprint: Buffer.alloc(DIGEST_SIZE), fineSize: 0, dirs: [] };
         return { version, targetName: "", sourceSize: 0, blockSize: 0, flags: noFlags(), sourceId: "", ...none };
       }
       const targetName = r.string(MAX_NAME_BYTES);
@@ -231,7 +249,15 @@ export const codecs = {
       const cacheGeneration = r.u64();
       const cacheFingerprint = Buffer.from(r.bytes(DIGEST_SIZE));
       const fineSize = r.u32();
+      const dirCount = r.u8();
+      if (dirCount > MAX_DIRS) throw protocolError(`HELLO: ${dirCount} directories, at most ${MAX_DIRS}`);
+      const dirs: string[] = [];
+      for (let i = 0; i < dirCount; i++) dirs.push(r.string(MAX_DIR_PATH_BYTES));
       r.end();
+      for (const dir of dirs) {
+        if (!dir.startsWith("/") || dir.includes("\0"))
+          throw protocolError(`HELLO: directory ${JSON.stringify(dir)} is not an absolute path`);
+      }
       if (blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE || (blockSize & (blockSize - 1)) !== 0) {
         throw protocolError(
           `HELLO: block size ${blockSize} is not a power of two from ${MIN_BLOCK_SIZE} to ${MAX_BLOCK_SIZE}`,
@@ -252,6 +278,7 @@ export const codecs = {
         cacheGeneration,
         cacheFingerprint,
         fineSize,
+        dirs,
       };
     },
   },

@@ -178,6 +178,7 @@ describe("failures end both sides promptly, with the real reason", () => {
         cacheGeneration: 0,
         cacheFingerprint: Buffer.alloc(16),
         fineSize: 0,
+        dirs: [],
       }),
     );
     const reply = await peer.receive();

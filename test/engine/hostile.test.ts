@@ -24,6 +24,7 @@ const hello = (over: Partial<Parameters<typeof codecs.hello.encode>[0]> = {}) =>
     cacheGeneration: 0,
     cacheFingerprint: Buffer.alloc(16),
     fineSize: 0,
+    dirs: [],
     ...over,
   });
 
