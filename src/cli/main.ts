@@ -7,8 +7,10 @@ import { EXIT, exitCodeFor } from "./exit-codes.js";
 import { registerInfo } from "./info.js";
 import { registerKeygen } from "./keygen.js";
 import { registerReceive } from "./receive.js";
+import { registerRun } from "./run.js";
 import { registerSend } from "./send.js";
 import { registerServe } from "./serve.js";
+import { registerStatus } from "./status.js";
 import { registerSync } from "./sync.js";
 
 const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
@@ -26,6 +28,8 @@ registerReceive(program);
 registerInfo(program);
 registerKeygen(program);
 registerSend(program);
+registerStatus(program);
+registerRun(program);
 
 try {
   await program.parseAsync();

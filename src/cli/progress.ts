@@ -4,7 +4,7 @@
  * a status line at any time, as dd does.
  */
 import type { TransferStats } from "../engine/stats.js";
-import { formatBytes, formatDuration, formatRate } from "./units.js";
+import { formatBytes, formatDuration, formatRate } from "../units.js";
 
 export type ProgressMode = "bar" | "lines" | "quiet";
 

@@ -6,13 +6,14 @@ import {
   type TargetConfig,
   targetMap,
 } from "../job/targets.js";
-import { parseSize } from "./units.js";
+import { parseSize } from "../units.js";
 
 export interface ReceiverFlags {
   target: TargetConfig[];
   create?: boolean;
   stateDir: string;
   checkpoint?: string;
+  allowDir: string[];
 }
 
 /** The options `serve` and `receive` share: which targets they may write, and how. */
@@ -23,6 +24,12 @@ export function addReceiverOptions(command: Command): Command {
       "a target this receiver may write (repeatable): sources ask for NAME",
       (spec: string, all: TargetConfig[]) => [...all, parseTargetSpec(spec)],
       [] as TargetConfig[],
+    )
+    .option(
+      "--allow-dir <dir>",
+      "sources may place --with-dir directories at or under DIR (repeatable; none by default)",
+      (dir: string, all: string[]) => [...all, dir],
+      [] as string[],
     )
     .option("--create", "create a missing target image file (otherwise refused)")
     .option("--state-dir <dir>", "where block devices' state files live", DEFAULT_STATE_DIR)
@@ -37,6 +44,7 @@ export function receiverConfig(flags: ReceiverFlags, log: (line: string) => void
     targets: targetMap(flags.target),
     create: flags.create ?? false,
     stateDir: flags.stateDir,
+    allowDirs: flags.allowDir,
     checkpointBytes: flags.checkpoint === undefined ? undefined : parseSize("--checkpoint", flags.checkpoint),
     log,
   };

@@ -1,8 +1,8 @@
 /** How a source reads and sends, as `sync` and `send` take it from their command lines. */
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from "../native/index.js";
 import { MIN_FINE_SIZE } from "../protocol/messages.js";
+import { parseSize } from "../units.js";
 import { checkPowerOfTwo, invalid } from "../validate.js";
-import { parseSize } from "./units.js";
 
 export interface SourceFlags {
   compress: string;

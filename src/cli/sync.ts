@@ -1,18 +1,24 @@
+import { isAbsolute, resolve } from "node:path";
 import type { Command } from "commander";
+import type { DirSpec } from "../engine/dir-transfer.js";
 import { TransferStats } from "../engine/stats.js";
 import { BlockferryError } from "../errors.js";
-import { defaultCacheDir, runSync, type SyncOutcome } from "../job/sync.js";
+import { runNightly } from "../job/nightly.js";
+import { defaultCacheDir } from "../job/sync.js";
 import { DEFAULT_STATE_DIR } from "../job/targets.js";
 import { parseDestination } from "../transport/destination.js";
+import { parseDuration } from "../units.js";
+import { invalid } from "../validate.js";
+import { abortOnSignals } from "./interrupt.js";
 import { Progress, progressMode } from "./progress.js";
 import { stderrLog } from "./receiver-options.js";
 import { addClientSecurityOptions, type ClientSecurityFlags, clientSecurity } from "./security-options.js";
 import { sourceSettings } from "./source-settings.js";
-import { formatBytes, formatDuration, formatRate } from "./units.js";
+import { describeSummary, type SyncSummary, summarize } from "./summary.js";
 
 export const DEFAULT_BLOCK_SIZE = 64 * 1024;
 
-interface SyncFlags extends ClientSecurityFlags {
+export interface SyncFlags extends ClientSecurityFlags {
   full?: boolean;
   compress: string;
   blockSize: string;
@@ -30,11 +36,17 @@ interface SyncFlags extends ClientSecurityFlags {
   cacheRuns: string;
   rsh: string;
   remotePath: string;
+  snapshot: string;
+  snapshotSize?: string;
+  preSnapshot?: string;
+  postSnapshot?: string;
+  hookTimeout: string;
+  withDir: string[];
 }
 
-/** `blockferry sync SOURCE DEST`: copy a volume to a local path or a receiver. */
-export function registerSync(program: Command): void {
-  addClientSecurityOptions(program.command("sync"))
+/** The arguments and options of `sync`; `run` reads them too, as the keys a job file may hold. */
+export function defineSync(command: Command): Command {
+  return addClientSecurityOptions(command)
     .description("copy SOURCE (block device or image file) to DEST, resuming an interrupted copy")
     .argument("<source>", "block device or image file to read, or [USER@]HOST:/PATH over ssh (DEST then local)")
     .argument(
@@ -62,112 +74,111 @@ export function registerSync(program: Command): void {
     .option("--rsh <command>", "ssh destinations: the ssh command (port, key, cipher)", "ssh")
     .option("--remote-path <command>", "ssh destinations: the blockferry command on the remote host", "blockferry")
     .option("--paranoid", "compare every block with the target's own digests, then have it re-read the copy")
-    .action(async (source: string, dest: string, flags: SyncFlags) => {
-      const settings = sourceSettings(flags);
-      const { blockSize } = settings;
-      const destination = parseDestination(dest);
-      const stats = new TransferStats();
-      const progress = new Progress(stats, "sync", progressMode(flags.quiet ?? false));
-      const log = flags.quiet ? () => {} : stderrLog;
-      progress.start();
-      let outcome: SyncOutcome;
-      try {
-        outcome = await runSync({
-          source,
-          destination,
-          ...settings,
-          full: flags.full ?? false,
-          verify: (flags.verify ?? false) || (flags.paranoid ?? false),
-          dryRun: flags.dryRun ?? false,
-          create: flags.create ?? false,
-          stateDir: flags.stateDir,
-          cacheDir: flags.cacheDir,
-          readCache: flags.cache && !flags.paranoid,
-          security: () => clientSecurity(flags, log),
-          ssh: { rsh: flags.rsh, remotePath: flags.remotePath },
-          stats,
-          log,
-        });
-      } catch (e) {
-        progress.stop();
-        if (flags.json) {
-          const code = e instanceof BlockferryError ? e.code : "E_INTERNAL";
-          process.stdout.write(`${JSON.stringify({ ok: false, code, message: (e as Error).message })}\n`);
-        }
-        throw e;
-      }
-      progress.stop();
-      const summary = summarize(source, dest, outcome, stats, flags.dryRun ?? false, blockSize);
-      if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-      if (!flags.quiet && flags.dryRun) {
-        stderrLog(
-          `dry run, nothing written: ${summary.blocks.changed} of ${summary.blocks.compared} blocks would be sent ` +
-            `(${formatBytes(summary.bytes.raw)} of data, ${formatBytes(summary.bytes.zero)} as zeros)` +
-            (summary.mode === "delta"
-              ? `; digests ${formatBytes(summary.bytes.digests)}`
-              : "; the target holds no copy"),
-        );
-      } else if (!flags.quiet) {
-        const resumed = summary.bytes.resumedFrom > 0 ? `, resumed at ${formatBytes(summary.bytes.resumedFrom)}` : "";
-        const delta =
-          summary.mode === "delta"
-            ? `; delta: ${summary.blocks.changed} of ${summary.blocks.compared} blocks changed, ${summary.digestsFrom === "cache" ? "digests from the cache" : `digests ${formatBytes(summary.bytes.digests)}`}, target read ${formatBytes(summary.bytes.targetRead)}`
-            : "";
-        const t = summary.stageSeconds;
-        stderrLog(
-          `${summary.mode === "delta" ? "synced" : "copied"} ${formatBytes(summary.bytes.total)} in ${formatDuration(summary.seconds)} (${formatRate(summary.throughput)})${resumed}: ` +
-            `read ${formatBytes(summary.bytes.read)}, sent ${formatBytes(summary.bytes.wire)}, zero ${formatBytes(summary.bytes.zero)}${delta}; ` +
-            `seconds reading ${t.reading.toFixed(1)}, hashing ${t.hashing.toFixed(1)}, waiting ${t.waiting.toFixed(1)}, target writing ${t.targetWriting.toFixed(1)}; ` +
-            `${summary.digestsFrom === "cache" ? "verified against the target's record (it read nothing)" : "verified"}, fingerprint ${summary.fingerprint}`,
-        );
-      }
-    });
+    .option(
+      "--snapshot <kind>",
+      "lvm: copy from an LVM snapshot of SOURCE, removed afterwards on every path; none",
+      "none",
+    )
+    .option(
+      "--snapshot-size <size>",
+      "the snapshot's size (20G, 50%FREE, 10%ORIGIN; default: all free space of the VG)",
+    )
+    .option("--pre-snapshot <command>", "run before the snapshot (e.g. stop a service, fsfreeze -f); failure aborts")
+    .option(
+      "--post-snapshot <command>",
+      "run once the snapshot exists (or after the copy without one), even on failure",
+    )
+    .option("--hook-timeout <duration>", "a hook still running after this is killed and the job fails", "10m")
+    .option(
+      "--with-dir <SRC[:DEST]>",
+      "after the copy, place directory SRC at DEST on the receiving host (default DEST: SRC; repeatable)",
+      (spec: string, all: string[]) => [...all, spec],
+      [] as string[],
+    );
 }
 
-function summarize(
+/** `blockferry sync SOURCE DEST`: copy a volume to a local path or a receiver. */
+export function registerSync(program: Command): void {
+  defineSync(program.command("sync")).action(async (source: string, dest: string, flags: SyncFlags) => {
+    await syncWithFlags(source, dest, flags, abortOnSignals(stderrLog), stderrLog);
+  });
+}
+
+/**
+ * One sync as the command line (or a job file) describes it, with its
+ * progress and summary; `log` says where lines go (a job's prefix).
+ */
+export async function syncWithFlags(
   source: string,
-  destination: string,
-  outcome: SyncOutcome,
-  stats: TransferStats,
-  dryRun: boolean,
-  blockSize: number,
-) {
-  const seconds = stats.elapsedSeconds();
-  return {
-    ok: true,
-    source,
-    destination,
-    /** "delta": the target held a copy and only changed blocks were sent; "copy": everything was. */
-    mode: outcome.source.compared ? "delta" : "copy",
-    /** Where the target's digests came from in a delta: the source's cache, or the target reading its volume. */
-    digestsFrom: outcome.source.cached ? "cache" : outcome.source.compared ? "target" : "none",
-    blockSize,
-    blocks: { compared: stats.comparedBlocks, changed: stats.changedBlocks },
-    bytes: {
-      total: stats.totalBytes,
-      resumedFrom: stats.resumedFromBytes,
-      read: stats.readBytes,
-      zero: stats.zeroBytes,
-      raw: stats.rawBytes,
-      compressedIn: stats.compressedInBytes,
-      compressedOut: stats.compressedOutBytes,
-      wire: stats.wireBytes,
-      same: stats.sameBytes,
-      digests: stats.digestBytes,
-      targetRead: stats.targetReadBytes,
-    },
-    seconds,
-    /** Bytes of the volume handled per second. */
-    throughput: (stats.totalBytes - stats.resumedFromBytes) / Math.max(seconds, 1e-3),
-    /** Where the time went; the stages overlap, so they add up to more than `seconds`. */
-    stageSeconds: {
-      reading: stats.readSeconds,
-      hashing: stats.hashSeconds,
-      waiting: stats.waitSeconds,
-      targetWriting: stats.targetWriteSeconds,
-    },
-    dryRun,
-    fingerprint: outcome.source.fingerprint,
-    verified: !dryRun,
-  };
+  dest: string,
+  flags: SyncFlags,
+  signal: AbortSignal,
+  log: (line: string) => void,
+  showProgress = true,
+): Promise<SyncSummary> {
+  const settings = sourceSettings(flags);
+  const destination = parseDestination(dest);
+  const snapshot = flags.snapshot;
+  if (snapshot !== "lvm" && snapshot !== "none") throw invalid("--snapshot", "lvm or none", snapshot);
+  if (flags.snapshotSize !== undefined && snapshot !== "lvm") {
+    throw invalid("--snapshot-size", "--snapshot lvm as well", "no --snapshot lvm");
+  }
+  const hookTimeoutMs = parseDuration("--hook-timeout", flags.hookTimeout);
+  const dirs = flags.withDir.map(parseWithDir);
+  const stats = new TransferStats();
+  const quietLog = flags.quiet ? () => {} : log;
+  const progress = new Progress(stats, "sync", showProgress ? progressMode(flags.quiet ?? false) : "quiet");
+  progress.start();
+  try {
+    const outcome = await runNightly({
+      source,
+      destination,
+      ...settings,
+      full: flags.full ?? false,
+      verify: (flags.verify ?? false) || (flags.paranoid ?? false),
+      dryRun: flags.dryRun ?? false,
+      create: flags.create ?? false,
+      stateDir: flags.stateDir,
+      cacheDir: flags.cacheDir,
+      readCache: flags.cache && !flags.paranoid,
+      security: () => clientSecurity(flags, quietLog),
+      ssh: { rsh: flags.rsh, remotePath: flags.remotePath },
+      stats,
+      log: quietLog,
+      dirs,
+      snapshot,
+      snapshotSize: flags.snapshotSize,
+      preSnapshot: flags.preSnapshot,
+      postSnapshot: flags.postSnapshot,
+      hookTimeoutMs,
+      // Where snapshot locks live; tests point it elsewhere.
+      lockDir: process.env.BLOCKFERRY_LOCK_DIR,
+      signal,
+    });
+    progress.stop();
+    const summary = summarize(source, dest, outcome, stats, flags.dryRun ?? false, settings.blockSize);
+    if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    if (!flags.quiet) log(describeSummary(summary));
+    return summary;
+  } catch (e) {
+    progress.stop();
+    if (flags.json) {
+      const code = e instanceof BlockferryError ? e.code : "E_INTERNAL";
+      process.stdout.write(
+        `${JSON.stringify({ ok: false, source, destination: dest, code, message: (e as Error).message })}\n`,
+      );
+    }
+    throw e;
+  }
+}
+
+/** "SRC[:DEST]": SRC on this host (made absolute), DEST an absolute path on the receiving host. */
+export function parseWithDir(spec: string): DirSpec {
+  const at = spec.indexOf(":");
+  const source = resolve(at < 0 ? spec : spec.slice(0, at));
+  const dest = at < 0 ? source : spec.slice(at + 1);
+  if ((at >= 0 && at === 0) || !isAbsolute(dest) || spec.includes("\0")) {
+    throw invalid("--with-dir", "SRC_DIR or SRC_DIR:DEST_DIR with DEST_DIR an absolute path", spec);
+  }
+  return { source, dest: resolve(dest) };
 }

@@ -73,13 +73,13 @@ export interface SourceOptions {
    */
   awaitTargetClose?: boolean;
   /** --with-dir: directories sent after the volume is confirmed, placed on the receiving host. */
-  dirs?: DirSpec[];
+  dirs?: DirSpec[] | undefined;
   /**
    * Called once every block is read, before END: throws when what was read
    * cannot be trusted (a snapshot that overflowed); the target then stays
    * marked incomplete.
    */
-  beforeEnd?: () => Promise<void>;
+  beforeEnd?: (() => Promise<void>) | undefined;
 }
 
 export interface SourceResult {

@@ -30,6 +30,31 @@ export interface TargetState {
   startedAt: string;
   updatedAt: string;
   completedAt?: string;
+  /** The last sync that completed, kept while later ones run (for `blockferry status`). */
+  lastSync?: LastSync | undefined;
+  /** --with-dir: the directories placed here after the last completed sync. */
+  dirs?: PlacedDir[] | undefined;
+}
+
+export interface LastSync {
+  at: string;
+  sourceId: string;
+  generation: number;
+  /** copy: everything sent; compare: the target's digests; cached: the source's digest cache. */
+  mode: "copy" | "compare" | "cached";
+  seconds: number;
+  /** Bytes that crossed the connection: from the source, and back to it (digests, acknowledgements). */
+  bytesIn: number;
+  bytesOut: number;
+  /** The copy was re-read from disk and its fingerprint checked (--verify, --paranoid). */
+  reread: boolean;
+}
+
+export interface PlacedDir {
+  path: string;
+  at: string;
+  entries: number;
+  bytes: number;
 }
 
 export interface TargetStateStore {

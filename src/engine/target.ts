@@ -255,6 +255,8 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     generation: saved?.generation ?? 0,
     startedAt: fromBlock > 0 && saved ? saved.startedAt : now(),
     updatedAt: now(),
+    lastSync: saved?.lastSync,
+    dirs: saved?.dirs,
   };
   if (!dry) await opened.state.save(state);
   if (!volume.info.isBlockDevice && !dry) {
@@ -511,7 +513,7 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
         written.add(fingerprint.toBuffer());
       }
       return {
-        ...(await finish(o, opened, state, written, end.fingerprint, hello, stats, fromBlock, drainWrites)),
+        ...(await finish(o, opened, state, written, end.fingerprint, hello, stats, fromBlock, drainWrites, mode)),
         mode,
       };
     } else {
@@ -559,6 +561,7 @@ async function finish(
   stats: TransferStats,
   fromBlock: number,
   drainWrites: () => Promise<void>,
+  mode: TargetResult["mode"],
 ): Promise<Omit<TargetResult, "mode">> {
   const { channel } = o;
   const { volume } = opened;
@@ -580,6 +583,16 @@ async function finish(
     state.generation += 1;
     Object.assign(state, { complete: true, verified: true, blocksDone: Math.ceil(hello.sourceSize / hello.blockSize) });
     Object.assign(state, { fingerprint: fingerprint.hex, updatedAt: at, completedAt: at });
+    state.lastSync = {
+      at,
+      sourceId: hello.sourceId,
+      generation: state.generation,
+      mode,
+      seconds: Math.round(stats.elapsedSeconds() * 1000) / 1000,
+      bytesIn: channel.bytesReceived,
+      bytesOut: channel.bytesSent,
+      reread: hello.flags.verify,
+    };
   } else {
     // Something between the source's reads and this disk went wrong: nothing of this copy is trusted.
     Object.assign(state, {
@@ -601,6 +614,11 @@ async function finish(
   // --with-dir: the directories follow a confirmed copy only.
   const dirs =
     verified && hello.dirs.length > 0 ? await receiveDirectories(channel, hello.dirs, o.log ?? (() => {})) : [];
+  if (dirs.length > 0) {
+    const placedAt = new Date().toISOString();
+    state.dirs = dirs.map((d) => ({ path: d.dest, at: placedAt, entries: d.entries, bytes: d.bytes }));
+    await opened.state.save(state);
+  }
   const after = await channel.receive();
   if (after !== undefined) throw unexpected(after.type, "after DONE");
   await channel.end();

@@ -37,7 +37,37 @@ function isState(v: unknown): v is TargetState {
     (s.generation === undefined || Number.isSafeInteger(s.generation)) &&
     (s.stamp === undefined || typeof s.stamp === "string") &&
     typeof s.startedAt === "string" &&
-    typeof s.updatedAt === "string"
+    typeof s.updatedAt === "string" &&
+    (s.lastSync === undefined || isLastSync(s.lastSync)) &&
+    (s.dirs === undefined || (Array.isArray(s.dirs) && s.dirs.every(isPlacedDir)))
+  );
+}
+
+function isLastSync(v: unknown): boolean {
+  const l = v as Record<string, unknown>;
+  return (
+    typeof v === "object" &&
+    v !== null &&
+    typeof l.at === "string" &&
+    typeof l.sourceId === "string" &&
+    Number.isSafeInteger(l.generation) &&
+    (l.mode === "copy" || l.mode === "compare" || l.mode === "cached") &&
+    typeof l.seconds === "number" &&
+    Number.isSafeInteger(l.bytesIn) &&
+    Number.isSafeInteger(l.bytesOut) &&
+    typeof l.reread === "boolean"
+  );
+}
+
+function isPlacedDir(v: unknown): boolean {
+  const d = v as Record<string, unknown>;
+  return (
+    typeof v === "object" &&
+    v !== null &&
+    typeof d.path === "string" &&
+    typeof d.at === "string" &&
+    Number.isSafeInteger(d.entries) &&
+    Number.isSafeInteger(d.bytes)
   );
 }
 

@@ -7,7 +7,9 @@ import { createHash } from "node:crypto";
 import { realpath, stat } from "node:fs/promises";
 import { homedir, hostname } from "node:os";
 import { join, resolve } from "node:path";
+import type { Duplex } from "node:stream";
 import { FileDigestCache } from "../engine/digest-cache.js";
+import type { DirSpec } from "../engine/dir-transfer.js";
 import { RateLimiter } from "../engine/rate-limit.js";
 import { runSource, type SourceOptions, type SourceResult } from "../engine/source.js";
 import { TransferStats } from "../engine/stats.js";
@@ -19,6 +21,7 @@ import { type Destination, parseSshSpec } from "../transport/destination.js";
 import { memoryPair } from "../transport/memory.js";
 import { type ClientSecurity, connectSecure } from "../transport/secure.js";
 import { type SshOptions, withRemote } from "../transport/ssh.js";
+import { invalid } from "../validate.js";
 import { pullOverSsh } from "./pull.js";
 import { receiveOne } from "./receive.js";
 import { localTargetName, targetMap } from "./targets.js";
@@ -50,6 +53,14 @@ export interface SyncJobOptions {
   ssh: SshOptions;
   stats: TransferStats;
   log: (line: string) => void;
+  /** --with-dir: directories sent once the copy is confirmed. */
+  dirs?: DirSpec[] | undefined;
+  /** Names the source to the target (default: this host and the source's real path). */
+  sourceId?: string | undefined;
+  /** Called once every block is read, before the end of the copy (see SourceOptions.beforeEnd). */
+  beforeEnd?: (() => Promise<void>) | undefined;
+  /** Aborting tears the connection down: the sync fails, and the target stays marked incomplete. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface SyncOutcome {
@@ -61,10 +72,15 @@ export interface SyncOutcome {
 export async function runSync(o: SyncJobOptions): Promise<SyncOutcome> {
   // A source is remote only as host:/path; any other name (even "disk:1.img") is a local file.
   const remoteSource = parseSshSpec(o.source, "SOURCE");
-  if (remoteSource !== undefined) return pullOverSsh(remoteSource, o);
+  if (remoteSource !== undefined) {
+    if ((o.dirs ?? []).length > 0) {
+      throw invalid("--with-dir", "a local SOURCE (directories go from the source's host)", o.source);
+    }
+    return pullOverSsh(remoteSource, o);
+  }
   const volume = await openVolume(o.source);
   try {
-    const sourceId = `${hostname()}:${await realpath(o.source)}`;
+    const sourceId = o.sourceId ?? `${hostname()}:${await realpath(o.source)}`;
     const common = {
       volume,
       sourceId,
@@ -80,32 +96,39 @@ export async function runSync(o: SyncJobOptions): Promise<SyncOutcome> {
       cacheRuns: o.cacheRuns,
       stats: o.stats,
       log: o.log,
+      dirs: o.dirs,
+      beforeEnd: o.beforeEnd,
     };
     const dest = o.destination;
     if (dest.kind === "tcp") {
       const socket = await connectSecure(dest.endpoint, await o.security(), o.log);
+      const release = destroyOnAbort(o.signal, socket);
       try {
         return {
           source: await runSource({ ...common, channel: new FrameChannel(socket), targetName: dest.targetName }),
           target: undefined,
         };
       } finally {
+        release();
         socket.destroy();
       }
     }
     if (dest.kind === "ssh") return { source: await overSsh(dest, o, common), target: undefined };
     await refuseSameFile(o.source, dest.path);
     const pair = memoryPair();
+    const release = destroyOnAbort(o.signal, pair.a, pair.b);
     // Named after its path: each local device then has a state file of its own in the state directory.
     const name = localTargetName(resolve(dest.path));
     const targets = targetMap([{ name, path: dest.path }]);
+    const allowDirs = (o.dirs ?? []).map((d) => d.dest);
     const target = receiveOne(
       pair.b,
-      { targets, create: o.create, stateDir: o.stateDir, log: o.log },
+      { targets, create: o.create, stateDir: o.stateDir, allowDirs, log: o.log },
       new TransferStats(),
     );
     const source = runSource({ ...common, channel: new FrameChannel(pair.a), targetName: name });
     const [s, t] = await Promise.allSettled([source, target]);
+    release();
     // The target's reason is the one to report when both failed (the source only saw the pipe close).
     if (t.status === "rejected" && (s.status === "rejected" || !(t.reason instanceof BlockferryError))) throw t.reason;
     if (s.status === "rejected") throw s.reason;
@@ -123,9 +146,27 @@ async function overSsh(
 ): Promise<SourceResult> {
   const name = localTargetName(dest.path);
   const args = ["receive", "--stdio", "--target", `${name}=${dest.path}`, ...(o.create ? ["--create"] : [])];
-  return withRemote(dest.host, args, o.ssh, o.log, (stream) =>
-    runSource({ ...common, channel: new FrameChannel(stream), targetName: name }),
-  );
+  // The user names the directories on the remote host: its receiver may place exactly those.
+  for (const dir of o.dirs ?? []) args.push("--allow-dir", dir.dest);
+  return withRemote(dest.host, args, o.ssh, o.log, async (stream) => {
+    const release = destroyOnAbort(o.signal, stream);
+    try {
+      return await runSource({ ...common, channel: new FrameChannel(stream), targetName: name });
+    } finally {
+      release();
+    }
+  });
+}
+
+/** Destroys `streams` when `signal` aborts (until the returned function is called). */
+export function destroyOnAbort(signal: AbortSignal | undefined, ...streams: Duplex[]): () => void {
+  if (signal === undefined) return () => {};
+  const abort = () => {
+    for (const s of streams) s.destroy(new BlockferryError("E_INTERRUPTED", "interrupted by a signal"));
+  };
+  if (signal.aborted) abort();
+  signal.addEventListener("abort", abort, { once: true });
+  return () => signal.removeEventListener("abort", abort);
 }
 
 /** The digest cache kept for a destination: one file per destination, named by its hash. */

@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { stat } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { OpenedTarget, TargetResolver } from "../engine/target.js";
 import { BlockferryError } from "../errors.js";
 import { openVolume } from "../native/index.js";
@@ -28,6 +28,8 @@ export interface ReceiverConfig {
   create: boolean;
   /** Where block devices' state files live. */
   stateDir: string;
+  /** --with-dir: the directories under which (or at which) a source may place one (none: refused). */
+  allowDirs?: string[] | undefined;
   /** Bytes between checkpoints; undefined for the default. */
   checkpointBytes?: number | undefined;
   log: (line: string) => void;
@@ -73,6 +75,7 @@ export function receiverResolver(
         `no target named "${hello.targetName}" here; this receiver writes: ${known}`,
       );
     }
+    for (const dir of hello.dirs) checkDirAllowed(dir, config.allowDirs ?? [], target.path);
     const exists = await stat(target.path).then(
       () => true,
       () => false,
@@ -95,4 +98,23 @@ export function localTargetName(path: string): string {
   // Too long: the end of the path and a hash of all of it, so that two long paths never share a name.
   const hash = createHash("sha256").update(path).digest("hex").slice(0, 12);
   return `local-${hash}-${name.slice(-(64 - 20))}`;
+}
+
+/**
+ * A directory the source asks to place (--with-dir) must lie in one the
+ * receiver allows (--allow-dir), and must not hold the target volume itself.
+ */
+export function checkDirAllowed(dir: string, allowed: string[], targetPath: string): void {
+  const wanted = resolve(dir);
+  const inside = (root: string) => wanted === root || wanted.startsWith(root.endsWith("/") ? root : `${root}/`);
+  if (!allowed.map((d) => resolve(d)).some(inside)) {
+    throw new BlockferryError(
+      "E_ACCESS",
+      `--with-dir: this receiver does not place directories at ${wanted}; it allows ${allowed.length > 0 ? allowed.join(", ") : "none (start it with --allow-dir DIR)"}`,
+    );
+  }
+  const volume = resolve(targetPath);
+  if (volume === wanted || volume.startsWith(`${wanted}/`)) {
+    throw new BlockferryError("E_ACCESS", `--with-dir: ${wanted} holds the target volume ${volume}; refused`);
+  }
 }

@@ -29,6 +29,14 @@
  *                    mode) the cache's fingerprint of the blocks S replaced
  *   T → S  DONE      target fingerprint, verified flag (T marks the copy complete only if they
  *                    match), bytes T read of its volume, milliseconds T spent writing
+ *   then, if HELLO named directories (--with-dir) and DONE confirmed the copy, for each in order:
+ *   S → T  DIR_BEGIN index, the root's mode, owner, mtime
+ *   S → T  DIR_ENTRY kind (dir, file, symlink), relative path, mode, owner, mtime, size,  } parents
+ *                    symlink target                                                     } first,
+ *   S → T  DIR_DATA  the bytes of the file whose entry came last, up to its size         } sorted
+ *   S → T  DIR_END   index, entry count, file bytes, sha256 of BEGIN, ENTRYs and DATAs
+ *   T → S  DIR_DONE  index, entries, bytes: the tree is in place (built beside it, renamed in)
+ *                    (layouts in dir-messages.ts)
  *   either ERROR     code, message; the sender then closes
  *   either PING      nothing: sent after 15 s of silence (a long re-read, a slow zero-out), so
  *                    that 60 s without a byte means the peer is gone

@@ -1,4 +1,4 @@
-import { invalid } from "../validate.js";
+import { invalid } from "./validate.js";
 
 const UNITS: Record<string, number> = { "": 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
 
@@ -8,6 +8,16 @@ export function parseSize(what: string, text: string): number {
   const n = m ? Math.round(Number(m[1]) * (UNITS[(m[2] ?? "").toUpperCase()] ?? 1)) : Number.NaN;
   if (!Number.isSafeInteger(n) || n <= 0) throw invalid(what, "a size such as 4096, 64K, 50M or 1G", text);
   return n;
+}
+
+const SECONDS: Record<string, number> = { "": 1, s: 1, m: 60, h: 3600, d: 86400 };
+
+/** "90", "90s", "5m", "26h", "2d": milliseconds. */
+export function parseDuration(what: string, text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([smhd]?)$/i.exec(text.trim());
+  const ms = m ? Math.round(Number(m[1]) * (SECONDS[(m[2] ?? "").toLowerCase()] ?? 1) * 1000) : Number.NaN;
+  if (!Number.isSafeInteger(ms) || ms <= 0) throw invalid(what, "a duration such as 90s, 5m, 26h or 2d", text);
+  return ms;
 }
 
 export function formatBytes(n: number): string {

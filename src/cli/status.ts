@@ -1,0 +1,77 @@
+import type { Command } from "commander";
+import { BlockferryError } from "../errors.js";
+import { type TargetStatus, targetStatus } from "../job/status.js";
+import { DEFAULT_STATE_DIR } from "../job/targets.js";
+import { formatBytes, parseDuration } from "../units.js";
+import { stderrLog } from "./receiver-options.js";
+
+interface StatusFlags {
+  stateDir: string;
+  maxAge?: string;
+  json?: boolean;
+}
+
+/** `blockferry status TARGET`: the secondary's view of its copy, for people and for monitoring. */
+export function registerStatus(program: Command): void {
+  program
+    .command("status")
+    .description("show the last sync of a target copy; exit non-zero if it is incomplete or older than --max-age")
+    .argument("<target>", "the target's block device or image file, on this (the receiving) host")
+    .option("--state-dir <dir>", "where block devices' state files live", DEFAULT_STATE_DIR)
+    .option("--max-age <duration>", "exit 19 if the last completed sync is older than this (e.g. 26h)")
+    .option("--json", "print JSON on stdout")
+    .action(async (target: string, flags: StatusFlags) => {
+      const maxAgeMs = flags.maxAge === undefined ? undefined : parseDuration("--max-age", flags.maxAge);
+      const status = await targetStatus(target, flags.stateDir, stderrLog);
+      const problem = judge(status, maxAgeMs);
+      if (flags.json) {
+        process.stdout.write(
+          `${JSON.stringify({ ...status, ok: problem === undefined, problem: problem?.message })}\n`,
+        );
+      } else {
+        process.stdout.write(describe(status));
+      }
+      if (problem !== undefined) throw problem;
+    });
+}
+
+/** Why the copy cannot be relied on, if it cannot. */
+function judge(s: TargetStatus, maxAgeMs: number | undefined): BlockferryError | undefined {
+  if (s.stateFile === undefined) {
+    return new BlockferryError("E_INCOMPLETE", `${s.target}: no blockferry state found: never synced here`);
+  }
+  if (!s.complete) {
+    const why = s.interrupted ? "a sync started and did not complete" : "the copy has never completed";
+    return new BlockferryError("E_INCOMPLETE", `${s.target}: incomplete: ${why}; do not fail over to it`);
+  }
+  if (maxAgeMs !== undefined && (s.ageSeconds ?? Number.POSITIVE_INFINITY) * 1000 > maxAgeMs) {
+    return new BlockferryError(
+      "E_STALE",
+      `${s.target}: the last completed sync is ${hours(s.ageSeconds ?? 0)} old, more than --max-age ${maxAgeMs / 3_600_000} h`,
+    );
+  }
+  return undefined;
+}
+
+function hours(seconds: number): string {
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+function describe(s: TargetStatus): string {
+  const lines = [
+    `${s.target}: ${s.complete ? "complete and verified" : "INCOMPLETE"}, generation ${s.generation}` +
+      (s.stateFile ? ` (state ${s.stateFile})` : ""),
+  ];
+  const l = s.lastSync;
+  if (l !== undefined) {
+    const how = l.mode === "copy" ? "full copy" : l.mode === "cached" ? "delta (digest cache)" : "delta";
+    lines.push(
+      `  last completed sync: ${l.at} (${hours(s.ageSeconds ?? 0)} ago), generation ${l.generation}, from ${l.sourceId}`,
+      `  ${how} in ${l.seconds.toFixed(1)} s, ${formatBytes(l.bytesIn)} received, ${formatBytes(l.bytesOut)} sent back, ` +
+        (l.reread ? "re-read from disk and checked" : "checked against the source's fingerprint"),
+    );
+  }
+  for (const d of s.dirs)
+    lines.push(`  directory ${d.path}: ${d.entries} entries, ${formatBytes(d.bytes)}, placed ${d.at}`);
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,82 @@
+/** The end-of-sync report: JSON for monitoring, one line for people. */
+import type { TransferStats } from "../engine/stats.js";
+import type { NightlyOutcome } from "../job/nightly.js";
+import { formatBytes, formatDuration, formatRate } from "../units.js";
+
+export type SyncSummary = ReturnType<typeof summarize>;
+
+export function summarize(
+  source: string,
+  destination: string,
+  outcome: NightlyOutcome,
+  stats: TransferStats,
+  dryRun: boolean,
+  blockSize: number,
+) {
+  const seconds = stats.elapsedSeconds();
+  return {
+    ok: true,
+    source,
+    destination,
+    /** The LVM snapshot read (and removed again), or null. */
+    snapshot: outcome.snapshot ?? null,
+    /** "delta": the target held a copy and only changed blocks were sent; "copy": everything was. */
+    mode: outcome.source.compared ? "delta" : "copy",
+    /** Where the target's digests came from in a delta: the source's cache, or the target reading its volume. */
+    digestsFrom: outcome.source.cached ? "cache" : outcome.source.compared ? "target" : "none",
+    blockSize,
+    blocks: { compared: stats.comparedBlocks, changed: stats.changedBlocks },
+    bytes: {
+      total: stats.totalBytes,
+      resumedFrom: stats.resumedFromBytes,
+      read: stats.readBytes,
+      zero: stats.zeroBytes,
+      raw: stats.rawBytes,
+      compressedIn: stats.compressedInBytes,
+      compressedOut: stats.compressedOutBytes,
+      wire: stats.wireBytes,
+      same: stats.sameBytes,
+      digests: stats.digestBytes,
+      targetRead: stats.targetReadBytes,
+    },
+    seconds,
+    /** Bytes of the volume handled per second. */
+    throughput: (stats.totalBytes - stats.resumedFromBytes) / Math.max(seconds, 1e-3),
+    /** Where the time went; the stages overlap, so they add up to more than `seconds`. */
+    stageSeconds: {
+      reading: stats.readSeconds,
+      hashing: stats.hashSeconds,
+      waiting: stats.waitSeconds,
+      targetWriting: stats.targetWriteSeconds,
+    },
+    /** --with-dir: the directories placed on the receiving host. */
+    dirs: outcome.source.dirs,
+    dryRun,
+    fingerprint: outcome.source.fingerprint,
+    verified: !dryRun,
+  };
+}
+
+export function describeSummary(s: SyncSummary): string {
+  if (s.dryRun) {
+    return (
+      `dry run, nothing written: ${s.blocks.changed} of ${s.blocks.compared} blocks would be sent ` +
+      `(${formatBytes(s.bytes.raw)} of data, ${formatBytes(s.bytes.zero)} as zeros)` +
+      (s.mode === "delta" ? `; digests ${formatBytes(s.bytes.digests)}` : "; the target holds no copy")
+    );
+  }
+  const resumed = s.bytes.resumedFrom > 0 ? `, resumed at ${formatBytes(s.bytes.resumedFrom)}` : "";
+  const delta =
+    s.mode === "delta"
+      ? `; delta: ${s.blocks.changed} of ${s.blocks.compared} blocks changed, ${s.digestsFrom === "cache" ? "digests from the cache" : `digests ${formatBytes(s.bytes.digests)}`}, target read ${formatBytes(s.bytes.targetRead)}`
+      : "";
+  const t = s.stageSeconds;
+  const dirs = s.dirs.map((d) => `; ${d.dest}: ${d.entries} entries, ${formatBytes(d.bytes)}`).join("");
+  const snapshot = s.snapshot === null ? "" : ` from snapshot ${s.snapshot} (removed)`;
+  return (
+    `${s.mode === "delta" ? "synced" : "copied"} ${formatBytes(s.bytes.total)}${snapshot} in ${formatDuration(s.seconds)} (${formatRate(s.throughput)})${resumed}: ` +
+    `read ${formatBytes(s.bytes.read)}, sent ${formatBytes(s.bytes.wire)}, zero ${formatBytes(s.bytes.zero)}${delta}; ` +
+    `seconds reading ${t.reading.toFixed(1)}, hashing ${t.hashing.toFixed(1)}, waiting ${t.waiting.toFixed(1)}, target writing ${t.targetWriting.toFixed(1)}; ` +
+    `${s.digestsFrom === "cache" ? "verified against the target's record (it read nothing)" : "verified"}, fingerprint ${s.fingerprint}${dirs}`
+  );
+}

@@ -1,0 +1,287 @@
+/**
+ * LVM snapshot provider: a read-only copy-on-write snapshot of the origin LV
+ * for the time of one sync, made and removed with LVM's command-line tools.
+ *
+ * The commands, in order (REPORT is `--noheadings --nosuffix --units b --separator '|'`):
+ *
+ *   lvs REPORT -o vg_name,lv_name,lv_path,lv_attr,origin,lv_size -- SOURCE    what the source is
+ *     (then the pid lock LOCK_DIR/lvm-VG-LV.lock is taken)
+ *   lvs REPORT -o lv_name,origin,lv_tags -- VG                                is our name taken?
+ *   lvremove -f VG/NAME                                     if by our snapshot, left by a run that died
+ *   lvcreate --snapshot --permission r --name NAME --addtag blockferry SIZE VG/LV
+ *     SIZE: -l 100%FREE (the default), -l N%FREE, -l N%ORIGIN, -l N%VG or -L BYTESb
+ *     on failure: the lv_name listing again, and lvremove -f VG/NAME if lvcreate left the LV behind
+ *   lvs REPORT -o lv_path,lv_attr,data_percent,lv_size -- VG/NAME             where to read it; checkUsage()
+ *   lvremove -f VG/NAME                                     remove(), which then releases the lock
+ *
+ * NAME is LV-blockferry-snap, and the snapshot is tagged blockferry: the next
+ * run recognises (and removes) a snapshot left by a run that died, and never
+ * touches an LV of that name that is not ours. The pid lock per origin keeps
+ * two runs from racing on that one name.
+ */
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { BlockferryError } from "../errors.js";
+import { formatBytes, parseSize } from "../units.js";
+import { checkString, describe, invalid } from "../validate.js";
+import { acquirePidLock, type PidLock } from "./pid-lock.js";
+import { runTool, ToolError } from "./run-tool.js";
+
+/** LVM waits for udev; a wedged udev must not hang the job forever. */
+const TOOL_TIMEOUT_MS = 5 * 60_000;
+const DEFAULT_LOCK_DIR = "/run/blockferry";
+const TAG = "blockferry";
+const SUFFIX = "-blockferry-snap";
+/** LVM refuses longer LV names. */
+const NAME_MAX = 127;
+const REPORT = ["--noheadings", "--nosuffix", "--units", "b", "--separator", "|"];
+const ORIGIN_FIELDS = ["vg_name", "lv_name", "lv_path", "lv_attr", "origin", "lv_size"] as const;
+const LIST_FIELDS = ["lv_name", "origin", "lv_tags"] as const;
+const SNAPSHOT_FIELDS = ["lv_path", "lv_attr", "data_percent", "lv_size"] as const;
+const LV_FORMS = "an LVM logical volume (/dev/VG/LV, /dev/mapper/VG-LV or VG/LV)";
+
+export interface SnapshotRequest {
+  /** The origin LV as the user gave it: /dev/VG/LV, /dev/mapper/VG-LV or VG/LV. */
+  source: string;
+  /** undefined: all free extents of the VG; "N%FREE", "N%ORIGIN", "N%VG"; or a size such as "20G". */
+  size?: string | undefined;
+  log: (line: string) => void;
+  /** Where the lock files live (default /run/blockferry). */
+  lockDir?: string | undefined;
+}
+
+export interface LvmSnapshot {
+  vg: string;
+  origin: string;
+  /** LV name of the snapshot */
+  name: string;
+  /** device path to read the snapshot from (lv_path reported by lvs) */
+  devicePath: string;
+  /** origin's lv_path, used as the source's identity */
+  originPath: string;
+  /** E_SNAPSHOT when the snapshot filled up or is invalid: what was read from it cannot be trusted. */
+  checkUsage(): Promise<void>;
+  /** lvremove -f VG/NAME; idempotent, safe to call twice or concurrently; releases the lock. */
+  remove(): Promise<void>;
+}
+
+interface Origin {
+  vg: string;
+  lv: string;
+  path: string;
+  size: number;
+}
+
+type Log = (line: string) => void;
+
+export async function takeLvmSnapshot(r: SnapshotRequest): Promise<LvmSnapshot> {
+  const source = checkString("source", r.source);
+  const sizeArgs = snapshotSizeArgs(r.size);
+  const origin = await resolveOrigin(source, r.log);
+  const name = snapshotName(origin.lv);
+  const full = `${origin.vg}/${origin.lv}`;
+  const lockPath = join(r.lockDir ?? DEFAULT_LOCK_DIR, lockFileName(origin.vg, origin.lv));
+  const lock = acquirePidLock(lockPath, `the snapshot of ${full}`, r.log);
+  // lvcreate can fail after the LV exists (activation, udev): leave nothing behind.
+  const discard = () =>
+    removeIfOurs(origin, name, r.log).catch((e) => r.log(`cannot remove ${origin.vg}/${name}: ${e.message}`));
+  try {
+    await removeStale(origin, name, r.log);
+    const create = ["--snapshot", "--permission", "r", "--name", name, "--addtag", TAG, ...sizeArgs, full];
+    await lvm("lvcreate", create, r.log).catch(async (e) => {
+      if (!(e instanceof ToolError)) throw e;
+      await discard();
+      throw new BlockferryError("E_SNAPSHOT", `cannot create a snapshot of ${full}: ${e.message}`, { cause: e });
+    });
+    const state = await snapshotState(origin.vg, name, r.log).catch(async (e) => {
+      await discard();
+      throw e;
+    });
+    r.log(`snapshot ${origin.vg}/${name} of ${full}: ${formatBytes(state.size)} for changes, read from ${state.path}`);
+    return openSnapshot(origin, name, state.path, lock, r.log);
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+}
+
+/** lvcreate's size arguments for --snapshot-size (validated before any command runs). */
+export function snapshotSizeArgs(size: string | undefined): string[] {
+  if (size === undefined) return ["-l", "100%FREE"];
+  const expected = "a size such as 20G, or 50%FREE, 100%ORIGIN or 10%VG";
+  const percent = /^(\d{1,3})%(FREE|ORIGIN|VG)$/i.exec(size.trim());
+  if (percent) {
+    const n = Number(percent[1]);
+    if (n < 1 || n > 100) throw invalid("--snapshot-size", expected, size);
+    return ["-l", `${n}%${(percent[2] ?? "").toUpperCase()}`];
+  }
+  let bytes: number;
+  try {
+    bytes = parseSize("--snapshot-size", size);
+  } catch {
+    throw invalid("--snapshot-size", expected, size);
+  }
+  // LVM takes byte sizes in whole 512-byte sectors only.
+  return ["-L", `${Math.ceil(bytes / 512) * 512}b`];
+}
+
+/** LV-blockferry-snap; a long LV name is cut and a hash of it keeps the name distinct and stable. */
+export function snapshotName(lv: string): string {
+  const name = `${lv}${SUFFIX}`;
+  if (name.length <= NAME_MAX) return name;
+  return `${lv.slice(0, NAME_MAX - SUFFIX.length - 9)}-${hash(lv).slice(0, 8)}${SUFFIX}`;
+}
+
+/** lvm-VG-LV.lock, with '-' doubled inside names as device-mapper does, so vg-a/b and vg/a-b differ. */
+export function lockFileName(vg: string, lv: string): string {
+  const name = `lvm-${vg.replaceAll("-", "--")}-${lv.replaceAll("-", "--")}.lock`;
+  return name.length <= 200 ? name : `lvm-${hash(`${vg}/${lv}`).slice(0, 32)}.lock`;
+}
+
+async function resolveOrigin(source: string, log: Log): Promise<Origin> {
+  // Every accepted form has a slash; a bare word would name a whole volume group.
+  if (!source.includes("/")) throw invalid("source", LV_FORMS, source);
+  let rows: Record<(typeof ORIGIN_FIELDS)[number], string>[];
+  try {
+    rows = await lvs(ORIGIN_FIELDS, source, log);
+  } catch (e) {
+    if (!(e instanceof ToolError) || e.exitCode === undefined) throw e;
+    throw new BlockferryError("E_SNAPSHOT", `source: expected ${LV_FORMS}, got ${describe(source)}: ${e.message}`);
+  }
+  const row = rows[0];
+  if (row === undefined || rows.length > 1) {
+    const listed = `lvs lists ${rows.length} logical volumes for it`;
+    throw new BlockferryError("E_SNAPSHOT", `source: expected ${LV_FORMS}, got ${describe(source)}: ${listed}`);
+  }
+  if (row.origin !== "" || row.lv_attr.startsWith("s") || row.lv_attr.startsWith("S")) {
+    const what = `a snapshot of ${row.vg_name}/${row.origin}`;
+    throw new BlockferryError(
+      "E_INVALID_ARG",
+      `source: expected ${LV_FORMS} that is not a snapshot, got ${describe(source)}, ${what}`,
+    );
+  }
+  return { vg: row.vg_name, lv: row.lv_name, path: row.lv_path, size: Number(row.lv_size) };
+}
+
+/** Removes our snapshot left by a run that died; refuses an LV of that name that is not ours. */
+async function removeStale(origin: Origin, name: string, log: Log): Promise<void> {
+  const found = await findSnapshot(origin, name, log);
+  if (found === "absent") return;
+  if (found === "foreign") {
+    throw new BlockferryError(
+      "E_SNAPSHOT",
+      `${origin.vg}/${name} exists but is not ours (not a snapshot of ${origin.lv} tagged ${TAG}): not touching it;` +
+        " rename or remove it",
+    );
+  }
+  log(`warning: removing the snapshot ${origin.vg}/${name}, left behind by a run that did not finish`);
+  await lvm("lvremove", ["-f", `${origin.vg}/${name}`], log);
+}
+
+async function removeIfOurs(origin: Origin, name: string, log: Log): Promise<void> {
+  if ((await findSnapshot(origin, name, log)) === "ours") await lvm("lvremove", ["-f", `${origin.vg}/${name}`], log);
+}
+
+async function findSnapshot(origin: Origin, name: string, log: Log): Promise<"absent" | "ours" | "foreign"> {
+  const row = (await lvs(LIST_FIELDS, origin.vg, log)).find((lv) => lv.lv_name === name);
+  if (row === undefined) return "absent";
+  return row.origin === origin.lv && row.lv_tags.split(",").includes(TAG) ? "ours" : "foreign";
+}
+
+function openSnapshot(origin: Origin, name: string, devicePath: string, lock: PidLock, log: Log): LvmSnapshot {
+  const full = `${origin.vg}/${name}`;
+  let removing: Promise<void> | undefined;
+  const remove = async () => {
+    try {
+      await lvm("lvremove", ["-f", full], log);
+    } catch (e) {
+      // Already gone (removed by hand): done all the same.
+      if (!(e instanceof ToolError) || (await findSnapshot(origin, name, log)) !== "absent") {
+        throw new BlockferryError("E_SNAPSHOT", `cannot remove the snapshot ${full}: ${(e as Error).message}`, {
+          cause: e,
+        });
+      }
+    }
+    lock.release();
+  };
+  return {
+    vg: origin.vg,
+    origin: origin.lv,
+    name,
+    devicePath,
+    originPath: origin.path,
+    checkUsage: async () => {
+      const state = await snapshotState(origin.vg, name, log);
+      if (state.attr.startsWith("S") || state.attr[4] === "I" || state.percent >= 100) {
+        throw new BlockferryError("E_SNAPSHOT", filledUp(origin, full, state.size));
+      }
+    },
+    // One removal however many callers; after a failure the next call tries again.
+    remove: () => {
+      removing ??= remove().catch((e) => {
+        removing = undefined;
+        throw e;
+      });
+      return removing;
+    },
+  };
+}
+
+interface SnapshotState {
+  path: string;
+  attr: string;
+  /** data_percent: how full its room for changes is */
+  percent: number;
+  /** bytes of room for changes */
+  size: number;
+}
+
+async function snapshotState(vg: string, name: string, log: Log): Promise<SnapshotState> {
+  const row = (await lvs(SNAPSHOT_FIELDS, `${vg}/${name}`, log))[0];
+  if (row === undefined) throw new BlockferryError("E_SNAPSHOT", `the snapshot ${vg}/${name} is gone`);
+  const percent = row.data_percent === "" ? 0 : Number.parseFloat(row.data_percent);
+  return { path: row.lv_path, attr: row.lv_attr, percent, size: Number(row.lv_size) };
+}
+
+function filledUp(origin: Origin, full: string, size: number): string {
+  // Twice the room, or as much as the origin (which can never fill up).
+  const next = 2 * size >= origin.size ? "100%ORIGIN" : roundedSize(2 * size);
+  return (
+    `the snapshot ${full} filled up (${formatBytes(size)} of changes to ${origin.vg}/${origin.lv} while it was read)` +
+    ` and is invalid: what was read from it cannot be trusted; give --snapshot-size ${next} next time` +
+    ` (with that much free space in ${origin.vg})`
+  );
+}
+
+function roundedSize(bytes: number): string {
+  return bytes >= 2 ** 30 ? `${Math.ceil(bytes / 2 ** 30)}G` : `${Math.ceil(bytes / 2 ** 20)}M`;
+}
+
+/** Rows of `lvs REPORT -o FIELDS -- TARGET`, one object per LV. */
+async function lvs<F extends string>(fields: readonly F[], target: string, log: Log): Promise<Record<F, string>[]> {
+  const out = await lvm("lvs", [...REPORT, "-o", fields.join(","), "--", target], log);
+  return out
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "")
+    .map((line) => {
+      const values = line.split("|");
+      if (values.length !== fields.length) {
+        throw new BlockferryError(
+          "E_SNAPSHOT",
+          `lvs: expected ${fields.length} fields per line, got ${describe(line)}`,
+        );
+      }
+      return Object.fromEntries(fields.map((f, i) => [f, values[i]])) as Record<F, string>;
+    });
+}
+
+function lvm(tool: string, args: string[], log: Log): Promise<string> {
+  // LVM warns about every descriptor it inherits (Node's among them): noise, not a problem.
+  const env = { LVM_SUPPRESS_FD_WARNINGS: "1" };
+  return runTool(tool, args, { pkg: "lvm2", code: "E_SNAPSHOT", timeoutMs: TOOL_TIMEOUT_MS, log, env });
+}
+
+function hash(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
