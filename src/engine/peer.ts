@@ -70,3 +70,19 @@ export function remoteError(m: { code: string; message: string }, what: string):
 export function unexpected(type: number, when: string): BlockferryError {
   return protocolError(`unexpected message type ${type} ${when}`);
 }
+
+/**
+ * Tells the peer why this side gives up, so that it reports the reason and
+ * not a broken pipe: ERROR, our end of the stream, then a bounded wait for
+ * the peer to close (a reset while it still sends could drop the ERROR).
+ */
+export async function tellPeer(channel: FrameChannel, e: unknown, waitMs = 1000): Promise<void> {
+  const error = e instanceof BlockferryError ? e : new BlockferryError("E_INTERNAL", String(e));
+  const body = codecs.error.encode({ code: error.code, message: error.message });
+  const told = (async () => {
+    await channel.send(MessageType.error, body);
+    await channel.end();
+    await channel.closed(waitMs);
+  })();
+  await Promise.race([told, new Promise((r) => setTimeout(r, waitMs).unref())]).catch(() => {});
+}

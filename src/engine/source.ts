@@ -22,7 +22,7 @@ import type { CachedDigests, CacheWriter, DigestCacheStore } from "./digest-cach
 import { type DirReport, type DirSpec, sendDirectories } from "./dir-transfer.js";
 import { FINE_MAX_RUN_BLOCKS, FineOffers } from "./fine-offers.js";
 import { Fingerprint, fingerprintVolume, foldBatch, foldZeroRun } from "./fingerprint.js";
-import { PeerListener, remoteError, unexpected } from "./peer.js";
+import { PeerListener, remoteError, tellPeer, unexpected } from "./peer.js";
 import type { RateLimiter } from "./rate-limit.js";
 import { ReplyQueue } from "./reply-queue.js";
 import { readBatches, type SourceBatch } from "./source-batches.js";
@@ -107,7 +107,8 @@ export async function runSource(o: SourceOptions): Promise<SourceResult> {
     await commitCache(o, cache, result);
     return result;
   } catch (e) {
-    o.channel.destroy(); // the target learns at once; nothing waits on a half-open link
+    await tellPeer(o.channel, e);
+    o.channel.destroy(); // nothing waits on a half-open link
     await cache.writer?.abort();
     throw e;
   } finally {

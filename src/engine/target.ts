@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import { BlockferryError } from "../errors.js";
 import { BlockKind, DIGEST_SIZE, decodeBlocks, digestBlocks, type Volume } from "../native/index.js";
 import { protocolError } from "../protocol/body.js";
-import type { FrameChannel } from "../protocol/frames.js";
+import type { Frame, FrameChannel } from "../protocol/frames.js";
 import {
   type Blocks,
   codecs,
@@ -26,7 +26,7 @@ import {
 import { BufferPool } from "./buffer-pool.js";
 import { type DirReport, receiveDirectories } from "./dir-transfer.js";
 import { Fingerprint, fingerprintVolume, foldBatch, foldZeroRun } from "./fingerprint.js";
-import { unexpected } from "./peer.js";
+import { remoteError, unexpected } from "./peer.js";
 import type { TargetState, TargetStateStore } from "./state.js";
 import { TransferStats } from "./stats.js";
 import { streamDigests } from "./stream-digests.js";
@@ -102,8 +102,15 @@ export async function runTarget(o: TargetOptions): Promise<TargetResult> {
   }
 }
 
-async function receiveHello(channel: FrameChannel): Promise<Hello> {
+/** The source's next frame; its ERROR is thrown as the source's failure (with its reason). */
+async function fromSource(channel: FrameChannel): Promise<Frame | undefined> {
   const frame = await channel.receive();
+  if (frame?.type === MessageType.error) throw remoteError(codecs.error.decode(frame.body), "source");
+  return frame;
+}
+
+async function receiveHello(channel: FrameChannel): Promise<Hello> {
+  const frame = await fromSource(channel);
   if (frame === undefined) throw new BlockferryError("E_NETWORK", "the source closed the connection before HELLO");
   if (frame.type !== MessageType.hello) throw unexpected(frame.type, "instead of HELLO");
   const hello = codecs.hello.decode(frame.body);
@@ -222,7 +229,7 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     }),
   );
 
-  const startFrame = await channel.receive();
+  const startFrame = await fromSource(channel);
   if (startFrame === undefined) throw new BlockferryError("E_NETWORK", "the source closed the connection before START");
   if (startFrame.type !== MessageType.start) throw unexpected(startFrame.type, "instead of START");
   const { fromBlock } = codecs.start.decode(startFrame.body);
@@ -481,7 +488,7 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
   };
 
   for (;;) {
-    const frame = await channel.receive().catch((e: unknown) => {
+    const frame = await fromSource(channel).catch((e: unknown) => {
       throw streamFailure ?? e;
     });
     if (streamFailure !== undefined) throw streamFailure;
@@ -536,7 +543,7 @@ async function finishDryRun(
 ): Promise<Omit<TargetResult, "mode">> {
   const done = { fingerprint: Buffer.alloc(16), verified: false, targetReadBytes: stats.readBytes, targetWriteMs: 0 };
   await o.channel.send(MessageType.done, codecs.done.encode(done));
-  const after = await o.channel.receive();
+  const after = await fromSource(o.channel);
   if (after !== undefined) throw unexpected(after.type, "after DONE");
   await o.channel.end();
   const fingerprint = "0".repeat(32);
@@ -619,7 +626,7 @@ async function finish(
     state.dirs = dirs.map((d) => ({ path: d.dest, at: placedAt, entries: d.entries, bytes: d.bytes }));
     await opened.state.save(state);
   }
-  const after = await channel.receive();
+  const after = await fromSource(channel);
   if (after !== undefined) throw unexpected(after.type, "after DONE");
   await channel.end();
   if (!verified) {

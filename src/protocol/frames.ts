@@ -103,6 +103,18 @@ export class FrameChannel {
     this.#stream.end();
   }
 
+  /** Resolves once the stream has closed (both ways), or after `ms`. */
+  closed(ms: number): Promise<void> {
+    if (this.#stream.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#stream.once("close", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
   destroy(error?: Error): void {
     clearInterval(this.#timer);
     this.#stream.destroy(error);

@@ -47,6 +47,7 @@ interface Setup {
   hookLog: string;
   env: Record<string, string>;
   jobFile: (extra?: string) => string;
+  serverLog: () => string;
 }
 
 beforeEach(() => {
@@ -85,7 +86,7 @@ async function setup(serveArgs: string[] = []): Promise<Setup> {
     );
     return path;
   };
-  return { dir, target, confSource, confDest, hookLog, env, jobFile };
+  return { dir, target, confSource, confDest, hookLog, env, jobFile, serverLog: server.log };
 }
 
 const tools = () => lvm.commands().map((c) => `${c[0]} ${c.slice(1).join(" ")}`);
@@ -165,6 +166,10 @@ describe("blockferry run: the nightly job", () => {
     const st = await status(s.target);
     expect(st.code).toBe(EXIT.incomplete);
     expect(st.json).toMatchObject({ complete: false, interrupted: true });
+    // The receiver's log says why, not just that the connection broke.
+    const said = /refused or failed: E_SNAPSHOT: source: .*filled up/;
+    for (let i = 0; i < 100 && !said.test(s.serverLog()); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(s.serverLog()).toMatch(said);
   });
 
   it("a full volume group: no snapshot, the post hook still runs, the target is not touched", async () => {
