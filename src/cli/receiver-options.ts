@@ -1,6 +1,8 @@
 import type { Command } from "commander";
 import {
+  type AllowedDir,
   DEFAULT_STATE_DIR,
+  parseAllowDir,
   parseTargetSpec,
   type ReceiverConfig,
   type TargetConfig,
@@ -13,7 +15,7 @@ export interface ReceiverFlags {
   create?: boolean;
   stateDir: string;
   checkpoint?: string;
-  allowDir: string[];
+  allowDir: AllowedDir[];
 }
 
 /** The options `serve` and `receive` share: which targets they may write, and how. */
@@ -26,10 +28,10 @@ export function addReceiverOptions(command: Command): Command {
       [] as TargetConfig[],
     )
     .option(
-      "--allow-dir <dir>",
-      "sources may place --with-dir directories at or under DIR (repeatable; none by default)",
-      (dir: string, all: string[]) => [...all, dir],
-      [] as string[],
+      "--allow-dir <NAME=DIR>",
+      "sources that may write target NAME may place --with-dir directories at or under DIR (repeatable)",
+      (spec: string, all: AllowedDir[]) => [...all, parseAllowDir(spec)],
+      [] as AllowedDir[],
     )
     .option("--create", "create a missing target image file (otherwise refused)")
     .option("--state-dir <dir>", "where block devices' state files live", DEFAULT_STATE_DIR)

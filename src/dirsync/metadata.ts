@@ -22,16 +22,30 @@ export class MetadataWriter {
   readonly #asRoot = process.getuid?.() === 0;
   readonly #log: (line: string) => void;
   #warned = false;
+  #warnedSetuid = false;
 
   constructor(log: (line: string) => void) {
     this.#log = log;
   }
 
-  /** A file or a directory, through a handle opened on it (never a path that could be swapped). */
-  async apply(handle: FileHandle, meta: DirMeta, path: Buffer): Promise<void> {
+  /**
+   * A file or a directory, through a handle opened on it (never a path that
+   * could be swapped). Files never keep setuid or setgid: a configuration
+   * directory needs neither, and a source must not be able to plant a
+   * program that runs as root on the receiving host. (Directories keep
+   * setgid: it only passes their group on to new files.)
+   */
+  async apply(handle: FileHandle, meta: DirMeta, path: Buffer, isFile: boolean): Promise<void> {
     const owned = await this.#chown(() => handle.chown(meta.uid, meta.gid), meta, path);
-    // Without the owner, setuid or setgid would grant this user's rights instead: drop them, as cp -p does.
-    await handle.chmod(owned ? meta.mode : meta.mode & ~0o6000);
+    let mode = owned ? meta.mode : meta.mode & ~0o6000;
+    if (isFile && mode & 0o6000) {
+      mode &= ~0o6000;
+      if (!this.#warnedSetuid) {
+        this.#warnedSetuid = true;
+        this.#log(`warning: setuid and setgid bits are not kept on files (first: ${showPath(path)})`);
+      }
+    }
+    await handle.chmod(mode);
     await handle.utimes(now(), mtimeOf(meta));
   }
 

@@ -17,7 +17,7 @@
  * remove the other's staging directory and fail, never mix the trees.
  */
 import { constants, type Stats } from "node:fs";
-import { chmod, lstat, mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
+import { chmod, lstat, mkdir, open, readdir, realpath, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, posix } from "node:path";
 import { BlockferryError, fromFsError } from "../errors.js";
 import { protocolError } from "../protocol/body.js";
@@ -121,6 +121,14 @@ export class Placement {
     const up = await stat(parent).catch(() => undefined);
     if (!up?.isDirectory()) {
       throw new BlockferryError("E_NOT_FOUND", `${dest}: the directory ${parent} does not exist on the receiving host`);
+    }
+    // Never through a symbolic link: what the receiver allowed is then where the tree lands.
+    const real = await realpath(parent);
+    if (real !== parent) {
+      throw new BlockferryError(
+        "E_ACCESS",
+        `${dest}: ${parent} is ${real} through a symbolic link on the receiving host; name the real path`,
+      );
     }
     if (Buffer.byteLength(basename(p.staging)) > 255) {
       throw new BlockferryError("E_INVALID_ARG", `${dest}: the name is too long to add "${STAGING_SUFFIX}" to it`);

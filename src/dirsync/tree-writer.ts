@@ -37,18 +37,26 @@ interface PendingFile {
   written: number;
 }
 
+/** What the directories of one connection have taken so far: the caps hold for all of them together. */
+export interface SessionBudget {
+  entries: number;
+  bytes: number;
+}
+
 export class TreeWriter {
   entries = 0;
   /** File bytes written so far. */
   bytes = 0;
   readonly #chain: Level[];
   readonly #meta: MetadataWriter;
+  readonly #budget: SessionBudget;
   #file: PendingFile | undefined;
 
-  /** `metadata` is shared by the trees of one transfer, so its warning comes once. */
-  constructor(root: Buffer, meta: DirMeta, metadata: MetadataWriter) {
+  /** `metadata` and `budget` are shared by the trees of one transfer: one warning, one cap. */
+  constructor(root: Buffer, meta: DirMeta, metadata: MetadataWriter, budget: SessionBudget) {
     this.#chain = [{ name: "", path: root, meta, last: undefined }];
     this.#meta = metadata;
+    this.#budget = budget;
   }
 
   /** The file still waiting for data, described for an error message; undefined if none. */
@@ -60,8 +68,9 @@ export class TreeWriter {
   async add(entry: DirEntry): Promise<void> {
     const what = `DIR_ENTRY ${showPath(entry.path)}`;
     if (this.#file !== undefined) throw protocolError(`${what} before the data of ${this.pendingFile}`);
-    if (++this.entries > MAX_DIR_ENTRIES) throw protocolError(`${what}: over ${MAX_DIR_ENTRIES} entries`);
-    if (entry.kind === "file" && this.bytes + entry.size > MAX_DIR_BYTES) {
+    this.entries++;
+    if (++this.#budget.entries > MAX_DIR_ENTRIES) throw protocolError(`${what}: over ${MAX_DIR_ENTRIES} entries`);
+    if (entry.kind === "file" && this.#budget.bytes + entry.size > MAX_DIR_BYTES) {
       throw protocolError(`${what}: ${entry.size} bytes bring the files past ${MAX_DIR_BYTES}`);
     }
     const { parent, name } = await this.#parentOf(entry.path, what);
@@ -97,6 +106,7 @@ export class TreeWriter {
         f.written += bytesWritten;
       }
       this.bytes += chunk.length;
+      this.#budget.bytes += chunk.length;
       if (f.written === f.size) await this.#finishFile(f);
     } catch (e) {
       throw fromFsError(e, `writing ${showPath(f.path)}`);
@@ -139,7 +149,7 @@ export class TreeWriter {
   async #finishFile(f: PendingFile): Promise<void> {
     this.#file = undefined;
     try {
-      await this.#meta.apply(f.handle, f.meta, f.path);
+      await this.#meta.apply(f.handle, f.meta, f.path, true);
       await f.handle.sync();
     } finally {
       await f.handle.close();
@@ -150,7 +160,7 @@ export class TreeWriter {
     try {
       const handle = await open(level.path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
       try {
-        await this.#meta.apply(handle, level.meta, level.path);
+        await this.#meta.apply(handle, level.meta, level.path, false);
         await handle.sync();
       } finally {
         await handle.close();

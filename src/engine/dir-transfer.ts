@@ -9,7 +9,7 @@
 import { MetadataWriter } from "../dirsync/metadata.js";
 import { checkDest, Placement } from "../dirsync/place.js";
 import { sendTree } from "../dirsync/send-tree.js";
-import { TreeWriter } from "../dirsync/tree-writer.js";
+import { type SessionBudget, TreeWriter } from "../dirsync/tree-writer.js";
 import { BlockferryError } from "../errors.js";
 import { protocolError } from "../protocol/body.js";
 import { type DirEnd, DirStreamDigest, dirCodecs } from "../protocol/dir-messages.js";
@@ -69,16 +69,24 @@ export async function sendDirectories(
   return reports;
 }
 
+/**
+ * `checkPlace` is the receiver's policy (where this peer may place what),
+ * asked again right before each directory: an earlier one of the same
+ * session may have changed the tree.
+ */
 export async function receiveDirectories(
   channel: FrameChannel,
   dests: string[],
   log: (line: string) => void,
+  checkPlace: (dest: string) => Promise<void> = async () => {},
 ): Promise<DirReport[]> {
   const checked = dests.map(checkDest);
   const metadata = new MetadataWriter(log);
+  const budget = { entries: 0, bytes: 0 };
   const reports: DirReport[] = [];
   for (const [index, dest] of checked.entries()) {
-    const report = await receiveTree(channel, index, dest, metadata, log);
+    await checkPlace(dest);
+    const report = await receiveTree(channel, index, dest, metadata, budget, log);
     await channel.send(MessageType.dirDone, dirCodecs.done.encode({ index, ...report }));
     log(`${dest}: placed, ${report.entries} entries, ${report.bytes} bytes of files`);
     reports.push({ dest: dests[index] as string, ...report });
@@ -101,6 +109,7 @@ async function receiveTree(
   index: number,
   dest: string,
   metadata: MetadataWriter,
+  budget: SessionBudget,
   log: (line: string) => void,
 ) {
   const first = await next(channel, index);
@@ -110,7 +119,7 @@ async function receiveTree(
   const digest = new DirStreamDigest();
   digest.add(first.type, [first.body]);
   const placement = await Placement.prepare(dest, log);
-  const tree = new TreeWriter(Buffer.from(placement.staging), begin.root, metadata);
+  const tree = new TreeWriter(Buffer.from(placement.staging), begin.root, metadata, budget);
   try {
     for (;;) {
       const { type, body } = await next(channel, index);

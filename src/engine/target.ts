@@ -49,6 +49,8 @@ export interface OpenedTarget {
    * cannot be told. `seal`: taken to be recorded, after the last write.
    */
   stamp: (seal?: boolean) => Promise<string | undefined>;
+  /** --with-dir: throws unless this peer may place a directory at `dest` (asked right before each). */
+  checkDir?: (dest: string) => Promise<void>;
 }
 
 /** Looks the requested target up and opens it, or throws the refusal to send back. */
@@ -620,7 +622,9 @@ async function finish(
   await channel.send(MessageType.done, codecs.done.encode(done));
   // --with-dir: the directories follow a confirmed copy only.
   const dirs =
-    verified && hello.dirs.length > 0 ? await receiveDirectories(channel, hello.dirs, o.log ?? (() => {})) : [];
+    verified && hello.dirs.length > 0
+      ? await receiveDirectories(channel, hello.dirs, o.log ?? (() => {}), opened.checkDir)
+      : [];
   if (dirs.length > 0) {
     const placedAt = new Date().toISOString();
     state.dirs = dirs.map((d) => ({ path: d.dest, at: placedAt, entries: d.entries, bytes: d.bytes }));

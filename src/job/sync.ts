@@ -120,7 +120,7 @@ export async function runSync(o: SyncJobOptions): Promise<SyncOutcome> {
     // Named after its path: each local device then has a state file of its own in the state directory.
     const name = localTargetName(resolve(dest.path));
     const targets = targetMap([{ name, path: dest.path }]);
-    const allowDirs = (o.dirs ?? []).map((d) => d.dest);
+    const allowDirs = (o.dirs ?? []).map((d) => ({ name, dir: d.dest }));
     const target = receiveOne(
       pair.b,
       { targets, create: o.create, stateDir: o.stateDir, allowDirs, log: o.log },
@@ -147,7 +147,7 @@ async function overSsh(
   const name = localTargetName(dest.path);
   const args = ["receive", "--stdio", "--target", `${name}=${dest.path}`, ...(o.create ? ["--create"] : [])];
   // The user names the directories on the remote host: its receiver may place exactly those.
-  for (const dir of o.dirs ?? []) args.push("--allow-dir", dir.dest);
+  for (const dir of o.dirs ?? []) args.push("--allow-dir", `${name}=${dir.dest}`);
   return withRemote(dest.host, args, o.ssh, o.log, async (stream) => {
     const release = destroyOnAbort(o.signal, stream);
     try {

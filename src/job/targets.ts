@@ -5,8 +5,8 @@
  * directory for a block device (never inside the volume).
  */
 import { createHash } from "node:crypto";
-import { stat } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { realpath, stat } from "node:fs/promises";
+import { isAbsolute, join, resolve } from "node:path";
 import type { OpenedTarget, TargetResolver } from "../engine/target.js";
 import { BlockferryError } from "../errors.js";
 import { openVolume } from "../native/index.js";
@@ -22,14 +22,20 @@ export interface TargetConfig {
   path: string;
 }
 
+export interface AllowedDir {
+  /** The target whose writers may place directories here. */
+  name: string;
+  dir: string;
+}
+
 export interface ReceiverConfig {
   targets: Map<string, TargetConfig>;
   /** Create a missing image file (otherwise a missing target is refused). */
   create: boolean;
   /** Where block devices' state files live. */
   stateDir: string;
-  /** --with-dir: the directories under which (or at which) a source may place one (none: refused). */
-  allowDirs?: string[] | undefined;
+  /** --with-dir: where sources that write a target may place directories (none: refused). */
+  allowDirs?: AllowedDir[] | undefined;
   /** Bytes between checkpoints; undefined for the default. */
   checkpointBytes?: number | undefined;
   log: (line: string) => void;
@@ -75,7 +81,8 @@ export function receiverResolver(
         `no target named "${hello.targetName}" here; this receiver writes: ${known}`,
       );
     }
-    for (const dir of hello.dirs) checkDirAllowed(dir, config.allowDirs ?? [], target.path);
+    const checkDir = (dest: string) => checkDirAllowed(dest, target.name, config);
+    for (const dir of hello.dirs) await checkDir(dir);
     const exists = await stat(target.path).then(
       () => true,
       () => false,
@@ -87,7 +94,7 @@ export function receiverResolver(
     const state = new FileStateStore(await statePath(target, config.stateDir), config.log);
     const identity = await volumeIdentity(target.path, volume.size);
     const stamp = (seal?: boolean) => changeStamp(target.path, seal);
-    return { volume, state, identity, stamp, describe: `${target.name} (${target.path})` };
+    return { volume, state, identity, stamp, checkDir, describe: `${target.name} (${target.path})` };
   };
 }
 
@@ -100,21 +107,42 @@ export function localTargetName(path: string): string {
   return `local-${hash}-${name.slice(-(64 - 20))}`;
 }
 
+/** "NAME=DIR": sources that may write target NAME may place --with-dir directories at or under DIR. */
+export function parseAllowDir(spec: string): AllowedDir {
+  const at = spec.indexOf("=");
+  const name = spec.slice(0, at);
+  const dir = spec.slice(at + 1);
+  if (at < 1 || !NAME.test(name) || !isAbsolute(dir) || dir.includes("\0")) {
+    throw invalid("--allow-dir", "NAME=DIR: a target's NAME and an absolute DIR", spec);
+  }
+  return { name, dir: resolve(dir) };
+}
+
 /**
- * A directory the source asks to place (--with-dir) must lie in one the
- * receiver allows (--allow-dir), and must not hold the target volume itself.
+ * Where a source that writes `target` may place a directory (--with-dir): at
+ * or under a DIR the receiver allows for that target, never at or above a
+ * target volume or the state directory (replacing those would destroy a
+ * copy or forge its state). Checked before anything is written, and again
+ * right before each directory is placed, against the real paths of the
+ * allowed directories (the placement itself refuses a symlinked parent).
  */
-export function checkDirAllowed(dir: string, allowed: string[], targetPath: string): void {
-  const wanted = resolve(dir);
-  const inside = (root: string) => wanted === root || wanted.startsWith(root.endsWith("/") ? root : `${root}/`);
-  if (!allowed.map((d) => resolve(d)).some(inside)) {
+export async function checkDirAllowed(dest: string, target: string, config: ReceiverConfig): Promise<void> {
+  const wanted = resolve(dest);
+  const within = (path: string, root: string) => path === root || path.startsWith(root === "/" ? "/" : `${root}/`);
+  const roots = (config.allowDirs ?? []).filter((a) => a.name === target);
+  const real = await Promise.all(roots.map((a) => realpath(a.dir).catch(() => a.dir)));
+  if (!real.some((root) => within(wanted, root))) {
+    const allowed =
+      real.length > 0 ? real.join(", ") : `none for "${target}" (start it with --allow-dir ${target}=DIR)`;
     throw new BlockferryError(
       "E_ACCESS",
-      `--with-dir: this receiver does not place directories at ${wanted}; it allows ${allowed.length > 0 ? allowed.join(", ") : "none (start it with --allow-dir DIR)"}`,
+      `--with-dir: this receiver does not place directories at ${wanted}; it allows ${allowed}`,
     );
   }
-  const volume = resolve(targetPath);
-  if (volume === wanted || volume.startsWith(`${wanted}/`)) {
-    throw new BlockferryError("E_ACCESS", `--with-dir: ${wanted} holds the target volume ${volume}; refused`);
+  const guarded = [...[...config.targets.values()].map((t) => resolve(t.path)), resolve(config.stateDir)];
+  for (const path of guarded) {
+    if (within(path, wanted)) {
+      throw new BlockferryError("E_ACCESS", `--with-dir: ${wanted} holds ${path}, which blockferry keeps; refused`);
+    }
   }
 }

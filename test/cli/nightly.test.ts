@@ -69,7 +69,7 @@ async function setup(serveArgs: string[] = []): Promise<Setup> {
   chmodSync(join(confSource, "pc", "host1.pl"), 0o600);
   symlinkSync("config.pl", join(confSource, "current.pl"));
   const confDest = join(dir, "secondary", "backuppc");
-  const server = await startServer(["--target", `pool=${target}`, "--allow-dir", join(dir, "secondary"), ...serveArgs]);
+  const server = await startServer(["--target", `pool=${target}`, "--allow-dir", `pool=${join(dir, "secondary")}`, ...serveArgs]);
   servers.push(server);
   const hookLog = join(dir, "hooks.log");
   const lockDir = join(dir, "locks");

@@ -6,6 +6,7 @@ import {
   lchownSync,
   lutimesSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   symlinkSync,
   writeFileSync,
@@ -66,13 +67,13 @@ const tree = (seed: number): Spec[] => [
   { path: "sub/deeper", dir: true, mode: 0o700 },
   { path: "sub/deeper/deepest", dir: true, mode: 0o755 },
   { path: "sub/deeper/deepest/file", data: seededBytes(4097, seed + 2), mode: 0o644 },
-  { path: "sub/setuid", data: Buffer.from("#!/bin/sh\n"), mode: 0o4755, owner: [1234, 5678] },
+  { path: "sub/setuid", data: Buffer.from("#!/bin/sh\n"), mode: 0o755, owner: [1234, 5678] },
 ];
 
 const isRoot = process.getuid?.() === 0;
 
 describe.runIf(isRoot)("--with-dir transfer (as root)", () => {
-  it("arrives identical: content, modes (setuid too), owners, mtimes, symlinks, names that are not UTF-8", async () => {
+  it("arrives identical: content, modes, owners, mtimes, symlinks, names that are not UTF-8", async () => {
     const seed = testSeed("dirsync tree");
     const src = fresh("src");
     const specs = tree(seed);
@@ -86,9 +87,41 @@ describe.runIf(isRoot)("--with-dir transfer (as root)", () => {
     expect(reports).toEqual([{ dest, entries: specs.length, bytes }]);
     expect(fulfilled(got)).toEqual(reports);
     expect(snapshot(dest)).toEqual(snapshot(src));
-    expect(snapshot(dest)["sub/setuid"]?.mode).toBe("4755");
     expect(leftovers(dest)).toEqual([]);
     expect(lines.filter((l) => l.startsWith("warning"))).toEqual([]);
+  });
+
+  it("never keeps setuid or setgid on files (a source must not plant a root program); directories keep setgid", async () => {
+    const src = fresh("src");
+    build(src, [
+      { path: "shared", dir: true, mode: 0o2775, owner: [0, 5678] },
+      { path: "shared/tool", data: Buffer.from("#!/bin/sh\n"), mode: 0o6755, owner: [0, 0] },
+    ]);
+    const dest = fresh("dest");
+    const { got, lines } = await transfer([{ source: src, dest }]);
+    fulfilled(got);
+    expect(snapshot(dest)["shared/tool"]?.mode).toBe("755");
+    expect(snapshot(dest).shared?.mode).toBe("2775");
+    expect(
+      lines.filter((l) => /^warning: setuid and setgid bits are not kept on files .*shared\/tool/.test(l)),
+    ).toHaveLength(1);
+  });
+
+  it("never places a directory through a symlink, even one an earlier directory of the session planted", async () => {
+    const outside = fresh("outside");
+    mkdirSync(outside);
+    const planted = fresh("planted");
+    build(planted, [{ path: "s", link: outside }]);
+    const victim = fresh("victim-src");
+    build(victim, [{ path: "evil", data: Buffer.from("x"), mode: 0o644 }]);
+    const first = fresh("first-dest");
+    const { got } = await transfer([
+      { source: planted, dest: first },
+      { source: victim, dest: join(first, "s", "cron.d") },
+    ]);
+    expect(got.status).toBe("rejected");
+    expect((got as PromiseRejectedResult).reason.message).toMatch(/through a symbolic link on the receiving host/);
+    expect(readdirSync(outside)).toEqual([]);
   });
 
   it("replaces an existing directory: files not in the new tree are gone", async () => {
@@ -129,7 +162,7 @@ describe.runIf(isRoot)("--with-dir transfer (as root)", () => {
     const pick = seededInts(seed);
     const specs: Spec[] = [];
     const dirs = [""];
-    const modes = [0o600, 0o644, 0o755, 0o700, 0o4755, 0o2755, 0o640];
+    const modes = [0o600, 0o644, 0o755, 0o700, 0o444, 0o640]; // files never keep setuid/setgid
     for (let i = 0; i < 150; i++) {
       const parent = dirs[pick(dirs.length)] as string;
       const path = `${parent}${parent ? "/" : ""}n${i}-${pick(1000)}`;
