@@ -9,7 +9,7 @@ import { exitCodeFor } from "./exit-codes.js";
 import { abortOnSignals } from "./interrupt.js";
 import { stderrLog } from "./receiver-options.js";
 import type { SyncSummary } from "./summary.js";
-import { defineSync, parseWithDir, type SyncFlags, syncWithFlags } from "./sync.js";
+import { checkSyncFlags, defineSync, parseWithDir, type SyncFlags, syncWithFlags } from "./sync.js";
 
 /** `sync` options a job file may not hold: they are the run's own. */
 const RUN_LEVEL = new Set(["json", "quiet"]);
@@ -103,13 +103,19 @@ function flagsFor(job: Job, options: readonly Option[], run: RunFlags): SyncFlag
   return flags as unknown as SyncFlags;
 }
 
+/** A job's values, checked as `sync` would; a bad one is named with its line. */
 function check(job: Job, flags: SyncFlags, file: string): void {
   try {
-    parseDestination(job.destination);
-    flags.withDir.map(parseWithDir);
+    checkSyncFlags(job.destination, flags);
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
-    throw new BlockferryError("E_CONFIG", `${file}: job "${job.name}": ${message}`);
+    // The message names the option (--block-size: ...): that is the job's key.
+    const key = /^--?([a-z-]+)\b/.exec(message)?.[1] ?? (/^DEST\b/.test(message) ? "destination" : undefined);
+    const line = key === undefined ? undefined : job.lines.get(key);
+    throw new BlockferryError(
+      "E_CONFIG",
+      `${file}${line === undefined ? "" : `:${line}`}: job "${job.name}": ${message}`,
+    );
   }
 }
 

@@ -41,8 +41,19 @@ function judge(s: TargetStatus, maxAgeMs: number | undefined): BlockferryError |
     return new BlockferryError("E_INCOMPLETE", `${s.target}: no blockferry state found: never synced here`);
   }
   if (!s.complete) {
-    const why = s.interrupted ? "a sync started and did not complete" : "the copy has never completed";
+    const why =
+      s.runningPid !== undefined
+        ? `a sync is running now (receiver pid ${s.runningPid})`
+        : s.lastSync === undefined
+          ? "the first copy has not completed"
+          : "a sync started and did not complete";
     return new BlockferryError("E_INCOMPLETE", `${s.target}: incomplete: ${why}; do not fail over to it`);
+  }
+  if (s.writtenSince === "yes") {
+    return new BlockferryError(
+      "E_INCOMPLETE",
+      `${s.target}: written since the last sync (mounted read-write, or changed outside blockferry): no longer the verified copy`,
+    );
   }
   if (maxAgeMs !== undefined && (s.ageSeconds ?? Number.POSITIVE_INFINITY) * 1000 > maxAgeMs) {
     return new BlockferryError(
@@ -59,7 +70,7 @@ function hours(seconds: number): string {
 
 function describe(s: TargetStatus): string {
   const lines = [
-    `${s.target}: ${s.complete ? "complete and verified" : "INCOMPLETE"}, generation ${s.generation}` +
+    `${s.target}: ${s.complete ? (s.writtenSince === "yes" ? "WRITTEN SINCE its last sync" : "complete and verified") : s.runningPid !== undefined ? "INCOMPLETE, a sync is running" : "INCOMPLETE"}, generation ${s.generation}` +
       (s.stateFile ? ` (state ${s.stateFile})` : ""),
   ];
   const l = s.lastSync;

@@ -6,9 +6,11 @@ import { BlockferryError } from "../errors.js";
 import { runNightly } from "../job/nightly.js";
 import { defaultCacheDir } from "../job/sync.js";
 import { DEFAULT_STATE_DIR } from "../job/targets.js";
+import { MAX_DIRS } from "../protocol/messages.js";
 import { parseDestination } from "../transport/destination.js";
 import { parseDuration } from "../units.js";
 import { invalid } from "../validate.js";
+import { snapshotSizeArgs } from "../volume/lvm.js";
 import { abortOnSignals } from "./interrupt.js";
 import { Progress, progressMode } from "./progress.js";
 import { stderrLog } from "./receiver-options.js";
@@ -116,15 +118,7 @@ export async function syncWithFlags(
   log: (line: string) => void,
   showProgress = true,
 ): Promise<SyncSummary> {
-  const settings = sourceSettings(flags);
-  const destination = parseDestination(dest);
-  const snapshot = flags.snapshot;
-  if (snapshot !== "lvm" && snapshot !== "none") throw invalid("--snapshot", "lvm or none", snapshot);
-  if (flags.snapshotSize !== undefined && snapshot !== "lvm") {
-    throw invalid("--snapshot-size", "--snapshot lvm as well", "no --snapshot lvm");
-  }
-  const hookTimeoutMs = parseDuration("--hook-timeout", flags.hookTimeout);
-  const dirs = flags.withDir.map(parseWithDir);
+  const { settings, destination, snapshot, hookTimeoutMs, dirs } = checkSyncFlags(dest, flags);
   const stats = new TransferStats();
   const quietLog = flags.quiet ? () => {} : log;
   const progress = new Progress(stats, "sync", showProgress ? progressMode(flags.quiet ?? false) : "quiet");
@@ -171,6 +165,25 @@ export async function syncWithFlags(
     throw e;
   }
 }
+
+/** Every value `sync` takes, checked before anything runs (also by `run --check`, for each job). */
+export function checkSyncFlags(dest: string, flags: SyncFlags) {
+  const settings = sourceSettings(flags);
+  const destination = parseDestination(dest);
+  const snapshot = flags.snapshot;
+  if (snapshot !== "lvm" && snapshot !== "none") throw invalid("--snapshot", "lvm or none", snapshot);
+  if (flags.snapshotSize !== undefined) {
+    if (snapshot !== "lvm") throw invalid("--snapshot-size", "--snapshot lvm as well", "no --snapshot lvm");
+    snapshotSizeArgs(flags.snapshotSize);
+  }
+  const hookTimeoutMs = parseDuration("--hook-timeout", flags.hookTimeout);
+  if (hookTimeoutMs > MAX_HOOK_TIMEOUT_MS) throw invalid("--hook-timeout", "at most 24h", flags.hookTimeout);
+  const dirs = flags.withDir.map(parseWithDir);
+  if (dirs.length > MAX_DIRS) throw invalid("--with-dir", `at most ${MAX_DIRS} directories`, String(dirs.length));
+  return { settings, destination, snapshot, hookTimeoutMs, dirs } as const;
+}
+
+const MAX_HOOK_TIMEOUT_MS = 24 * 3600 * 1000;
 
 /** "SRC[:DEST]": SRC on this host (made absolute), DEST an absolute path on the receiving host. */
 export function parseWithDir(spec: string): DirSpec {

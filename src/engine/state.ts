@@ -34,6 +34,8 @@ export interface TargetState {
   lastSync?: LastSync | undefined;
   /** --with-dir: the directories placed here after the last completed sync. */
   dirs?: PlacedDir[] | undefined;
+  /** The receiving process while a sync runs (status tells a running sync from an interrupted one). */
+  writerPid?: number | undefined;
 }
 
 export interface LastSync {

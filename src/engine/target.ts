@@ -93,6 +93,7 @@ export async function runTarget(o: TargetOptions): Promise<TargetResult> {
     }
     return await receiveCopy(o, hello, opened);
   } catch (e) {
+    if (opened !== undefined) await leave(opened);
     const error = e instanceof BlockferryError ? e : new BlockferryError("E_INTERNAL", String(e), { cause: e });
     await channel
       .send(MessageType.error, codecs.error.encode({ code: error.code, message: error.message }))
@@ -101,6 +102,18 @@ export async function runTarget(o: TargetOptions): Promise<TargetResult> {
     throw error;
   } finally {
     await opened?.volume.close();
+  }
+}
+
+/** A failed sync no longer writes: the state stops naming this process (status then says "interrupted"). */
+async function leave(opened: OpenedTarget): Promise<void> {
+  try {
+    const state = await opened.state.load();
+    if (state?.writerPid !== process.pid) return;
+    state.writerPid = undefined;
+    await opened.state.save(state);
+  } catch {
+    // The state stays as it was: status may call a dead sync "running" until this process exits.
   }
 }
 
@@ -266,6 +279,7 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     updatedAt: now(),
     lastSync: saved?.lastSync,
     dirs: saved?.dirs,
+    writerPid: process.pid,
   };
   if (!dry) await opened.state.save(state);
   if (!volume.info.isBlockDevice && !dry) {
@@ -586,6 +600,7 @@ async function finish(
     verified = fingerprint.equals(sourceSum);
   }
   const at = new Date().toISOString();
+  state.writerPid = undefined;
   if (verified) {
     // Taken after the last write and sync: any later write changes it.
     state.stamp = await opened.stamp(true);

@@ -22,6 +22,8 @@ export interface Job {
   destination: string;
   /** The job's settings, by key (flags true/false, values and lists as strings). */
   settings: Map<string, boolean | string | string[]>;
+  /** Where each key was set (its job's table, or [defaults]): errors found later name the line. */
+  lines: Map<string, number>;
 }
 
 const JOB_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -61,8 +63,14 @@ export function parseJobs(path: string, text: string, catalogue: Setting[]): Job
     if (!JOB_NAME.test(name)) {
       throw configError(path, where(section), `job name "${name}": expected letters, digits, '.', '_' or '-'`);
     }
-    const settings = settingsOf(table(value, section, path, where), `job "${name}"`, section, known, path, where, true);
+    const own = table(value, section, path, where);
+    const settings = settingsOf(own, `job "${name}"`, section, known, path, where, true);
     const merged = new Map([...defaultSettings, ...settings]);
+    const lines = new Map<string, number>();
+    for (const key of merged.keys()) {
+      const line = key in own ? where(section, key) : where("defaults", key);
+      if (line !== undefined) lines.set(key, line);
+    }
     const source = merged.get("source");
     const destination = merged.get("destination");
     merged.delete("source");
@@ -75,7 +83,7 @@ export function parseJobs(path: string, text: string, catalogue: Setting[]): Job
         throw configError(path, where(section), `job "${name}": "${key}" is missing; expected a path or address`);
       }
     }
-    return { name, source: source as string, destination: destination as string, settings: merged };
+    return { name, source: source as string, destination: destination as string, settings: merged, lines };
   });
 }
 
@@ -136,16 +144,17 @@ function table(
 
 /**
  * The line of a table's header, or of a key inside it (1-based), found in the
- * text; TOML parsers give values without positions. Undefined when not found
- * (dotted keys, inline tables): the message then names the key alone.
+ * text; TOML parsers give values without positions. Lines inside multi-line
+ * strings are skipped and comments ignored. Undefined when not found (dotted
+ * keys, inline tables): the message then names the key alone.
  */
 function locator(text: string): (section: string, key?: string) => number | undefined {
-  const lines = text.split("\n");
-  const bare = (l: string) => l.replace(/\s+/g, "").replace(/"/g, "");
+  const lines = codeLines(text);
+  const headerOf = (l: string) => /^\s*\[\s*([^\]]+?)\s*\]\s*(#.*)?$/.exec(l)?.[1]?.replace(/["'\s]/g, "");
   // The table's own header, else the first of its sub-tables ([jobs.a] for "jobs").
   const header = (section: string) => {
-    const exact = lines.findIndex((l) => bare(l) === `[${section}]`);
-    return exact >= 0 ? exact : lines.findIndex((l) => bare(l).startsWith(`[${section}.`));
+    const exact = lines.findIndex((l) => headerOf(l) === section);
+    return exact >= 0 ? exact : lines.findIndex((l) => headerOf(l)?.startsWith(`${section}.`));
   };
   return (section, key) => {
     const at = header(section);
@@ -155,11 +164,24 @@ function locator(text: string): (section: string, key?: string) => number | unde
       return top >= 0 ? top + 1 : undefined;
     }
     if (at < 0) return undefined;
-    for (let i = at + 1; i < lines.length && !/^\s*\[/.test(lines[i] ?? ""); i++) {
-      if (new RegExp(`^\\s*"?${escapeRegExp(key)}"?\\s*=`).test(lines[i] ?? "")) return i + 1;
+    for (let i = at + 1; i < lines.length && headerOf(lines[i] ?? "") === undefined; i++) {
+      if (new RegExp(`^\\s*["']?${escapeRegExp(key)}["']?\\s*=`).test(lines[i] ?? "")) return i + 1;
     }
     return at + 1;
   };
+}
+
+/** The file's lines, with those inside multi-line strings blanked (they can look like headers or keys). */
+function codeLines(text: string): string[] {
+  let open: string | undefined;
+  return text.split("\n").map((line) => {
+    const inString = open !== undefined;
+    for (const m of line.matchAll(/"""|'''/g)) {
+      if (open === undefined) open = m[0];
+      else if (open === m[0]) open = undefined;
+    }
+    return inString ? "" : line;
+  });
 }
 
 function escapeRegExp(s: string): string {

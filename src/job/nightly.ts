@@ -91,7 +91,8 @@ export async function runNightly(o: NightlyOptions): Promise<NightlyOutcome> {
       failure ??= e;
     }
   }
-  if (o.signal.aborted) throw interrupted(failure);
+  // A signal that came once the job had done everything (during the snapshot's removal) changes nothing.
+  if (o.signal.aborted && (failure !== undefined || outcome === undefined)) throw interrupted(failure);
   if (failure !== undefined) throw failure;
   if (outcome === undefined) throw new BlockferryError("E_INTERNAL", "the sync ended without an outcome");
   return { ...outcome, snapshot: snapshot === undefined ? undefined : `${snapshot.vg}/${snapshot.name}` };

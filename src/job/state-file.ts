@@ -39,6 +39,7 @@ function isState(v: unknown): v is TargetState {
     typeof s.startedAt === "string" &&
     typeof s.updatedAt === "string" &&
     (s.lastSync === undefined || isLastSync(s.lastSync)) &&
+    (s.writerPid === undefined || Number.isSafeInteger(s.writerPid)) &&
     (s.dirs === undefined || (Array.isArray(s.dirs) && s.dirs.every(isPlacedDir)))
   );
 }

@@ -7,7 +7,7 @@ import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { TargetState } from "../engine/state.js";
 import { openVolume } from "../native/index.js";
-import { volumeIdentity } from "./identity.js";
+import { changeStamp, volumeIdentity } from "./identity.js";
 import { FileStateStore } from "./state-file.js";
 
 export interface TargetStatus {
@@ -15,29 +15,60 @@ export interface TargetStatus {
   stateFile: string | undefined;
   /** The copy is whole and its fingerprint matched the source's. */
   complete: boolean;
-  /** A sync has started since the last completed one and has not finished (or failed). */
+  /** A sync started (since the last completed one, if any) and stopped before it completed. */
   interrupted: boolean;
   generation: number;
   lastSync: TargetState["lastSync"];
   dirs: NonNullable<TargetState["dirs"]>;
   /** Seconds since the last completed sync (undefined: never completed). */
   ageSeconds: number | undefined;
+  /** The receiving process of a sync running now, if one is. */
+  runningPid: number | undefined;
+  /**
+   * Whether the volume was written since the last sync completed (mounted
+   * read-write, changed outside blockferry): compared with the change stamp
+   * recorded then. "unknown" when none was recorded, or a device's host
+   * rebooted since (its write counters start again).
+   */
+  writtenSince: "no" | "yes" | "unknown";
 }
 
 export async function targetStatus(path: string, stateDir: string, log: (line: string) => void): Promise<TargetStatus> {
   const found = await findState(path, stateDir, log);
   const state = found?.state;
   const completedAt = state?.lastSync?.at ?? state?.completedAt;
+  const pid = state?.writerPid;
+  const runningPid = pid !== undefined && !state?.complete && alive(pid) ? pid : undefined;
   return {
     target: path,
     stateFile: found?.path,
     complete: state?.complete === true && state.verified,
-    interrupted: state !== undefined && !state.complete && completedAt !== undefined,
+    interrupted: state !== undefined && !state.complete && runningPid === undefined,
     generation: state?.generation ?? 0,
     lastSync: state?.lastSync,
     dirs: state?.dirs ?? [],
     ageSeconds: completedAt === undefined ? undefined : (Date.now() - Date.parse(completedAt)) / 1000,
+    runningPid,
+    writtenSince: state?.complete ? await writtenSince(path, state.stamp) : "unknown",
   };
+}
+
+async function writtenSince(path: string, recorded: string | undefined): Promise<TargetStatus["writtenSince"]> {
+  const now = await changeStamp(path).catch(() => undefined);
+  if (recorded === undefined || now === undefined) return "unknown";
+  if (now === recorded) return "no";
+  // block:BOOT-ID:...: after a reboot the counters say nothing.
+  const boot = (stamp: string) => (stamp.startsWith("block:") ? stamp.split(":")[1] : "");
+  return boot(now) !== boot(recorded) ? "unknown" : "yes";
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 async function findState(

@@ -92,7 +92,7 @@ export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 const CONTROL_MAX = 4096;
 /** Largest body each type may declare, checked before the body is read. */
 export const MAX_BODY: Record<MessageType, number> = {
-  [MessageType.hello]: CONTROL_MAX,
+  [MessageType.hello]: CONTROL_MAX + MAX_DIRS * (2 + MAX_DIR_PATH_BYTES),
   [MessageType.welcome]: CONTROL_MAX,
   [MessageType.start]: CONTROL_MAX,
   [MessageType.blocks]: 12 + 5 * MAX_BLOCKS_PER_MESSAGE + MAX_BLOCKS_PAYLOAD,

@@ -48,7 +48,11 @@ export interface SnapshotRequest {
   log: (line: string) => void;
   /** Where the lock files live (default /run/blockferry). */
   lockDir?: string | undefined;
+  /** Waits between attempts when lvremove fails (default 0.5, 1, 2 and 4 s). */
+  removeRetryDelaysMs?: readonly number[] | undefined;
 }
+
+const REMOVE_RETRY_DELAYS_MS = [500, 1000, 2000, 4000];
 
 export interface LvmSnapshot {
   vg: string;
@@ -98,7 +102,7 @@ export async function takeLvmSnapshot(r: SnapshotRequest): Promise<LvmSnapshot> 
       throw e;
     });
     r.log(`snapshot ${origin.vg}/${name} of ${full}: ${formatBytes(state.size)} for changes, read from ${state.path}`);
-    return openSnapshot(origin, name, state.path, lock, r.log);
+    return openSnapshot(origin, name, state.path, lock, r.log, r.removeRetryDelaysMs ?? REMOVE_RETRY_DELAYS_MS);
   } catch (e) {
     lock.release();
     throw e;
@@ -188,18 +192,34 @@ async function findSnapshot(origin: Origin, name: string, log: Log): Promise<"ab
   return row.origin === origin.lv && row.lv_tags.split(",").includes(TAG) ? "ours" : "foreign";
 }
 
-function openSnapshot(origin: Origin, name: string, devicePath: string, lock: PidLock, log: Log): LvmSnapshot {
+function openSnapshot(
+  origin: Origin,
+  name: string,
+  devicePath: string,
+  lock: PidLock,
+  log: Log,
+  retryDelaysMs: readonly number[],
+): LvmSnapshot {
   const full = `${origin.vg}/${name}`;
   let removing: Promise<void> | undefined;
   const remove = async () => {
-    try {
-      await lvm("lvremove", ["-f", full], log);
-    } catch (e) {
-      // Already gone (removed by hand): done all the same.
-      if (!(e instanceof ToolError) || (await findSnapshot(origin, name, log)) !== "absent") {
-        throw new BlockferryError("E_SNAPSHOT", `cannot remove the snapshot ${full}: ${(e as Error).message}`, {
-          cause: e,
-        });
+    // Just after the copy closes it, udev or blkid may still hold the device open
+    // ("in use"): LVM then refuses, so try again a few times before giving up.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await lvm("lvremove", ["-f", full], log);
+        break;
+      } catch (e) {
+        // Already gone (removed by hand): done all the same.
+        if (e instanceof ToolError && (await findSnapshot(origin, name, log)) === "absent") break;
+        const delay = retryDelaysMs[attempt];
+        if (!(e instanceof ToolError) || delay === undefined) {
+          throw new BlockferryError("E_SNAPSHOT", `cannot remove the snapshot ${full}: ${(e as Error).message}`, {
+            cause: e,
+          });
+        }
+        log(`lvremove failed (${e.message}); trying again in ${delay / 1000} s`);
+        await new Promise((r) => setTimeout(r, delay));
       }
     }
     lock.release();

@@ -5,7 +5,7 @@
  * so a prompt reads end-of-file instead of waiting. The environment (PATH) is
  * read at each call.
  */
-import { execFile } from "node:child_process";
+import { type ExecFileOptionsWithStringEncoding, execFile } from "node:child_process";
 import { BlockferryError, type ErrorCode } from "../errors.js";
 
 export interface ToolOptions {
@@ -39,38 +39,38 @@ export function runTool(file: string, args: string[], o: ToolOptions): Promise<s
   const commandLine = [file, ...args].map(quote).join(" ");
   o.log(`$ ${commandLine}`);
   return new Promise((resolve, reject) => {
-    const child = execFile(
-      file,
-      args,
-      {
-        env: { ...process.env, ...o.env, LC_ALL: "C" },
-        timeout: o.timeoutMs,
-        maxBuffer: MAX_OUTPUT,
-        encoding: "utf8",
-      },
-      (error, stdout, stderr) => {
-        if (error === null) return resolve(stdout);
-        const failure = error as NodeJS.ErrnoException & { killed?: boolean; signal?: NodeJS.Signals | null };
-        if (failure.code === "ENOENT") {
-          return reject(
-            new BlockferryError("E_UNSUPPORTED", `${file} not found: install the ${o.pkg} package`, { cause: error }),
-          );
-        }
-        const said = oneLine(stderr);
-        if (typeof failure.code === "string") {
-          return reject(new ToolError(o.code, `${file} failed: ${failure.message}`, undefined, said));
-        }
-        if (failure.killed) {
-          const seconds = o.timeoutMs / 1000;
-          return reject(
-            new ToolError(o.code, `${file} did not finish within ${seconds} s: ${commandLine}`, undefined, said),
-          );
-        }
-        const exitCode = typeof failure.code === "number" ? failure.code : undefined;
-        const how = exitCode !== undefined ? `exit code ${exitCode}` : `signal ${failure.signal ?? "unknown"}`;
-        reject(new ToolError(o.code, `${file} failed with ${how}${said === "" ? "" : `: ${said}`}`, exitCode, said));
-      },
-    );
+    // execFile passes `detached` on to spawn; its option type does not list it.
+    const options: ExecFileOptionsWithStringEncoding & { detached: boolean } = {
+      env: { ...process.env, ...o.env, LC_ALL: "C" },
+      timeout: o.timeoutMs,
+      maxBuffer: MAX_OUTPUT,
+      encoding: "utf8",
+      // Its own process group: a Ctrl-C on the terminal reaches blockferry, which
+      // cleans up, and never cuts an lvcreate or lvremove short.
+      detached: true,
+    };
+    const child = execFile(file, args, options, (error, stdout, stderr) => {
+      if (error === null) return resolve(stdout);
+      const failure = error as NodeJS.ErrnoException & { killed?: boolean; signal?: NodeJS.Signals | null };
+      if (failure.code === "ENOENT") {
+        return reject(
+          new BlockferryError("E_UNSUPPORTED", `${file} not found: install the ${o.pkg} package`, { cause: error }),
+        );
+      }
+      const said = oneLine(stderr);
+      if (typeof failure.code === "string") {
+        return reject(new ToolError(o.code, `${file} failed: ${failure.message}`, undefined, said));
+      }
+      if (failure.killed) {
+        const seconds = o.timeoutMs / 1000;
+        return reject(
+          new ToolError(o.code, `${file} did not finish within ${seconds} s: ${commandLine}`, undefined, said),
+        );
+      }
+      const exitCode = typeof failure.code === "number" ? failure.code : undefined;
+      const how = exitCode !== undefined ? `exit code ${exitCode}` : `signal ${failure.signal ?? "unknown"}`;
+      reject(new ToolError(o.code, `${file} failed with ${how}${said === "" ? "" : `: ${said}`}`, exitCode, said));
+    });
     child.stdin?.end();
   });
 }

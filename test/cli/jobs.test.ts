@@ -40,6 +40,32 @@ describe("job files", () => {
         `[job.a]\nsource = "/x"\ndestination = "${target}"\nwith-dir = ["relative/dir:rel"]\n`,
         /job "a": --with-dir: expected SRC_DIR or SRC_DIR:DEST_DIR/,
       ],
+      // Values are checked as sync checks them, before anything runs, and named with their line.
+      [
+        `[job.a]\nsource = "/x"\ndestination = "${target}"\nblock-size = "63K"\n`,
+        /:4: job "a": --block-size: expected a power of two/,
+      ],
+      [
+        `[defaults]\nsnapshot = "lvmm"\n[job.a]\nsource = "/x"\ndestination = "${target}"\n`,
+        /:2: job "a": --snapshot: expected lvm or none/,
+      ],
+      [
+        `[job.a]\nsource = "/x"\ndestination = "tcp://h/x"\n`,
+        /:3: job "a": DEST: expected tcp:\/\/HOST:PORT\/TARGET-NAME/,
+      ],
+      [
+        `[job.a]\nsource = "/x"\ndestination = "${target}"\nhook-timeout = "30d"\n`,
+        /:4: job "a": --hook-timeout: expected at most 24h/,
+      ],
+      [
+        `[job.a]\nsource = "/x"\ndestination = "${target}"\nsnapshot = "lvm"\nsnapshot-size = "101%FREE"\n`,
+        /:5: job "a": --snapshot-size: expected a size/,
+      ],
+      // Lines inside a multi-line string, and comments after a header, do not mislead the line count.
+      [
+        `[job.a]   # the pool\nsource = "/x"\ndestination = "${target}"\npre-snapshot = '''\n[ -e /run/x ] && exit 1\nverfy = 1\n'''\nverfy = true\n`,
+        /:8: job "a": unknown key "verfy"; did you mean "verify"\?/,
+      ],
     ];
     for (const [i, [text, message]] of cases.entries()) {
       const file = jobFile(`bad${i + 1}.toml`, text);
@@ -132,6 +158,20 @@ describe("blockferry status", () => {
     const human = await run(["status", target]);
     expect(human.stdout).toMatch(/complete and verified, generation 1/);
     expect(human.stdout).toMatch(/full copy in .* re-read from disk and checked/);
+
+    // Written behind blockferry's back (mounted read-write on the secondary, say): no longer the copy.
+    const copy = readFileSync(target);
+    copy.writeUInt8(copy.readUInt8(100) ^ 1, 100);
+    writeFileSync(target, copy);
+    const written = await run(["status", "--json", target]);
+    expect(written.code).toBe(EXIT.incomplete);
+    expect(JSON.parse(written.stdout)).toMatchObject({ ok: false, complete: true, writtenSince: "yes" });
+    expect(written.stderr).toMatch(/written since the last sync .*no longer the verified copy/);
+    expect((await run(["sync", "-q", source, target])).code).toBe(EXIT.ok);
+    expect(JSON.parse((await run(["status", "--json", target])).stdout)).toMatchObject({
+      ok: true,
+      writtenSince: "no",
+    });
 
     // Older than --max-age.
     await new Promise((r) => setTimeout(r, 1100));

@@ -69,7 +69,13 @@ async function setup(serveArgs: string[] = []): Promise<Setup> {
   chmodSync(join(confSource, "pc", "host1.pl"), 0o600);
   symlinkSync("config.pl", join(confSource, "current.pl"));
   const confDest = join(dir, "secondary", "backuppc");
-  const server = await startServer(["--target", `pool=${target}`, "--allow-dir", `pool=${join(dir, "secondary")}`, ...serveArgs]);
+  const server = await startServer([
+    "--target",
+    `pool=${target}`,
+    "--allow-dir",
+    `pool=${join(dir, "secondary")}`,
+    ...serveArgs,
+  ]);
   servers.push(server);
   const hookLog = join(dir, "hooks.log");
   const lockDir = join(dir, "locks");
@@ -241,6 +247,9 @@ describe("blockferry run: the nightly job", () => {
     expect(readFileSync(s.hookLog, "utf8")).toBe(`pre pool\npost pool ${SNAP}\n`);
     const st = await status(s.target);
     expect(st.code).toBe(EXIT.incomplete);
+    // The receiver still runs, but no longer writes this copy: interrupted, not running.
+    expect(st.json).toMatchObject({ complete: false, interrupted: true });
+    expect(st.json.runningPid).toBeUndefined();
   });
 
   it("a receiver that does not allow the directory refuses before anything is written", async () => {

@@ -328,12 +328,15 @@ describe("takeLvmSnapshot", () => {
     expect(lvm.lvs()).toEqual(["pool"]);
   });
 
-  it("keeps the lock when lvremove fails, and remove() can be tried again", async () => {
-    const snapshot = await take();
+  it("tries lvremove again while the snapshot is in use, then keeps the lock, and remove() can be tried again", async () => {
+    const snapshot = await take({ removeRetryDelaysMs: [10, 20] });
     lvm.update((s) => {
       s.simulate.lvremove = "in-use";
     });
+    lvm.clearCommands();
     const e = await failure(snapshot.remove());
+    expect(lvm.commands().filter((c) => c[0] === "lvremove")).toHaveLength(3);
+    expect(logs.filter((l) => /^lvremove failed .*in use.*; trying again in 0\.0[12] s$/.test(l))).toHaveLength(2);
     expect(e.code).toBe("E_SNAPSHOT");
     expect(e.message).toBe(
       `cannot remove the snapshot vg0/${SNAP}: lvremove failed with exit code 5: Logical volume vg0/${SNAP} contains a filesystem in use.`,
