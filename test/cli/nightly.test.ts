@@ -252,6 +252,26 @@ describe("blockferry run: the nightly job", () => {
     expect(st.json.runningPid).toBeUndefined();
   });
 
+  it("SIGTERM while the post hook runs: the hook finishes (it restarts the service), no copy starts, snapshot removed", async () => {
+    const s = await setup();
+    const file = s.jobFile();
+    const slowPost = `post-snapshot = "sleep 1; echo post-done >> ${s.hookLog}"`;
+    writeFileSync(file, readFileSync(file, "utf8").replace(/post-snapshot = ".*"/, slowPost));
+    const child = start(["run", file], s.env);
+    const created = () => tools().some((c) => c.startsWith("lvcreate"));
+    for (let i = 0; i < 400 && !created(); i++) await new Promise((r) => setTimeout(r, 25));
+    child.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 200)); // two at once would be delivered as one
+    child.kill("SIGINT"); // a second signal is only reported
+    const r = await child.output();
+    expect(r.code, r.stderr).toBe(EXIT.interrupted);
+    expect(r.stderr).toMatch(/still cleaning up/);
+    expect(readFileSync(s.hookLog, "utf8")).toBe("pre pool\npost-done\n");
+    expect(lvm.lvs()).toEqual(["pool"]);
+    expect(tools().at(-1)).toBe(`lvremove -f vg0/${SNAP}`);
+    expect(readFileSync(s.target).length).toBe(0);
+  });
+
   it("a receiver that does not allow the directory refuses before anything is written", async () => {
     const s = await setup();
     const file = readFileSync(s.jobFile(), "utf8").replace(s.confDest, join(scratch.dir, "elsewhere"));
