@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import type { Command } from "commander";
 import { RateLimiter } from "../engine/rate-limit.js";
 import { runSource } from "../engine/source.js";
+import { checkLiveSource } from "../job/live-source.js";
 import { defaultCacheDir, digestCacheAt } from "../job/sync.js";
 import { openVolume } from "../native/index.js";
 import { FrameChannel } from "../protocol/frames.js";
@@ -17,6 +18,7 @@ interface SendFlags extends SourceFlags {
   full?: boolean;
   verify?: boolean;
   dryRun?: boolean;
+  allowLive?: boolean;
 }
 
 /**
@@ -41,8 +43,10 @@ export function registerSend(program: Command): void {
     .option("--no-cache")
     .option("--cache-runs <n>", "", "6")
     .option("--cache-dir <dir>", "", defaultCacheDir())
+    .option("--allow-live")
     .action(async (source: string, flags: SendFlags) => {
       const s = sourceSettings(flags);
+      await checkLiveSource(source, flags.allowLive ?? false, stderrLog);
       const volume = await openVolume(source);
       try {
         await runSource({

@@ -44,6 +44,7 @@ export interface SyncFlags extends ClientSecurityFlags {
   postSnapshot?: string;
   hookTimeout: string;
   withDir: string[];
+  allowLive?: boolean;
 }
 
 /** The arguments and options of `sync`; `run` reads them too, as the keys a job file may hold. */
@@ -76,6 +77,7 @@ export function defineSync(command: Command): Command {
     .option("--rsh <command>", "ssh destinations: the ssh command (port, key, cipher)", "ssh")
     .option("--remote-path <command>", "ssh destinations: the blockferry command on the remote host", "blockferry")
     .option("--paranoid", "compare every block with the target's own digests, then have it re-read the copy")
+    .option("--allow-live", "copy a source mounted read-write (no snapshot) with a warning, instead of refusing it")
     .option(
       "--snapshot <kind>",
       "lvm: copy from an LVM snapshot of SOURCE, removed afterwards on every path; none",
@@ -140,6 +142,7 @@ export async function syncWithFlags(
       stats,
       log: quietLog,
       dirs,
+      allowLive: flags.allowLive ?? false,
       snapshot,
       snapshotSize: flags.snapshotSize,
       preSnapshot: flags.preSnapshot,

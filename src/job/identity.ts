@@ -6,6 +6,7 @@
  * its old state, and an interrupted copy is not resumed onto the wrong disk.
  */
 import { readFile, stat, utimes } from "node:fs/promises";
+import { deviceNumber } from "../volume/device-number.js";
 
 const STABLE_IDS = ["dm/uuid", "loop/backing_file", "device/wwid", "device/serial"];
 
@@ -63,8 +64,4 @@ export async function changeStamp(path: string, seal = false): Promise<string | 
   if (boot === "" || f.length < 7) return undefined;
   const backingStamp = backing === "" ? "" : await changeStamp(backing, seal).catch(() => "gone");
   return `block:${boot}:${diskseq || parentSeq}:${f[4]}:${f[6]}:${f[11] ?? ""}:${f[13] ?? ""}:${backingStamp}`;
-}
-
-function deviceNumber(rdev: number): { major: number; minor: number } {
-  return { major: Math.floor(rdev / 256) & 0xfff, minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00) };
 }

@@ -41,6 +41,7 @@ export async function pullOverSsh(from: { host: string; path: string }, o: SyncJ
     ...(o.verify ? ["--verify"] : []),
     ...(o.dryRun ? ["--dry-run"] : []),
     ...(o.readCache ? [] : ["--no-cache"]),
+    ...(o.allowLive ? ["--allow-live"] : []),
     ...(o.bwlimit === undefined ? [] : ["--bwlimit", String(o.bwlimit)]),
     from.path,
   ];

@@ -22,6 +22,7 @@ import { memoryPair } from "../transport/memory.js";
 import { type ClientSecurity, connectSecure } from "../transport/secure.js";
 import { type SshOptions, withRemote } from "../transport/ssh.js";
 import { invalid } from "../validate.js";
+import { checkLiveSource } from "./live-source.js";
 import { pullOverSsh } from "./pull.js";
 import { receiveOne } from "./receive.js";
 import { localTargetName, targetMap } from "./targets.js";
@@ -59,6 +60,8 @@ export interface SyncJobOptions {
   sourceId?: string | undefined;
   /** Called once every block is read, before the end of the copy (see SourceOptions.beforeEnd). */
   beforeEnd?: (() => Promise<void>) | undefined;
+  /** Copy a source mounted read-write (or used as swap), with a warning, instead of refusing it. */
+  allowLive?: boolean | undefined;
   /** Aborting tears the connection down: the sync fails, and the target stays marked incomplete. */
   signal?: AbortSignal | undefined;
 }
@@ -78,6 +81,7 @@ export async function runSync(o: SyncJobOptions): Promise<SyncOutcome> {
     }
     return pullOverSsh(remoteSource, o);
   }
+  await checkLiveSource(o.source, o.allowLive ?? false, o.log);
   const volume = await openVolume(o.source);
   try {
     const sourceId = o.sourceId ?? `${hostname()}:${await realpath(o.source)}`;
