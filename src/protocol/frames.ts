@@ -24,7 +24,9 @@ export interface Liveness {
   idleTimeoutMs: number;
 }
 
-export const DEFAULT_LIVENESS: Liveness = { pingAfterMs: 15_000, idleTimeoutMs: 60_000 };
+/** 60 s without a byte means the peer is gone (BLOCKFERRY_IDLE_MS: tests of a link that goes down). */
+const IDLE_MS = Number(process.env.BLOCKFERRY_IDLE_MS) || 60_000;
+export const DEFAULT_LIVENESS: Liveness = { pingAfterMs: Math.min(15_000, IDLE_MS / 4), idleTimeoutMs: IDLE_MS };
 
 export class FrameChannel {
   readonly #stream: Duplex;

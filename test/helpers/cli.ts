@@ -29,9 +29,16 @@ export interface Run {
   stderr: string;
 }
 
-/** Starts `blockferry ARGS` (from the TypeScript sources) as a child process. */
-export function start(args: string[], env: Record<string, string> = {}): ChildProcess & { output: () => Promise<Run> } {
-  const child = spawn(process.execPath, ["--import", "tsx", join(root, "src/cli/main.ts"), ...args], {
+/** Starts `blockferry ARGS` (from the TypeScript sources) as a child process; `ns`: inside that network namespace. */
+export function start(
+  args: string[],
+  env: Record<string, string> = {},
+  ns?: string,
+): ChildProcess & { output: () => Promise<Run> } {
+  const command = [process.execPath, "--import", "tsx", join(root, "src/cli/main.ts"), ...args];
+  // `ip netns exec` execs the command: the child's pid is blockferry's own.
+  const [file, ...rest] = ns === undefined ? command : ["ip", "netns", "exec", ns, ...command];
+  const child = spawn(file as string, rest, {
     cwd: root,
     env: { ...process.env, BLOCKFERRY_CACHE_DIR: cacheDir, BLOCKFERRY_KEY_DIR: keyDir, ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -46,13 +53,18 @@ export function start(args: string[], env: Record<string, string> = {}): ChildPr
   });
 }
 
-export async function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return start(args, env).output();
+export async function run(args: string[], env: Record<string, string> = {}, ns?: string): Promise<Run> {
+  return start(args, env, ns).output();
 }
 
-/** Starts `blockferry serve` on a free loopback port; resolves once it listens. */
-export async function startServer(args: string[]): Promise<{ child: ChildProcess; port: number; log: () => string }> {
-  const child = start(["serve", "--listen", "127.0.0.1:0", ...args]);
+/** Starts `blockferry serve` on a free port (of loopback, or of `at.host` in namespace `at.ns`); resolves once it listens. */
+export async function startServer(
+  args: string[],
+  at: { ns: string; host: string; port?: number } | undefined = undefined,
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; port: number; log: () => string }> {
+  const host = at?.host ?? "127.0.0.1";
+  const child = start(["serve", "--listen", `${host}:${at?.port ?? 0}`, ...args], env, at?.ns);
   let log = "";
   const port = await new Promise<number>((resolve, reject) => {
     child.stderr?.on("data", (d: Buffer) => {
@@ -62,6 +74,6 @@ export async function startServer(args: string[]): Promise<{ child: ChildProcess
     });
     child.once("exit", (code) => reject(new Error(`serve exited with ${code}: ${log}`)));
   });
-  appendFileSync(join(keyDir, "known_hosts"), `127.0.0.1:${port} ${hostKey.fingerprint}\n`);
+  appendFileSync(join(keyDir, "known_hosts"), `${host}:${port} ${hostKey.fingerprint}\n`);
   return { child, port, log: () => log };
 }
