@@ -94,7 +94,10 @@ export async function runTarget(o: TargetOptions): Promise<TargetResult> {
     return await receiveCopy(o, hello, opened);
   } catch (e) {
     if (opened !== undefined) await leave(opened);
-    const error = e instanceof BlockferryError ? e : new BlockferryError("E_INTERNAL", String(e), { cause: e });
+    const error = named(
+      e instanceof BlockferryError ? e : new BlockferryError("E_INTERNAL", String(e), { cause: e }),
+      opened,
+    );
     await channel
       .send(MessageType.error, codecs.error.encode({ code: error.code, message: error.message }))
       .catch(() => {});
@@ -103,6 +106,18 @@ export async function runTarget(o: TargetOptions): Promise<TargetResult> {
   } finally {
     await opened?.volume.close();
   }
+}
+
+/** The volume's own failures (full, I/O error, read-only) say which target: the message reaches the source too. */
+function named(e: BlockferryError, opened: OpenedTarget | undefined): BlockferryError {
+  const own = ["E_NO_SPACE", "E_IO", "E_READ_ONLY", "E_ACCESS", "E_NO_MEMORY"].includes(e.code);
+  if (opened === undefined || !own || e.message.includes(opened.describe)) return e;
+  return new BlockferryError(e.code, `${opened.describe}: ${e.message}`, {
+    errno: e.errno,
+    op: e.op,
+    offset: e.offset,
+    cause: e,
+  });
 }
 
 /** A failed sync no longer writes: the state stops naming this process (status then says "interrupted"). */

@@ -127,9 +127,13 @@ export class FileStateStore implements TargetStateStore {
     try {
       await handle.writeFile(`${JSON.stringify({ state, checksum: checksum(state) }, null, 2)}\n`);
       await handle.sync();
-    } finally {
+    } catch (e) {
+      // A full filesystem, say: leave nothing half-written behind.
       await handle.close();
+      await rm(tmp, { force: true });
+      throw e;
     }
+    await handle.close();
     try {
       await rename(tmp, this.path);
     } catch (e) {

@@ -3,10 +3,11 @@
  * the secondary: found beside an image file, or for a block device in the
  * state directory by the volume's identity (whatever name it was written under).
  */
-import { readdir, stat } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { TargetState } from "../engine/state.js";
 import { openVolume } from "../native/index.js";
+import { deviceNumber } from "../volume/device-number.js";
 import { changeStamp, volumeIdentity } from "./identity.js";
 import { FileStateStore } from "./state-file.js";
 
@@ -38,7 +39,7 @@ export async function targetStatus(path: string, stateDir: string, log: (line: s
   const state = found?.state;
   const completedAt = state?.lastSync?.at ?? state?.completedAt;
   const pid = state?.writerPid;
-  const runningPid = pid !== undefined && !state?.complete && alive(pid) ? pid : undefined;
+  const runningPid = pid !== undefined && !state?.complete && (await writing(path, pid)) ? pid : undefined;
   return {
     target: path,
     stateFile: found?.path,
@@ -62,13 +63,33 @@ async function writtenSince(path: string, recorded: string | undefined): Promise
   return boot(now) !== boot(recorded) ? "unknown" : "yes";
 }
 
-function alive(pid: number): boolean {
+/**
+ * Is `pid` writing the target now? It must be alive, and for an image file
+ * hold its lock (/proc/locks): a receiver that lives on after a failed sync
+ * whose state it could not update (a full filesystem) is not writing.
+ */
+async function writing(path: string, pid: number): Promise<boolean> {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
+    if ((e as NodeJS.ErrnoException).code !== "EPERM") return false;
   }
+  const st = await stat(path).catch(() => undefined);
+  if (st === undefined || st.isBlockDevice()) return st !== undefined;
+  const { major, minor } = deviceNumber(st.dev);
+  const locks = await readFile("/proc/locks", "utf8").catch(() => "");
+  // "1: FLOCK  ADVISORY  WRITE 4242 00:2d:1234 0 EOF": pid, then device (hex) and inode.
+  return locks.split("\n").some((line) => {
+    const f = line.trim().split(/\s+/);
+    const [maj, min, ino] = (f[5] ?? "").split(":");
+    return (
+      f[1] === "FLOCK" &&
+      Number(f[4]) === pid &&
+      Number.parseInt(maj ?? "", 16) === major &&
+      Number.parseInt(min ?? "", 16) === minor &&
+      Number(ino) === st.ino
+    );
+  });
 }
 
 async function findState(

@@ -12,7 +12,9 @@ import { deviceName } from "./device-number.js";
 
 /** Where the source is in use read-write ("mounted at /srv (rw)", "swap"); empty when nowhere. */
 export async function liveUses(path: string): Promise<string[]> {
-  const st = await stat(path);
+  // A source that cannot be looked at is for openVolume to report, with its own error.
+  const st = await stat(path).catch(() => undefined);
+  if (st === undefined) return [];
   const devices = st.isBlockDevice() ? [deviceName(Number(st.rdev))] : await loopDevicesBackedBy(await realpath(path));
   const all = new Set<string>();
   for (const d of devices) await collectStack(d, all);

@@ -3,6 +3,7 @@ import { once } from "node:events";
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { afterAll } from "vitest";
 import { generateHostKey } from "../../src/transport/keys.js";
 import { collectOutput } from "./output.js";
 
@@ -17,7 +18,8 @@ const cacheDir = mkdtempSync(join(tmpdir(), "blockferry-test-cache-"));
 export const keyDir = mkdtempSync(join(tmpdir(), "blockferry-test-keys-"));
 export const hostKey = await generateHostKey(keyDir, "test", false);
 writeFileSync(join(keyDir, "allowed_sources"), `${hostKey.fingerprint} *\n`);
-process.on("exit", () => {
+// Registered on the importing test file (vitest workers never emit "exit").
+afterAll(() => {
   rmSync(cacheDir, { recursive: true, force: true });
   rmSync(keyDir, { recursive: true, force: true });
 });
