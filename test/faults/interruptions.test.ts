@@ -84,7 +84,11 @@ type Victim = "source" | "receiver" | "link";
 describe.skipIf(skip !== undefined)("interruption matrix", () => {
   for (const mode of ["full copy", "delta"] as const) {
     for (const victim of ["source", "receiver", "link"] as Victim[]) {
-      it(`${mode}: ${victim} interrupted at ${POINTS} random points, then a new sync is byte-identical`, async () => {
+      // About 3 to 8 s a point (a slow copy, the interruption, a new sync).
+      const timeout = 30_000 + POINTS * 15_000;
+      it(`${mode}: ${victim} interrupted at ${POINTS} random points, then a new sync is byte-identical`, {
+        timeout,
+      }, async () => {
         const outcomes = { finished: 0, incomplete: 0, completeNew: 0, previousIntact: 0, noState: 0 };
         for (let p = 0; p < POINTS; p++) {
           writeFileSync(source, seededBytes(SIZE, seed + 7 * p));
