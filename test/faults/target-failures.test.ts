@@ -264,8 +264,12 @@ describe.skipIf(skipReason !== undefined)("target failures", () => {
     const f = await fullRemote();
     expect(f.failed.code, f.failed.stderr).toBe(EXIT.noSpace);
     expect(summaryOf(f.failed)).toMatchObject({ ok: false, code: "E_NO_SPACE" });
-    expect(summaryOf(f.failed).message).toMatch(/^target: backup \(.*copy\.img\): write failed: No space left on device/);
-    expect(f.receiverLog).toMatch(/refused or failed: E_NO_SPACE: backup \(.*\): write failed: No space left on device/);
+    expect(summaryOf(f.failed).message).toMatch(
+      /^target: backup \(.*copy\.img\): write failed: No space left on device/,
+    );
+    expect(f.receiverLog).toMatch(
+      /refused or failed: E_NO_SPACE: backup \(.*\): write failed: No space left on device/,
+    );
     expect(f.serverAlive).toBe(true);
     expect(f.statusAfterFailure.code).toBe(EXIT.incomplete);
     expect(f.statusAfterFailure.json.complete).toBe(false);
