@@ -31,6 +31,40 @@ export type ErrorCode =
   | "E_CONFIG" // a job file that does not parse or holds a bad value
   | "E_INTERNAL"; // a bug: please report
 
+/** Every code, known at run time (the Record makes the compiler check the list against the type). */
+const KNOWN: Record<ErrorCode, true> = {
+  E_INVALID_ARG: true,
+  E_RANGE: true,
+  E_CLOSED: true,
+  E_NOT_FOUND: true,
+  E_ACCESS: true,
+  E_READ_ONLY: true,
+  E_BUSY: true,
+  E_NO_SPACE: true,
+  E_NO_MEMORY: true,
+  E_IO: true,
+  E_CORRUPT: true,
+  E_UNSUPPORTED: true,
+  E_PROTOCOL: true,
+  E_VERSION: true,
+  E_UNKNOWN_TARGET: true,
+  E_TARGET_TOO_SMALL: true,
+  E_VERIFY: true,
+  E_NETWORK: true,
+  E_AUTH: true,
+  E_SNAPSHOT: true,
+  E_HOOK: true,
+  E_INTERRUPTED: true,
+  E_INCOMPLETE: true,
+  E_STALE: true,
+  E_CONFIG: true,
+  E_INTERNAL: true,
+};
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(KNOWN, code);
+}
+
 export interface ErrorDetails {
   errno?: number | undefined;
   op?: string | undefined;

@@ -59,6 +59,7 @@ const exitForCode: Record<ErrorCode, number> = {
   E_INTERNAL: EXIT.internal,
 };
 
+/** Never 0 for a failure, even for a code this version does not know. */
 export function exitCodeFor(code: ErrorCode): number {
-  return exitForCode[code];
+  return exitForCode[code] ?? EXIT.internal;
 }

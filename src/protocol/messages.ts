@@ -44,7 +44,7 @@
  * Every frame is: u32 length of what follows, u8 type, body. Lengths are
  * capped per type before any body is buffered; unknown types are rejected.
  */
-import { BlockferryError, type ErrorCode } from "../errors.js";
+import { BlockferryError, type ErrorCode, isErrorCode } from "../errors.js";
 import { BlockKind, DIGEST_SIZE, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from "../native/index.js";
 import { BodyReader, BodyWriter, protocolError } from "./body.js";
 
@@ -485,7 +485,10 @@ export const codecs = {
       const code = r.string(32);
       const message = r.string(MAX_MESSAGE_BYTES);
       r.end();
-      return { code: (/^E_[A-Z_]+$/.test(code) ? code : "E_PROTOCOL") as ErrorCode, message };
+      // A code this version does not know (a newer peer's, or made up) must still fail: as a protocol error.
+      if (!isErrorCode(code))
+        return { code: "E_PROTOCOL", message: `${message} (the peer's error code ${JSON.stringify(code)})` };
+      return { code, message };
     },
   },
 } as const;
