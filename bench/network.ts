@@ -16,10 +16,12 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { seededBytes } from "../test/helpers/random.js";
 import { type ImageKind, image } from "./lib/images.js";
-import { bothDone, ddNc, type Measured, measured, startReceiver, type Usage } from "./lib/measure.js";
-import { createLink, dropCaches, type Link, machine } from "./lib/netns.js";
-import { cli, out } from "./lib/paths.js";
+import type { Usage } from "./lib/measure.js";
+import { createLink, type Link, machine } from "./lib/netns.js";
+import { out } from "./lib/paths.js";
 import { writeSection } from "./lib/results.js";
+import { freshCopy } from "./lib/run.js";
+import { blockferryTool, ddNcTool } from "./lib/tools.js";
 
 const { values } = parseArgs({
   options: { gib: { type: "string", default: "4" }, rounds: { type: "string", default: "1" } },
@@ -41,36 +43,15 @@ interface Row {
 }
 
 async function copy(link: Link, tool: string, source: string, compare = true): Promise<Omit<Row, "scenario">> {
-  rmSync(target, { force: true });
-  rmSync(`${target}.blockferry-state.json`, { force: true });
-  dropCaches();
-  let receiver: Measured;
-  let senderArgs: string[];
-  if (tool === "dd | nc") {
-    ({ receiver, senderArgs } = await ddNc(link.dst, link.dstIp, source, target));
-  } else {
-    const started = await startReceiver(link.dst, cli, link.dstIp, target, ["--state-dir", stateDir]);
-    receiver = started.receiver;
-    senderArgs = [process.execPath, cli, "sync", "--quiet", ...(tool.includes("lz4") ? ["--compress", "lz4"] : [])];
-    senderArgs.push(source, `tcp://${link.dstIp}:${started.port}/t`);
-  }
-  const tx0 = link.txBytes();
-  const started = performance.now();
-  const sender = measured(link.src, senderArgs);
-  const [s, r] = await bothDone(sender, receiver);
-  const seconds = (performance.now() - started) / 1000;
-  const linkBytes = link.txBytes() - tx0;
-  if (s.code !== 0 || r.code !== 0) throw new Error(`${tool} failed: ${s.stderr} ${r.stderr}`);
-  let identical: boolean | undefined;
-  if (compare) {
-    try {
-      execFileSync("cmp", ["-s", source, target]);
-      identical = true;
-    } catch {
-      identical = false;
-    }
-  }
-  return { tool, seconds, linkBytes, sender: s, receiver: r, identical };
+  const start =
+    tool === "dd | nc"
+      ? ddNcTool(link, source, target)
+      : blockferryTool(link, source, target, {
+          receive: ["--state-dir", stateDir],
+          sync: ["--quiet", ...(tool.includes("lz4") ? ["--compress", "lz4"] : [])],
+        });
+  const r = await freshCopy(link, tool, source, target, start, compare);
+  return { tool, seconds: r.seconds, linkBytes: r.tx, sender: r.sender, receiver: r.receiver, identical: r.identical };
 }
 
 function sparseTiB(): string {

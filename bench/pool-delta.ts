@@ -9,16 +9,15 @@
  * the page cache is dropped; after it, the target is compared with `cmp`.
  *   npm run build && sudo npx tsx bench/pool-delta.ts [--gib 4] [--files 80000]
  */
-import { execFileSync } from "node:child_process";
-import { closeSync, existsSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { secretFile } from "./lib/keys.js";
-import { bothDone, type Measured, measured, startReceiver } from "./lib/measure.js";
-import { createLink, dropCaches, type Link, machine } from "./lib/netns.js";
-import { cli, out } from "./lib/paths.js";
-import { change, makePoolImage } from "./lib/pool-image.js";
+import { createLink, type Link, machine } from "./lib/netns.js";
+import { out } from "./lib/paths.js";
+import { poolScenario, resetTarget } from "./lib/pool-scenario.js";
 import { writeSection } from "./lib/results.js";
+import { identical, type Starter, timedRun } from "./lib/run.js";
+import { blockferryTool, plaintext, rsyncTool } from "./lib/tools.js";
 
 const { values } = parseArgs({
   options: {
@@ -31,44 +30,11 @@ const { values } = parseArgs({
     plaintext: { type: "boolean", default: false },
   },
 });
-const bytes = Number(values.gib) * 2 ** 30;
 const files = Number(values.files);
-const added = Math.round(files / 100);
-const before = join(out, `pool-before-${values.gib}g-${files}.img`);
-const after = join(out, "pool-after.img");
+const pool = poolScenario(values.gib, files);
+const { bytes, added, before, after, changedBlocks } = pool;
 const target = join(out, "pool-target.img");
 const cacheDir = join(out, "digest-cache");
-
-if (!existsSync(`${before}.made`)) {
-  console.error(`making ${before} with ${files} pool files...`);
-  makePoolImage(before, bytes, files);
-  writeFileSync(`${before}.made`, "v1");
-}
-execFileSync("cp", ["--sparse=always", before, after]);
-change(after, files, added);
-
-/** 4 KiB blocks that differ between two images. */
-function changed4k(a: string, b: string): number {
-  const fa = openSync(a, "r");
-  const fb = openSync(b, "r");
-  const chunk = 64 << 20;
-  const ba = Buffer.alloc(chunk);
-  const bb = Buffer.alloc(chunk);
-  let n = 0;
-  for (let off = 0; off < bytes; off += chunk) {
-    const ra = readSync(fa, ba, 0, chunk, off);
-    readSync(fb, bb, 0, chunk, off);
-    for (let i = 0; i < ra; i += 4096) if (ba.compare(bb, i, i + 4096, i, i + 4096) !== 0) n++;
-  }
-  closeSync(fa);
-  closeSync(fb);
-  return n;
-}
-const changedBlocks = changed4k(before, after);
-
-function counters(link: Link): [number, number] {
-  return [link.txBytes(), link.rxBytes()];
-}
 
 interface Row {
   tool: string;
@@ -102,48 +68,36 @@ async function runOnce(
   link: Link,
   tool: string,
   reset: boolean,
-  start: () => Promise<{ receiver: Measured; args: string[] }>,
+  start: Starter,
   note: (stdout: string) => string,
   prepare?: () => Promise<void>,
 ): Promise<Row> {
   rmSync(`${target}.blockferry-state.json`, { force: true });
   rmSync(cacheDir, { recursive: true, force: true });
-  if (reset) execFileSync("cp", ["--sparse=always", before, target]);
+  if (reset) resetTarget(pool, target);
   else rmSync(target, { force: true });
   await prepare?.();
-  dropCaches();
-  const { receiver, args } = await start();
-  const [tx0, rx0] = counters(link);
-  const t0 = performance.now();
-  const sender = measured(link.src, args);
-  const [s, r] = await bothDone(sender, receiver);
-  const seconds = (performance.now() - t0) / 1000;
-  const [tx1, rx1] = counters(link);
-  if (s.code !== 0) throw new Error(`${tool}: ${s.stderr} ${r.stderr}`);
-  let identical = true;
-  try {
-    execFileSync("cmp", ["-s", after, target]);
-  } catch {
-    identical = false;
-  }
-  const row = { tool, seconds, tx: tx1 - tx0, rx: rx1 - rx0, identical, note: note(s.stdout) };
-  console.error(`${tool}: ${seconds.toFixed(1)} s, ${(row.tx / 1e6).toFixed(1)} MB, identical ${identical}`);
+  const run = await timedRun(link, tool, start);
+  const row = {
+    tool,
+    seconds: run.seconds,
+    tx: run.tx,
+    rx: run.rx,
+    identical: identical(after, target),
+    note: note(run.sender.stdout),
+  };
+  console.error(`${tool}: ${row.seconds.toFixed(1)} s, ${(row.tx / 1e6).toFixed(1)} MB, identical ${row.identical}`);
   return row;
 }
 
-const blockferry =
-  (link: Link, extra: string[], source = after) =>
-  async () => {
-    const transport = values.plaintext ? ["--insecure-plaintext", "--secret-file", secretFile] : [];
-    const { receiver, port } = await startReceiver(link.dst, cli, link.dstIp, target, transport);
-    const sync = ["sync", "--json", "--quiet", "--cache-dir", cacheDir, ...transport, ...extra];
-    return { receiver, args: [process.execPath, cli, ...sync, source, `tcp://${link.dstIp}:${port}/t`] };
-  };
+const blockferry = (link: Link, extra: string[], source = after): Starter => {
+  const transport = values.plaintext ? plaintext : [];
+  const sync = ["--json", "--quiet", "--cache-dir", cacheDir, ...transport, ...extra];
+  return blockferryTool(link, source, target, { receive: transport, sync });
+};
 /** The target as the old image, synced by blockferry: its state and the source's digest cache now describe it. */
 const syncOld = (link: Link) => async () => {
-  const { receiver, args } = await blockferry(link, [], before)();
-  const [s] = await bothDone(measured(link.src, args), receiver);
-  if (s.code !== 0) throw new Error(`preparing the cached run: ${s.stderr}`);
+  await timedRun(link, "preparing the cached run", blockferry(link, [], before));
 };
 const bfNote = (stdout: string) => {
   const s = JSON.parse(stdout);
@@ -171,41 +125,9 @@ try {
   rows.push(
     await run(link, "blockferry delta with digest cache, 64K", true, blockferry(link, []), bfNote, syncOld(link)),
   );
-  const conf = join(out, "rsyncd.conf");
-  writeFileSync(conf, `use chroot = no\nuid = root\ngid = root\n[t]\npath = ${out}\nread only = no\n`);
-  rows.push(
-    await run(
-      link,
-      "rsync --inplace --no-whole-file",
-      true,
-      async () => {
-        const port = 8000 + Math.floor(Math.random() * 1000);
-        const receiver = measured(link.dst, [
-          "rsync",
-          "--daemon",
-          "--no-detach",
-          `--address=${link.dstIp}`,
-          `--port=${port}`,
-          `--config=${conf}`,
-        ]);
-        await new Promise((r) => setTimeout(r, 500));
-        const args = [
-          "sh",
-          "-c",
-          `rsync --inplace --no-whole-file ${after} rsync://${link.dstIp}:${port}/t/${target.split("/").pop()} && kill ${receiver.child.pid}`,
-        ];
-        return { receiver, args };
-      },
-      () => "",
-    ),
-  );
+  rows.push(await run(link, "rsync --inplace --no-whole-file", true, rsyncTool(link, after, target), () => ""));
 } finally {
   link.cleanup();
-  try {
-    execFileSync("pkill", ["-f", "rsync --daemon --no-detach"], { stdio: "ignore" });
-  } catch {
-    // none left
-  }
 }
 
 const done = rows.filter((r): r is Row => r !== undefined);

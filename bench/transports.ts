@@ -7,17 +7,16 @@
  * `cmp` after. Writes its table into bench/RESULTS.md.
  *   npm run build && sudo npx tsx bench/transports.ts [--gib 4] [--rounds 1]
  */
-import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Sshd, startSshd } from "../test/helpers/sshd.js";
 import { image } from "./lib/images.js";
-import { secretFile } from "./lib/keys.js";
-import { bothDone, ddNc, type Measured, measured, startReceiver } from "./lib/measure.js";
-import { createLink, dropCaches, type Link, machine } from "./lib/netns.js";
-import { cli, out } from "./lib/paths.js";
+import { createLink, type Link, machine } from "./lib/netns.js";
+import { out } from "./lib/paths.js";
 import { writeSection } from "./lib/results.js";
+import { freshCopy, type Starter } from "./lib/run.js";
+import { blockferryTool, ddNcTool, plaintext, sshTool } from "./lib/tools.js";
 
 const { values } = parseArgs({
   options: { gib: { type: "string", default: "4" }, rounds: { type: "string", default: "1" } },
@@ -26,47 +25,24 @@ const bytes = Number(values.gib) * 2 ** 30;
 const rounds = Number(values.rounds);
 const source = image(out, "random", bytes);
 const target = join(out, "transport-target.img");
-const plaintext = ["--insecure-plaintext", "--secret-file", secretFile];
 const tools = ["dd | nc", "blockferry --insecure-plaintext", "blockferry (TLS)", "blockferry over ssh"] as const;
 
 async function copy(link: Link, tool: (typeof tools)[number], sshd: Sshd) {
-  rmSync(target, { force: true });
-  rmSync(`${target}.blockferry-state.json`, { force: true });
-  dropCaches();
-  let receiver: Measured;
-  let args: string[];
-  if (tool === "dd | nc") {
-    ({ receiver, senderArgs: args } = await ddNc(link.dst, link.dstIp, source, target));
-  } else if (tool === "blockferry over ssh") {
-    receiver = measured(link.dst, ["true"]); // sshd starts the receiver
-    const remote = `${process.execPath} ${cli}`;
-    const dest = `root@${link.dstIp}:${target}`;
-    args = [process.execPath, cli, "sync", "--quiet", "--create", "--rsh", sshd.sshArgs.join(" ")];
-    args.push("--remote-path", remote, source, dest);
-  } else {
+  let start: Starter;
+  if (tool === "dd | nc") start = ddNcTool(link, source, target);
+  else if (tool === "blockferry over ssh") start = sshTool(link, sshd, source, target);
+  else {
     const extra = tool.includes("plaintext") ? plaintext : [];
-    const started = await startReceiver(link.dst, cli, link.dstIp, target, extra);
-    receiver = started.receiver;
-    args = [process.execPath, cli, "sync", "--quiet", ...extra, source, `tcp://${link.dstIp}:${started.port}/t`];
+    start = blockferryTool(link, source, target, { receive: extra, sync: ["--quiet", ...extra] });
   }
-  const tx0 = link.txBytes();
-  const t0 = performance.now();
-  const [s, r] = await bothDone(measured(link.src, args), receiver);
-  const seconds = (performance.now() - t0) / 1000;
-  if (s.code !== 0 || r.code !== 0) throw new Error(`${tool}: ${s.stderr} ${r.stderr}`);
-  let identical = true;
-  try {
-    execFileSync("cmp", ["-s", source, target]);
-  } catch {
-    identical = false;
-  }
-  console.error(`${tool}: ${seconds.toFixed(1)} s, sender CPU ${s.cpuSeconds.toFixed(1)} s`);
+  const r = await freshCopy(link, tool, source, target, start);
+  console.error(`${tool}: ${r.seconds.toFixed(1)} s, sender CPU ${r.sender.cpuSeconds.toFixed(1)} s`);
   return {
-    seconds,
-    linkMB: (link.txBytes() - tx0) / 1e6,
-    senderCpu: s.cpuSeconds,
-    receiverCpu: r.cpuSeconds,
-    identical,
+    seconds: r.seconds,
+    linkMB: r.tx / 1e6,
+    senderCpu: r.sender.cpuSeconds,
+    receiverCpu: r.receiver.cpuSeconds,
+    identical: r.identical === true,
   };
 }
 

@@ -7,16 +7,17 @@ import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync
 import { join } from "node:path";
 import { compressibleBytes, seededBytes, seededInts } from "../../test/helpers/random.js";
 
-export type ImageKind = "random" | "half-zero" | "compressible";
+/** "mixed": the zero runs of "half-zero", the rest 2:1 compressible (a volume with free space and text-like data). */
+export type ImageKind = "random" | "half-zero" | "compressible" | "mixed";
 
 const CHUNK = 64 * 1024 * 1024;
 const ZERO_RUN = 1024 * 1024;
 
 function chunk(kind: ImageKind, index: number, length: number): Buffer {
   if (kind === "compressible") return compressibleBytes(length, 1000 + index);
-  const bytes = seededBytes(length, 2000 + index);
-  if (kind === "half-zero") {
-    // Every 1 MiB is zero or random with even odds: free space comes in runs.
+  const bytes = kind === "mixed" ? compressibleBytes(length, 1000 + index) : seededBytes(length, 2000 + index);
+  if (kind === "half-zero" || kind === "mixed") {
+    // Every 1 MiB is zero or data with even odds: free space comes in runs.
     const pick = seededInts(3000 + index);
     for (let at = 0; at < length; at += ZERO_RUN) if (pick(2) === 0) bytes.fill(0, at, at + ZERO_RUN);
   }

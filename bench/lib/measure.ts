@@ -60,16 +60,18 @@ export async function waitForOutput(m: Measured, pattern: RegExp, what: string):
 /**
  * The baseline, `dd | nc`: starts `nc -l | dd` into `target` in namespace
  * `ns`; returns the receiver and the sender's command line for `source`.
+ * With `lz4`, `dd | lz4 | nc`: lz4's fastest level in the sender's pipe, `lz4 -d` in the receiver's.
  */
-export async function ddNc(ns: string, ip: string, source: string, target: string) {
+export async function ddNc(ns: string, ip: string, source: string, target: string, lz4 = false) {
   const port = 7000 + Math.floor(Math.random() * 1000);
+  const [pack, unpack] = lz4 ? ["lz4 -1 -c -q | ", "lz4 -d -c -q | "] : ["", ""];
   const receiver = measured(ns, [
     "sh",
     "-c",
-    `nc -l ${ip} ${port} | dd of=${target} bs=4M iflag=fullblock conv=fdatasync status=none`,
+    `nc -l ${ip} ${port} | ${unpack}dd of=${target} bs=4M iflag=fullblock conv=fdatasync status=none`,
   ]);
   await new Promise((r) => setTimeout(r, 300));
-  const senderArgs = ["sh", "-c", `dd if=${source} bs=1M iflag=direct status=none | nc -N ${ip} ${port}`];
+  const senderArgs = ["sh", "-c", `dd if=${source} bs=1M iflag=direct status=none | ${pack}nc -N ${ip} ${port}`];
   return { receiver, senderArgs };
 }
 

@@ -2,7 +2,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-const resultsPath = join(import.meta.dirname, "..", "RESULTS.md");
+/** BLOCKFERRY_BENCH_RESULTS names another file instead, for trial runs that must not touch the real results. */
+const resultsPath = process.env.BLOCKFERRY_BENCH_RESULTS ?? join(import.meta.dirname, "..", "RESULTS.md");
 
 /** Replaces the section `name` with `body` (markers added here), or appends it under `heading`. */
 export function writeSection(name: string, heading: string, body: string): void {
