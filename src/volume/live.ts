@@ -32,7 +32,7 @@ export async function liveUses(path: string): Promise<string[]> {
     if (!rw || dev === undefined) continue;
     const bySource = source.startsWith("/dev/") ? await devOf(source) : undefined;
     if (all.has(dev) || (bySource !== undefined && all.has(bySource)))
-      uses.push(`mounted read-write at ${unescape(f[4] ?? "?")}`);
+      uses.push(`mounted read-write at ${unescapeMount(f[4] ?? "?")}`);
   }
   const swaps = await readFile("/proc/swaps", "utf8").catch(() => "");
   for (const line of swaps.split("\n").slice(1)) {
@@ -76,6 +76,6 @@ async function devOf(path: string): Promise<string | undefined> {
 }
 
 /** mountinfo escapes spaces and the like as \040. */
-function unescape(s: string): string {
+function unescapeMount(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
 }
