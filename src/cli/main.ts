@@ -3,6 +3,7 @@ import "./threadpool.js"; // first: sizes the thread pool before anything uses i
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { BlockferryError } from "../errors.js";
+import { registerBench } from "./bench.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
 import { registerInfo } from "./info.js";
 import { registerKeygen } from "./keygen.js";
@@ -30,6 +31,7 @@ registerKeygen(program);
 registerSend(program);
 registerStatus(program);
 registerRun(program);
+registerBench(program);
 
 try {
   await program.parseAsync();

@@ -61,7 +61,11 @@ export function registerReceive(program: Command): void {
     }
     try {
       const r = await receiveOne(stream, config, stats, authorize);
-      stderrLog(`${r.target} complete and verified, fingerprint ${r.fingerprint}`);
+      stderrLog(
+        r.mode === "probe"
+          ? `${r.target} probed (blockferry bench), nothing written`
+          : `${r.target} complete and verified, fingerprint ${r.fingerprint}`,
+      );
     } finally {
       // stdout stays open for the process to flush at exit; a socket is closed here.
       if (!flags.stdio) stream.destroy();

@@ -12,7 +12,11 @@ export interface SourceFlags {
   cacheRuns: string;
 }
 
-export function sourceSettings(flags: SourceFlags) {
+/** --compress and --block-size, as sync, send and bench take them. */
+export function codecAndBlockSize(flags: { compress: string; blockSize: string }): {
+  compress: boolean;
+  blockSize: number;
+} {
   if (flags.compress !== "lz4" && flags.compress !== "none") throw invalid("--compress", "lz4 or none", flags.compress);
   const blockSize = checkPowerOfTwo(
     "--block-size",
@@ -20,6 +24,11 @@ export function sourceSettings(flags: SourceFlags) {
     MIN_BLOCK_SIZE,
     MAX_BLOCK_SIZE,
   );
+  return { compress: flags.compress === "lz4", blockSize };
+}
+
+export function sourceSettings(flags: SourceFlags) {
+  const { blockSize } = codecAndBlockSize(flags);
   const fine = flags.fineBlockSize.trim() === "0" ? 0 : parseSize("--fine-block-size", flags.fineBlockSize);
   const fineSize = fine === 0 ? 0 : checkPowerOfTwo("--fine-block-size", fine, MIN_FINE_SIZE, MAX_BLOCK_SIZE);
   const cacheRuns = Number(flags.cacheRuns);

@@ -27,6 +27,7 @@ import { BufferPool } from "./buffer-pool.js";
 import { type DirReport, receiveDirectories } from "./dir-transfer.js";
 import { Fingerprint, fingerprintVolume, foldBatch, foldZeroRun } from "./fingerprint.js";
 import { remoteError, unexpected } from "./peer.js";
+import { answerProbe, checkProbeHello } from "./probe-target.js";
 import type { TargetState, TargetStateStore } from "./state.js";
 import { TransferStats } from "./stats.js";
 import { streamDigests } from "./stream-digests.js";
@@ -67,8 +68,8 @@ export interface TargetOptions {
 }
 
 export interface TargetResult {
-  /** copy: everything sent; compare: the target's digests; cached: the source's digest cache. */
-  mode: "copy" | "compare" | "cached";
+  /** copy: everything sent; compare: the target's digests; cached: the source's digest cache; probe: nothing written (bench --to). */
+  mode: "copy" | "compare" | "cached" | "probe";
   target: string;
   sourceId: string;
   fingerprint: string;
@@ -84,7 +85,10 @@ export async function runTarget(o: TargetOptions): Promise<TargetResult> {
   let opened: OpenedTarget | undefined;
   try {
     const hello = await receiveHello(channel);
+    if (hello.flags.probe) checkProbeHello(hello);
     opened = await o.resolve(hello);
+    // bench --to: authorized and resolved as for a copy, then nothing written or recorded.
+    if (hello.flags.probe) return await answerProbe(channel, hello, opened, o.stats, o.log);
     if (opened.volume.size < hello.sourceSize && opened.volume.info.isBlockDevice) {
       throw new BlockferryError(
         "E_TARGET_TOO_SMALL",
@@ -599,7 +603,7 @@ async function finish(
   stats: TransferStats,
   fromBlock: number,
   drainWrites: () => Promise<void>,
-  mode: TargetResult["mode"],
+  mode: Exclude<TargetResult["mode"], "probe">,
 ): Promise<Omit<TargetResult, "mode">> {
   const { channel } = o;
   const { volume } = opened;

@@ -85,7 +85,11 @@ export async function serve(at: Endpoint, config: ReceiverConfig, security: Serv
     })
       .then((r) => {
         const mb = stats.wireBytes / 1e6 / Math.max(stats.elapsedSeconds(), 1e-3);
-        config.log(`${peer}: ${r.target} complete and verified, fingerprint ${r.fingerprint} (${mb.toFixed(0)} MB/s)`);
+        config.log(
+          r.mode === "probe"
+            ? `${peer}: ${r.target} probed (blockferry bench), nothing written`
+            : `${peer}: ${r.target} complete and verified, fingerprint ${r.fingerprint} (${mb.toFixed(0)} MB/s)`,
+        );
       })
       .catch((e: unknown) => {
         const why = e instanceof BlockferryError ? `${e.code}: ${e.message}` : String(e);

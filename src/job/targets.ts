@@ -87,10 +87,12 @@ export function receiverResolver(
       () => true,
       () => false,
     );
-    if (!exists && !config.create) {
+    // A probe (`blockferry bench --to`) reads only: it never creates or opens for writing.
+    const probe = hello.flags.probe;
+    if (!exists && (!config.create || probe)) {
       throw new BlockferryError("E_NOT_FOUND", `target "${target.name}": ${target.path} does not exist`);
     }
-    const volume = await openVolume(target.path, { write: true, create: config.create });
+    const volume = await openVolume(target.path, { write: !probe, create: config.create && !probe });
     const state = new FileStateStore(await statePath(target, config.stateDir), config.log);
     const identity = await volumeIdentity(target.path, volume.size);
     const stamp = (seal?: boolean) => changeStamp(target.path, seal);

@@ -37,6 +37,18 @@
  *   S → T  DIR_END   index, entry count, file bytes, sha256 of BEGIN, ENTRYs and DATAs
  *   T → S  DIR_DONE  index, entries, bytes: the tree is in place (built beside it, renamed in)
  *                    (layouts in dir-messages.ts)
+ *   or, when HELLO carried the "probe" flag (`blockferry bench --to`), instead of START on:
+ *          T authorizes and resolves the target as for a copy, writes nothing and records
+ *          nothing, answers WELCOME, then any number of, in any order:
+ *   S → T  PROBE_ECHO  up to 64 bytes; T → S the same bytes back (round-trip time)
+ *   S → T  PROBE       up to 16 MiB of incompressible bytes; T discards them and answers
+ *                      PROBE_ECHO with the u64 count of PROBE bytes received so far (goodput)
+ *   S → T  PROBE_READ  most bytes, most milliseconds, phase: T reads a sample of its own
+ *                      volume as a delta would (O_DIRECT, digested); after each batch
+ *   T → S  PROBE_ECHO  16 bytes: bytes read so far, bytes of its volume that hold data
+ *                      (S keeps its own reads in step), and at the end
+ *   T → S  PROBE_READ_RESULT  bytes read, microseconds, bytes of its volume that hold data
+ *          until S closes; T closes after it
  *   either ERROR     code, message; the sender then closes
  *   either PING      nothing: sent after 15 s of silence (a long re-read, a slow zero-out), so
  *                    that 60 s without a byte means the peer is gone
@@ -64,6 +76,11 @@ export const MIN_FINE_SIZE = 4096;
 export const MAX_DIRS = 16;
 export const MAX_DIR_PATH_BYTES = 4096;
 export const MAX_DIR_DATA_BYTES = 1024 * 1024;
+/** The probe (bench --to): one PROBE's payload, one PROBE_ECHO's body, one PROBE_READ's reach. */
+export const MAX_PROBE_BYTES = 16 * 1024 * 1024;
+export const MAX_PROBE_ECHO_BYTES = 64;
+export const MAX_PROBE_READ_BYTES = 4 * 1024 ** 3;
+export const MAX_PROBE_READ_MS = 30_000;
 
 export const MessageType = {
   hello: 1,
@@ -86,6 +103,10 @@ export const MessageType = {
   dirData: 18,
   dirEnd: 19,
   dirDone: 20,
+  probe: 21,
+  probeEcho: 22,
+  probeRead: 23,
+  probeReadResult: 24,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -112,10 +133,14 @@ export const MAX_BODY: Record<MessageType, number> = {
   [MessageType.dirData]: MAX_DIR_DATA_BYTES,
   [MessageType.dirEnd]: CONTROL_MAX,
   [MessageType.dirDone]: CONTROL_MAX,
+  [MessageType.probe]: MAX_PROBE_BYTES,
+  [MessageType.probeEcho]: MAX_PROBE_ECHO_BYTES,
+  [MessageType.probeRead]: CONTROL_MAX,
+  [MessageType.probeReadResult]: CONTROL_MAX,
 };
 
 export function isMessageType(t: number): t is MessageType {
-  return t >= MessageType.hello && t <= MessageType.dirDone;
+  return t >= MessageType.hello && t <= MessageType.probeReadResult;
 }
 
 export interface HelloFlags {
@@ -124,6 +149,8 @@ export interface HelloFlags {
   verify: boolean;
   /** Compare only: the source sends SAME_RUNs as progress, the target writes and records nothing. */
   dryRun: boolean;
+  /** bench --to: measure the link and the target's reads; nothing is written or recorded. */
+  probe?: boolean;
 }
 export interface Hello {
   version: number;
@@ -208,6 +235,19 @@ export interface Done {
   targetReadBytes: number;
   targetWriteMs: number;
 }
+/** PROBE_READ: read at most this much of the target's volume, for at most this long. */
+export interface ProbeRead {
+  maxBytes: number;
+  maxMs: number;
+  /** Shifts the sampled places, so that a second sample reads other blocks. */
+  phase: number;
+}
+export interface ProbeReadResult {
+  bytes: number;
+  micros: number;
+  /** Bytes of the target's volume (up to the source's size) that hold data: what a delta's comparison reads. */
+  dataBytes: number;
+}
 export interface ErrorMessage {
   code: ErrorCode;
   message: string;
@@ -227,7 +267,7 @@ function runCodec(name: string) {
   };
 }
 
-const helloFlagBits = { compress: 1, full: 2, verify: 4, dryRun: 8 } as const;
+const helloFlagBits = { compress: 1, full: 2, verify: 4, dryRun: 8, probe: 16 } as const;
 
 export const codecs = {
   hello: {
@@ -271,11 +311,18 @@ export const codecs = {
           `HELLO: block size ${blockSize} is not a power of two from ${MIN_BLOCK_SIZE} to ${MAX_BLOCK_SIZE}`,
         );
       }
-      if (bits & ~15) throw protocolError(`HELLO: unknown flags ${bits}`);
+      if (bits & ~31) throw protocolError(`HELLO: unknown flags ${bits}`);
       if (fineSize !== 0 && (fineSize < MIN_FINE_SIZE || fineSize >= blockSize || (fineSize & (fineSize - 1)) !== 0)) {
         throw protocolError(`HELLO: fine size ${fineSize} is not 0 or a power of two from 4096 to below ${blockSize}`);
       }
-      const flags = { compress: !!(bits & 1), full: !!(bits & 2), verify: !!(bits & 4), dryRun: !!(bits & 8) };
+      const flags: HelloFlags = {
+        compress: !!(bits & 1),
+        full: !!(bits & 2),
+        verify: !!(bits & 4),
+        dryRun: !!(bits & 8),
+        // Only when set: hellos of a copy stay as they were.
+        ...(bits & 16 ? { probe: true } : {}),
+      };
       return {
         version,
         targetName,
@@ -469,6 +516,41 @@ export const codecs = {
         targetReadBytes: r.u64(),
         targetWriteMs: r.u64(),
       };
+      r.end();
+      return m;
+    },
+  },
+  probe: {
+    encode: (payload: Buffer): Buffer[] => [payload],
+    /** The payload is only counted, never kept. */
+    decode(body: Buffer): { bytes: number } {
+      if (body.length === 0) throw protocolError("PROBE of 0 bytes");
+      return { bytes: body.length };
+    },
+  },
+  probeEcho: {
+    encode: (body: Buffer): Buffer[] => [body],
+    decode: (body: Buffer): Buffer => Buffer.from(body),
+  },
+  probeRead: {
+    encode: (m: ProbeRead): Buffer[] => [new BodyWriter().u64(m.maxBytes).u32(m.maxMs).u16(m.phase).toBuffer()],
+    decode(body: Buffer): ProbeRead {
+      const r = new BodyReader(body, "PROBE_READ");
+      const m = { maxBytes: r.u64(), maxMs: r.u32(), phase: r.u16() };
+      r.end();
+      if (m.maxBytes > MAX_PROBE_READ_BYTES || m.maxMs > MAX_PROBE_READ_MS) {
+        throw protocolError(
+          `PROBE_READ of ${m.maxBytes} bytes in ${m.maxMs} ms, at most ${MAX_PROBE_READ_BYTES} in ${MAX_PROBE_READ_MS}`,
+        );
+      }
+      return m;
+    },
+  },
+  probeReadResult: {
+    encode: (m: ProbeReadResult): Buffer[] => [new BodyWriter().u64(m.bytes).u64(m.micros).u64(m.dataBytes).toBuffer()],
+    decode(body: Buffer): ProbeReadResult {
+      const r = new BodyReader(body, "PROBE_READ_RESULT");
+      const m = { bytes: r.u64(), micros: r.u64(), dataBytes: r.u64() };
       r.end();
       return m;
     },

@@ -1,0 +1,197 @@
+/**
+ * How long a sync will take, from what `blockferry bench` measured. The
+ * engine runs its stages in parallel (reads ahead, digests and lz4 on worker
+ * threads, the wire, the target's writes behind the network), so a sync
+ * takes as long as its slowest stage, plus fixed costs:
+ *
+ * Full copy ≈ setup + max(
+ *     source read:  data bytes (holes are never read) ÷ sampled O_DIRECT rate (digests included),
+ *     digests:      data bytes ÷ (per-core rate × cores the read-ahead uses),
+ *     lz4 (--compress lz4): non-zero bytes ÷ (per-core rate × cores),
+ *     network:      bytes on the wire ÷ measured goodput; on the wire are the non-zero bytes
+ *                   (÷ the sample's lz4 ratio with --compress lz4) plus 5 bytes per block and a
+ *                   header per message (zero blocks cost only those),
+ *     target write: non-zero bytes ÷ the target's read rate (a write is taken to be as fast as
+ *                   a read of the same disk; the source's rate when the target's is unknown))
+ *   + fill: the first batch read before anything is sent, the last one written after.
+ * Setup: this process's start (measured), the connection and handshake (measured) and two round
+ * trips (START, END and DONE).
+ *
+ * Delta (the target reads its copy) ≈ setup + max(
+ *     reads:   the source reads its data S while the target reads what it holds T, in step
+ *              (the source compares each batch with the target's digests as they come). The
+ *              probe measures exactly that on samples: the target reads while this host reads,
+ *              held within two batches of the target's progress; the side that got through the
+ *              smaller share of its data sets the pace, and its share per second gives the time
+ *              for the whole volumes (a disk the two share, or one slower than the other, shows
+ *              there). Plus the changed blocks, read again by the target (two-level comparison).
+ *              Without the probe: each on a disk of its own, at this host's read rate,
+ *     digests: as above,
+ *     network: forward, the changed blocks (`change` of the volume's blocks, taken as rewritten
+ *              whole with data like the sample's) and the two-level comparison's piece digests;
+ *              back, 16 bytes of digest per block the target holds; the link is full duplex,
+ *              so the larger of the two) + fill.
+ * Delta with the digest cache: the target reads nothing; the source reads its data, and the
+ * changed blocks travel whole. Without --to there is no network stage (this host only).
+ */
+import { SAMPLE_CHUNK_BYTES } from "../engine/sample-read.js";
+import { MIN_FINE_SIZE } from "../protocol/messages.js";
+
+/** Batches the source's read-ahead digests and compresses at once (src/engine/source.ts). */
+const PARALLEL_BATCHES = 2;
+/** Wire bytes per block of a BLOCKS message, and per message (frame and BLOCKS header). */
+const PER_BLOCK_BYTES = 5;
+const PER_MESSAGE_BYTES = 17;
+/** A changed block of a delta: SAME_RUN before it, FINE_OFFER and FINE_BLOCKS headers, FINE_NEED back. */
+const PER_CHANGED_BLOCK_BYTES = 150;
+
+export interface ModelInput {
+  /** Volume bytes, and those holding data (not holes). */
+  size: number;
+  dataBytes: number;
+  /** All-zero blocks as a fraction of the data. */
+  zeroFraction: number;
+  blockSize: number;
+  compress: boolean;
+  /** Fraction of the volume's blocks changed since the last sync, scattered. */
+  change: number;
+  /** Source O_DIRECT reads with digests, bytes per second. */
+  readRate: number;
+  digestPerCore: number;
+  lz4PerCore: number;
+  lz4Ratio: number;
+  cores: number;
+  /** This process's own start (node and the addon), seconds: a sync starts the same way. */
+  startupSeconds: number;
+  network?: NetworkInput | undefined;
+}
+
+export interface NetworkInput {
+  goodput: number;
+  rttSeconds: number;
+  /** Connecting and HELLO to WELCOME. */
+  handshakeSeconds: number;
+  targetIsBlockDevice: boolean;
+  targetSize: number;
+  /** Measured by the probe; undefined when the target was not asked to read. */
+  targetReads?:
+    | {
+        alone: number;
+        /** Both volumes read in step, as a delta reads them: each side's bytes per second (0: not measured). */
+        inStepSource: number;
+        inStepTarget: number;
+        /** Bytes of the target holding data now (0: no copy yet). */
+        dataBytes: number;
+      }
+    | undefined;
+}
+
+export interface Stage {
+  name: string;
+  /** Bytes the stage handles (for "reads", the source's and the target's together). */
+  bytes: number;
+  seconds: number;
+}
+
+/** The delta's stage where both volumes are read at once: it has no single rate. */
+export const BOTH_READS = "reads (source and target at once)";
+
+export interface Estimate {
+  seconds: number;
+  bottleneck: string;
+  /** Bytes per second of the bottleneck stage (of the volume's bytes it handles). */
+  stages: Stage[];
+  setupSeconds: number;
+  wireBytes: number;
+}
+
+export interface Prediction {
+  fullCopy: Estimate;
+  delta: Estimate & { changedBytes: number; digestBytes: number; targetReadBytes: number };
+  deltaCached: Estimate & { changedBytes: number };
+}
+
+export function predict(m: ModelInput): Prediction {
+  const nonZero = m.dataBytes * (1 - m.zeroFraction);
+  const parallel = Math.max(1, Math.min(m.cores, PARALLEL_BATCHES));
+  const digestRate = m.digestPerCore * parallel;
+  const ratio = m.compress ? Math.max(1, m.lz4Ratio) : 1;
+  const net = m.network;
+  const reads = net?.targetReads;
+  const writeRate = reads !== undefined && reads.alone > 0 ? reads.alone : m.readRate;
+  const blocks = (bytes: number) => Math.ceil(bytes / m.blockSize);
+  const messages = (bytes: number) => Math.ceil(bytes / SAMPLE_CHUNK_BYTES);
+  const setup = m.startupSeconds + (net === undefined ? 0 : net.handshakeSeconds + 2 * net.rttSeconds);
+  const fill = SAMPLE_CHUNK_BYTES / m.readRate + SAMPLE_CHUNK_BYTES / writeRate;
+  const estimate = (stages: Stage[], wireBytes: number): Estimate => {
+    const slowest = stages.reduce((a, b) => (b.seconds > a.seconds ? b : a));
+    return {
+      seconds: setup + slowest.seconds + fill,
+      bottleneck: slowest.name,
+      stages,
+      setupSeconds: setup + fill,
+      wireBytes,
+    };
+  };
+  const stage = (name: string, bytes: number, rate: number): Stage => ({ name, bytes, seconds: bytes / rate });
+
+  // Full copy.
+  const wire = nonZero / ratio + blocks(m.dataBytes) * PER_BLOCK_BYTES + messages(m.dataBytes) * PER_MESSAGE_BYTES;
+  const full: Stage[] = [stage("source read", m.dataBytes, m.readRate), stage("digests", m.dataBytes, digestRate)];
+  if (m.compress) full.push(stage("lz4", nonZero, m.lz4PerCore * parallel));
+  if (net !== undefined) full.push(stage("network", wire, net.goodput));
+  full.push(stage("target write", nonZero, writeRate));
+
+  // Delta: what changed, and what the target holds (no copy yet: what the full copy leaves, zeros as holes).
+  const changed = m.change * m.size;
+  const changedWire = changed / ratio + blocks(changed) * PER_CHANGED_BLOCK_BYTES;
+  const holds =
+    reads !== undefined && reads.dataBytes > 0
+      ? reads.dataBytes
+      : net?.targetIsBlockDevice
+        ? Math.min(net.targetSize, m.size)
+        : nonZero;
+  // The two-level comparison reads each changed block on the target once more.
+  const targetRead = holds + changed;
+  const digestBytes = blocks(holds) * 16 + messages(holds) * PER_MESSAGE_BYTES;
+  const fineDigests = (changed / MIN_FINE_SIZE) * 16;
+  // In step at the pace the probe measured; without it, each on a disk of its own at this host's rate.
+  const inStep = reads !== undefined && reads.inStepSource > 0 && reads.inStepTarget > 0;
+  const both =
+    Math.max(
+      m.dataBytes / (inStep ? reads.inStepSource : m.readRate),
+      holds / (inStep ? reads.inStepTarget : writeRate),
+    ) +
+    changed / writeRate;
+  const delta: Stage[] = [
+    { name: BOTH_READS, bytes: m.dataBytes + targetRead, seconds: both },
+    stage("digests", Math.max(m.dataBytes, targetRead), digestRate),
+  ];
+  if (m.compress) delta.push(stage("lz4", changed, m.lz4PerCore * parallel));
+  if (net !== undefined) {
+    const forward = changedWire + fineDigests;
+    delta.push(
+      forward >= digestBytes
+        ? stage("network (changed blocks)", forward, net.goodput)
+        : stage("network (digests back)", digestBytes, net.goodput),
+    );
+  }
+  delta.push(stage("target write", changed, writeRate));
+
+  // Delta with the digest cache: the target reads nothing; changed blocks travel whole.
+  const cached: Stage[] = [stage("source read", m.dataBytes, m.readRate), stage("digests", m.dataBytes, digestRate)];
+  if (m.compress) cached.push(stage("lz4", changed, m.lz4PerCore * parallel));
+  if (net !== undefined) cached.push(stage("network (changed blocks)", changedWire, net.goodput));
+  cached.push(stage("target write", changed, writeRate));
+
+  return {
+    fullCopy: estimate(full, wire),
+    delta: {
+      ...estimate(delta, changedWire + fineDigests + digestBytes),
+      changedBytes: changed,
+      digestBytes,
+      targetReadBytes: targetRead,
+    },
+    deltaCached: { ...estimate(cached, changedWire), changedBytes: changed },
+  };
+}
