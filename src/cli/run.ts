@@ -3,6 +3,7 @@ import { Command, type Option } from "commander";
 import { BlockferryError } from "../errors.js";
 import { type Job, readJobFile, type Setting } from "../job/job-file.js";
 import { runScheduled } from "../job/schedule.js";
+import { destinationKey } from "../job/sync.js";
 import { parseDestination } from "../transport/destination.js";
 import { invalid } from "../validate.js";
 import { exitCodeFor } from "./exit-codes.js";
@@ -122,16 +123,10 @@ function check(job: Job, flags: SyncFlags, file: string): void {
 /** What two jobs must not use at once. */
 function resourcesOf(job: Job, flags: SyncFlags): string[] {
   const dest = parseDestination(job.destination);
-  const where =
-    dest.kind === "tcp"
-      ? `tcp://${dest.endpoint.host}/${dest.targetName}`
-      : dest.kind === "ssh"
-        ? `ssh://${dest.host}${dest.path}`
-        : `local:${resolve(dest.path)}`;
   const host = dest.kind === "local" ? "local" : dest.kind === "tcp" ? dest.endpoint.host : dest.host;
   return [
     `source:${job.source.includes(":") ? job.source : resolve(job.source)}`,
-    `dest:${where}`,
+    `dest:${destinationKey(dest)}`,
     // Each snapshot takes the volume group's free space unless sized: one at a time.
     ...(flags.snapshot === "lvm" ? ["lvm"] : []),
     ...flags.withDir.map((d) => `dir:${host}:${parseWithDir(d).dest}`),

@@ -173,17 +173,21 @@ export function destroyOnAbort(signal: AbortSignal | undefined, ...streams: Dupl
   return () => signal.removeEventListener("abort", abort);
 }
 
+/**
+ * Names the volume a destination writes, whatever way it is reached: the digest
+ * cache is kept per key, and `run` never runs two jobs with one key at once. Not
+ * the port: a receiver started on another port is still the same target (a
+ * cache that does not match it is refused by the target anyway, never trusted).
+ */
+export function destinationKey(dest: Destination): string {
+  if (dest.kind === "tcp") return `tcp://${dest.endpoint.host}/${dest.targetName}`;
+  if (dest.kind === "ssh") return `ssh://${dest.host}${dest.path}`;
+  return resolve(dest.path);
+}
+
 /** The digest cache kept for a destination: one file per destination, named by its hash. */
 function digestCacheFor(dest: Destination, dir: string, log: (line: string) => void): FileDigestCache {
-  // Not the port: a receiver started on another port is still the same target, and a
-  // cache that does not match it is refused by the target anyway, never trusted.
-  const key =
-    dest.kind === "tcp"
-      ? `tcp://${dest.endpoint.host}/${dest.targetName}`
-      : dest.kind === "ssh"
-        ? `ssh://${dest.host}${dest.path}`
-        : resolve(dest.path);
-  return digestCacheAt(dir, key, log);
+  return digestCacheAt(dir, destinationKey(dest), log);
 }
 
 /** The cache for `key` in `dir`: one file per key, named by its hash. */

@@ -83,6 +83,15 @@ function loop(file: string): string {
   return device;
 }
 
+/** A loop device over a 64 MiB sparse file on a tmpfs of `fsSize`; its state directory on the scratch disk. */
+function loopOnSmallFs(name: string, fsSize: number) {
+  const fs = mountSmall(name, fsSize);
+  const backing = join(fs, "backing.img");
+  writeFileSync(backing, "");
+  truncateSync(backing, 64 * MiB);
+  return { fs, backing, device: loop(backing), stateDir: join(scratch.dir, `state-${name}`) };
+}
+
 /** A source of random (incompressible) bytes, on the scratch disk, away from every failing filesystem. */
 function writeSource(name: string, size: number, seed: number): { path: string; data: Buffer; sha: string } {
   const path = join(scratch.dir, name);
@@ -295,12 +304,7 @@ describe.skipIf(skipReason !== undefined)("target failures", () => {
   it("a loop device whose backing tmpfs fills up fails the sync with the errno the kernel gives; then completes with room", async () => {
     const seed = testSeed("loop on a full tmpfs");
     const source = writeSource("loop-full-src.img", 32 * MiB, seed);
-    const fs = mountSmall("loop-full", 8 * MiB);
-    const backing = join(fs, "backing.img");
-    writeFileSync(backing, "");
-    truncateSync(backing, 64 * MiB);
-    const device = loop(backing);
-    const stateDir = join(scratch.dir, "state-loop-full");
+    const { fs, device, stateDir } = loopOnSmallFs("loop-full", 8 * MiB);
 
     const failed = await run(["sync", "--json", "--state-dir", stateDir, source.path, device]);
     // Linux 6.18's loop driver passes the backing file's ENOSPC up (BLK_STS_NOSPC, "critical
@@ -396,12 +400,7 @@ describe.skipIf(skipReason !== undefined)("target failures", () => {
   it("a backing file truncated mid-copy fails no write (--verify catches the loss: exit 13); reads past its end fail with EIO (exit 7)", async () => {
     const seed = testSeed("truncated backing file");
     const source = writeSource("truncate-src.img", 48 * MiB, seed);
-    const fs = mountSmall("truncate", 160 * MiB);
-    const backing = join(fs, "backing.img");
-    writeFileSync(backing, "");
-    truncateSync(backing, 64 * MiB);
-    const device = loop(backing);
-    const stateDir = join(scratch.dir, "state-truncate");
+    const { backing, device, stateDir } = loopOnSmallFs("truncate", 160 * MiB);
 
     // The target holds zeros, so it reads nothing while the blocks come: only writes. The
     // first batch (16 MiB) goes at once, the rest at 24 MB/s: the file is truncated when
