@@ -100,14 +100,28 @@ export async function* readBatches(plan: BatchPlan): AsyncGenerator<SourceBatch>
     return { batch: read() };
   };
 
-  while (pos < size || queue.length > 0) {
+  const fill = async () => {
     while (queue.length < plan.depth && pos < size) {
       const { batch } = await planNext();
-      batch.catch(() => {}); // awaited below, in order; this only stops an early unhandled rejection
+      batch.catch(() => {}); // awaited in order below; this only stops an early unhandled rejection
       queue.push(batch);
     }
-    const head = queue.shift();
-    if (head === undefined) break;
-    yield await head;
+  };
+  try {
+    await fill();
+    while (queue.length > 0) {
+      const head = await (queue.shift() as Promise<SourceBatch>);
+      // Top up before handing the batch over, so `depth` reads stay in flight
+      // while the consumer works on it (with one, the device idles in between).
+      await fill();
+      yield head;
+    }
+  } finally {
+    // A consumer that stops early: the reads still in flight give their buffers back.
+    for (const batch of queue)
+      batch.then(
+        (b) => b.kind === "data" && b.release(),
+        () => {},
+      );
   }
 }

@@ -1,0 +1,91 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { BufferPool } from "../../src/engine/buffer-pool.js";
+import { readBatches } from "../../src/engine/source-batches.js";
+import { TransferStats } from "../../src/engine/stats.js";
+import { openVolume, type Volume } from "../../src/native/index.js";
+import { scratchDir } from "../helpers/files.js";
+import { seededBytes, testSeed } from "../helpers/random.js";
+
+const scratch = scratchDir();
+afterAll(() => scratch.remove());
+
+/** The volume, with its reads counted: how many were started, and how many are still running. */
+function counted(volume: Volume) {
+  const count = { started: 0, running: 0 };
+  const read: Volume["read"] = async (...args) => {
+    count.started++;
+    count.running++;
+    try {
+      return await volume.read(...args);
+    } finally {
+      count.running--;
+    }
+  };
+  // readBatches uses only these three (Volume's private fields rule out a prototype copy).
+  const wrapped = { size: volume.size, dataExtents: volume.dataExtents.bind(volume), read };
+  return { count, volume: wrapped as unknown as Volume };
+}
+
+describe("read-ahead of readBatches", () => {
+  const batchBytes = 64 * 1024;
+  const batches = 12;
+
+  async function setup(name: string, depth: number) {
+    const seed = testSeed(name);
+    const path = join(scratch.dir, `${name}.img`);
+    const data = seededBytes(batches * batchBytes, seed);
+    writeFileSync(path, data);
+    const real = await openVolume(path);
+    const { count, volume } = counted(real);
+    const pool = new BufferPool(depth + 1, () => real.allocBuffer(batchBytes));
+    const plan = {
+      volume,
+      fromBlock: 0,
+      blockSize: 4096,
+      seed: 7n,
+      batchBytes,
+      depth,
+      pool,
+      stats: new TransferStats(),
+    };
+    return { data, real, count, pool, batches: readBatches({ ...plan, compress: false }) };
+  }
+
+  it("keeps `depth` reads going while the consumer holds a batch, and yields every byte in order", async () => {
+    const depth = 2;
+    const { data, real, count, batches: reader } = await setup("read-ahead", depth);
+    const seen: Buffer[] = [];
+    let index = 0;
+    for await (const batch of reader) {
+      if (batch.kind !== "data") throw new Error("no holes in this file");
+      // Ahead of the consumer: every batch up to `depth` past this one was asked for.
+      expect(count.started).toBe(Math.min(batches, index + 1 + depth));
+      seen.push(Buffer.from(batch.buffer.subarray(0, batch.length)));
+      batch.release();
+      index++;
+    }
+    await real.close();
+    expect(index).toBe(batches);
+    expect(Buffer.concat(seen).equals(data)).toBe(true);
+  });
+
+  it("gives the buffers of reads still in flight back to the pool when the consumer stops early", async () => {
+    const depth = 2;
+    const { real, count, pool, batches: reader } = await setup("stop-early", depth);
+    for await (const batch of reader) {
+      if (batch.kind === "data") batch.release();
+      break;
+    }
+    while (count.running > 0) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setImmediate(r));
+    // All depth + 1 buffers can be taken again without waiting.
+    const taken = await Promise.race([
+      Promise.all(Array.from({ length: depth + 1 }, () => pool.acquire())),
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000)),
+    ]);
+    expect(taken?.length).toBe(depth + 1);
+    await real.close();
+  });
+});
