@@ -47,25 +47,82 @@ export interface BatchPlan {
   compress: boolean;
 }
 
+/** Extents fetched per native call. */
+const EXTENTS_PER_CALL = 64;
+
+/**
+ * The data regions of a volume from `pos` on, in order: extents found with
+ * SEEK_DATA/SEEK_HOLE, merged across holes shorter than `minHole`. Reading a
+ * short hole costs no disk I/O (it reads as zeros), while stopping at it costs
+ * a short batch and a native call, which leaves the device idle on an image
+ * with many small holes (a filesystem image: 2.4 GB of data in 200 batches
+ * instead of 140). A region is cut at `maxRegion` so a file of many small
+ * extents starts reading at once.
+ */
+class DataRegions {
+  #extents: Array<[number, number]> = [];
+  #searchedTo: number;
+
+  constructor(
+    private readonly volume: Volume,
+    from: number,
+    private readonly size: number,
+    private readonly minHole: number,
+    private readonly maxRegion: number,
+  ) {
+    this.#searchedTo = from;
+  }
+
+  async #peek(): Promise<[number, number] | undefined> {
+    if (this.#extents.length === 0 && this.#searchedTo < this.size) {
+      const found = await this.volume.dataExtents(this.#searchedTo, this.size - this.#searchedTo, EXTENTS_PER_CALL);
+      this.#extents = found.extents;
+      this.#searchedTo = found.extents.length === 0 ? this.size : found.searchedTo;
+    }
+    return this.#extents[0];
+  }
+
+  /** The next region holding data at or after `pos`, as [start, end); [size, size] when none is left. */
+  async next(pos: number): Promise<[number, number]> {
+    let first = await this.#peek();
+    while (first !== undefined && first[1] <= pos) {
+      this.#extents.shift();
+      first = await this.#peek();
+    }
+    if (first === undefined) return [this.size, this.size];
+    const start = first[0] - pos < this.minHole ? pos : first[0];
+    let end = first[1];
+    this.#extents.shift();
+    for (let e = await this.#peek(); e !== undefined && e[0] - end < this.minHole; e = await this.#peek()) {
+      if (end - start >= this.maxRegion) return [start, end];
+      end = e[1];
+      this.#extents.shift();
+    }
+    // Past the last extent: a short hole up to the end is read too.
+    if ((await this.#peek()) === undefined && this.size - end < this.minHole) end = this.size;
+    return [start, end];
+  }
+}
+
 export async function* readBatches(plan: BatchPlan): AsyncGenerator<SourceBatch> {
   const { volume, blockSize, batchBytes } = plan;
   const size = Math.min(plan.endByte ?? volume.size, volume.size);
   let pos = plan.fromBlock * blockSize;
   let dataUntil = pos; // known data (no hole) up to here
+  const regions = new DataRegions(volume, pos, size, batchBytes, 4 * batchBytes);
   const queue: Array<Promise<SourceBatch>> = [];
 
   // Returns the next batch's promise wrapped, so awaiting the plan does not await the read.
   const planNext = async (): Promise<{ batch: Promise<SourceBatch> }> => {
     if (pos >= dataUntil) {
-      const { extents } = await volume.dataExtents(pos, size - pos, 1);
-      const [start, end] = extents[0] ?? [size, size];
+      const [start, end] = await regions.next(pos);
       const holeEnd = Math.floor(start / blockSize) * blockSize;
+      dataUntil = Math.min(size, Math.ceil(end / blockSize) * blockSize);
       if (holeEnd > pos) {
         const run: HoleRun = { kind: "hole", firstBlock: pos / blockSize, count: (holeEnd - pos) / blockSize };
         pos = holeEnd;
         return { batch: Promise.resolve(run) };
       }
-      dataUntil = Math.min(size, Math.ceil(end / blockSize) * blockSize);
     }
     const offset = pos;
     const length = Math.min(batchBytes, dataUntil - offset);

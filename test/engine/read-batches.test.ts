@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { closeSync, ftruncateSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { BufferPool } from "../../src/engine/buffer-pool.js";
@@ -28,7 +28,7 @@ function counted(volume: Volume) {
   return { count, volume: wrapped as unknown as Volume };
 }
 
-describe("read-ahead of readBatches", () => {
+describe("readBatches", () => {
   const batchBytes = 64 * 1024;
   const batches = 12;
 
@@ -87,5 +87,50 @@ describe("read-ahead of readBatches", () => {
     ]);
     expect(taken?.length).toBe(depth + 1);
     await real.close();
+  });
+
+  it("reads across holes shorter than a batch (zeros, no batch cut) and skips longer ones unread", async () => {
+    const seed = testSeed("holes");
+    const mib = 1024 * 1024;
+    const batchBytes = 4 * mib;
+    const path = join(scratch.dir, "holes.img");
+    // Data at [0, 1), [1.5, 2.5) and [40, 41) MiB of 64: a 0.5 MiB hole, a 37.5 MiB one, then 23 MiB to the end.
+    const fd = openSync(path, "w");
+    ftruncateSync(fd, 64 * mib);
+    const pieces: Array<[number, number]> = [
+      [0, mib],
+      [1.5 * mib, mib],
+      [40 * mib, mib],
+    ];
+    for (const [at, length] of pieces) writeSync(fd, seededBytes(length, seed + at), 0, length, at);
+    closeSync(fd);
+    const volume = await openVolume(path);
+    const pool = new BufferPool(4, () => volume.allocBuffer(batchBytes));
+    const stats = new TransferStats();
+    const plan = {
+      volume,
+      fromBlock: 0,
+      blockSize: 65536,
+      seed: 3n,
+      batchBytes,
+      depth: 2,
+      pool,
+      stats,
+      compress: false,
+    };
+    const seen: string[] = [];
+    const image = readFileSync(path);
+    for await (const batch of readBatches(plan)) {
+      const [from, to] = [batch.firstBlock * 65536, (batch.firstBlock + batch.count) * 65536];
+      seen.push(`${batch.kind} ${from / mib}-${to / mib}`);
+      if (batch.kind === "data") {
+        expect(batch.buffer.subarray(0, batch.length).equals(image.subarray(from, to))).toBe(true);
+        batch.release();
+      }
+    }
+    await volume.close();
+    // The short hole is inside the first data batch; the long ones (and the tail) are hole runs.
+    expect(seen).toEqual(["data 0-2.5", "hole 2.5-40", "data 40-41", "hole 41-64"]);
+    expect(stats.readBytes).toBe(2.5 * mib + mib);
   });
 });
