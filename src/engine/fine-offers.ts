@@ -4,9 +4,9 @@
  * target answers, in offer order, which pieces it lacks (FINE_NEED), and only
  * those travel (FINE_BLOCKS). Answers arrive on the peer listener; the pieces
  * are sent apart from it, so that it keeps reading the target's digests.
- * Each offer holds its batch's buffer until its pieces are on the wire, or
- * until the peer fails (then every buffer goes back, or reading ahead would
- * wait forever).
+ * Each offer keeps its own copy of the blocks (at most 1 MiB; the offers
+ * outstanding are bounded by the source's acknowledgement window), so that
+ * no read-ahead buffer waits on the target's answer.
  */
 import { BlockferryError } from "../errors.js";
 import { digestBlocks } from "../native/index.js";
@@ -21,9 +21,8 @@ export const FINE_MAX_RUN_BLOCKS = 16;
 interface Offer {
   first: number;
   count: number;
-  /** The offered blocks' bytes, in the batch's buffer. */
+  /** The offered blocks' bytes. */
   data: Buffer;
-  release: () => void;
 }
 
 export type Transmit = (type: MessageType, body: Buffer[], onFlushed?: () => void) => Promise<void>;
@@ -36,8 +35,6 @@ export class FineOffers {
   readonly #fail: (e: BlockferryError) => void;
   /** Offered, not yet answered. */
   readonly #pending: Offer[] = [];
-  /** Answered, pieces not yet on the wire. */
-  readonly #answered = new Set<Offer>();
   #work = Promise.resolve();
   #allAnswered: () => void = () => {};
 
@@ -55,10 +52,10 @@ export class FineOffers {
     this.#fail = fail;
   }
 
-  /** Records an offer of blocks [first, first + count), whose bytes are `data`; returns the FINE_OFFER body. */
-  async offer(first: number, count: number, data: Buffer, release: () => void, seed: bigint): Promise<Buffer[]> {
+  /** Records an offer of blocks [first, first + count), whose bytes are `data` (kept); returns the FINE_OFFER body. */
+  async offer(first: number, count: number, data: Buffer, seed: bigint): Promise<Buffer[]> {
     const { digests } = await digestBlocks(data, this.#fineSize, seed);
-    this.#pending.push({ first, count, data, release: once(release) });
+    this.#pending.push({ first, count, data });
     return codecs.fineOffer.encode({ firstBlock: first, count, digests });
   }
 
@@ -69,13 +66,11 @@ export class FineOffers {
       throw new BlockferryError("E_PROTOCOL", `protocol error: FINE_NEED for block ${need.firstBlock}, not offered`);
     }
     this.#pending.shift();
-    this.#answered.add(offer);
     const pieces = neededPieces(need.bitmap, Math.ceil(offer.data.length / this.#fineSize));
     if (this.#pending.length === 0) this.#allAnswered();
     this.#work = this.#work.then(async () => {
       const message = await piecesMessage(offer, pieces, this.#fineSize, this.#compress, this.#stats);
-      await this.#transmit(MessageType.fineBlocks, codecs.blocks.encode(message), offer.release);
-      this.#answered.delete(offer);
+      await this.#transmit(MessageType.fineBlocks, codecs.blocks.encode(message));
     });
     this.#work.catch((e: unknown) => {
       this.#fail(e instanceof BlockferryError ? e : new BlockferryError("E_INTERNAL", String(e)));
@@ -89,20 +84,6 @@ export class FineOffers {
     }
     await Promise.race([this.#work, failed]);
   }
-
-  /** The peer failed: no answer will come, every buffer goes back. */
-  releaseAll(): void {
-    for (const offer of [...this.#pending.splice(0), ...this.#answered]) offer.release();
-    this.#answered.clear();
-  }
-}
-
-function once(f: () => void): () => void {
-  let called = false;
-  return () => {
-    if (!called) f();
-    called = true;
-  };
 }
 
 /** Indices of the 1 bits of a FINE_NEED bitmap, checked against the offer's piece count. */

@@ -288,7 +288,6 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
     "target",
     () => done !== undefined,
   );
-  peer.failed().catch(() => fine?.releaseAll());
   // At most two checkpoint intervals of data travel unacknowledged, so an
   // interruption re-sends at most that. Zero runs are a few bytes on the wire
   // and always go; a wait always has over one interval in flight, so the
@@ -408,16 +407,18 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
             continue;
           }
           await flushRun();
-          holders++;
           // A long run of changed blocks is a rewrite, not scattered writes: whole blocks
           // cost the same bytes without the target reading them first.
           if (fine !== undefined && batch.kind === "data" && count <= FINE_MAX_RUN_BLOCKS) {
-            // Offer the pieces' digests; the pieces the target lacks go once it says which.
-            const data = batch.buffer.subarray(at * blockSize, Math.min((at + count) * blockSize, batch.length));
-            const offer = await fine.offer(first, count, data, releaseOne, seed);
+            // Offer the pieces' digests; the pieces the target lacks go once it says which. The
+            // offer keeps a copy (at most 1 MiB), so the batch's buffer goes back to the
+            // read-ahead now rather than after the target's answer.
+            const end = Math.min((at + count) * blockSize, batch.length);
+            const offer = await fine.offer(first, count, Buffer.from(batch.buffer.subarray(at * blockSize, end)), seed);
             await send(MessageType.fineOffer, offer, first + count, sum);
             continue;
           }
+          holders++;
           const message = await blocksMessage(batch, at, count, blockSize, compress, stats);
           await send(MessageType.blocks, codecs.blocks.encode(message), first + count, sum, releaseOne);
         }
