@@ -163,8 +163,9 @@ export class FileDigestCache implements DigestCacheStore {
       seed,
       fingerprint: sum.toBuffer(),
       async fill(queue, end) {
+        // A chunk at a time (1 MiB), not the few blocks asked for: one file read per 64Ki blocks.
         for (let first = queue.covered; first < end; first += CHUNK_BLOCKS) {
-          const count = Math.min(CHUNK_BLOCKS, end - first);
+          const count = Math.min(CHUNK_BLOCKS, blockCount - first);
           const digests = Buffer.alloc(count * DIGEST_SIZE);
           await readExactly(handle, digests, digests.length, HEADER_BYTES + first * DIGEST_SIZE);
           queue.add({ firstBlock: first, count, digests });
