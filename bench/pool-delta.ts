@@ -47,14 +47,11 @@ interface Row {
 
 const rounds = Number(values.rounds);
 
-/** Runs a row `rounds` times and keeps the run of median time (its bytes too); the times go in its note. */
 const only = values.only === "" ? [] : values.only.split(",");
+type Plan = Parameters<typeof runOnce>;
 
-async function run(...args: Parameters<typeof runOnce>): Promise<Row | undefined> {
-  const tool = args[1];
-  if (only.length > 0 && !tool.includes("full copy") && !only.some((o) => tool.includes(o))) return undefined;
-  const all: Row[] = [];
-  for (let i = 0; i < rounds; i++) all.push(await runOnce(...args));
+/** A row's runs: the run of median time (its bytes too), with every time in its note. */
+function median(all: Row[]): Row {
   const mid = [...all].sort((a, b) => a.seconds - b.seconds)[Math.floor(all.length / 2)] as Row;
   const times = all.map((r) => r.seconds.toFixed(1)).join(", ");
   return {
@@ -62,6 +59,19 @@ async function run(...args: Parameters<typeof runOnce>): Promise<Row | undefined
     identical: all.every((r) => r.identical),
     note: rounds > 1 ? `${mid.note} (runs: ${times} s)` : mid.note,
   };
+}
+
+/**
+ * Runs every row once per round, round after round: this disk's rate wanders
+ * by a quarter over minutes, and rows measured side by side see the same
+ * spells, where rows run back to back would not.
+ */
+async function runAll(plans: Plan[]): Promise<Row[]> {
+  const runs: Row[][] = plans.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, plan] of plans.entries()) runs[i]?.push(await runOnce(...plan));
+  }
+  return runs.map(median);
 }
 
 async function runOnce(
@@ -110,27 +120,31 @@ const bfNote = (stdout: string) => {
 };
 
 const link = createLink("1gbit");
-const rows: Array<Row | undefined> = [];
+const plans: Plan[] = [];
+const plan = (...p: Plan) => {
+  const tool = p[1];
+  if (only.length === 0 || tool.includes("full copy") || only.some((o) => tool.includes(o))) plans.push(p);
+};
+let rows: Row[] = [];
 try {
-  rows.push(await run(link, "blockferry full copy (64K)", false, blockferry(link, []), bfNote));
+  plan(link, "blockferry full copy (64K)", false, blockferry(link, []), bfNote);
   for (const bs of ["4K", "16K", "64K", "256K", "1M"]) {
     const args = ["--no-cache", "--block-size", bs, "--fine-block-size", "0"];
-    rows.push(await run(link, `blockferry delta, ${bs} blocks`, true, blockferry(link, args), bfNote));
+    plan(link, `blockferry delta, ${bs} blocks`, true, blockferry(link, args), bfNote);
   }
   for (const bs of ["64K", "1M"]) {
     const args = ["--no-cache", "--block-size", bs];
     const label = `blockferry delta, ${bs} blocks, two-level (4K pieces)${bs === "64K" ? ": the default" : ""}`;
-    rows.push(await run(link, label, true, blockferry(link, args), bfNote));
+    plan(link, label, true, blockferry(link, args), bfNote);
   }
-  rows.push(
-    await run(link, "blockferry delta with digest cache, 64K", true, blockferry(link, []), bfNote, syncOld(link)),
-  );
-  rows.push(await run(link, "rsync --inplace --no-whole-file", true, rsyncTool(link, after, target), () => ""));
+  plan(link, "blockferry delta with digest cache, 64K", true, blockferry(link, []), bfNote, syncOld(link));
+  plan(link, "rsync --inplace --no-whole-file", true, rsyncTool(link, after, target), () => "");
+  rows = await runAll(plans);
 } finally {
   link.cleanup();
 }
 
-const done = rows.filter((r): r is Row => r !== undefined);
+const done = rows;
 const full = done[0]?.seconds ?? Number.NaN;
 const lines = [
   `\`npm run build && sudo npx tsx bench/pool-delta.ts --gib ${values.gib} --files ${files} --rounds ${rounds}\`, ${new Date().toISOString().slice(0, 10)}, ${machine()}.`,
@@ -139,7 +153,7 @@ const lines = [
   `per-host trees; then ${added} new pool files with their links, ${added / 20} deletions and ${added / 20} rewrites,`,
   `through the filesystem: ${changedBlocks} of ${bytes / 4096} 4 KiB blocks changed (${((100 * changedBlocks * 4096) / bytes).toFixed(2)}%).`,
   "Same emulated 1 Gbit link; caches dropped and the target reset to the old image before each run;",
-  `each row the median of ${rounds} run(s).`,
+  `each row the median of ${rounds} run(s), the rows taken in turn, round after round.`,
   "",
   "| tool | seconds | vs full copy | MB source→target | MB target→source | identical | notes |",
   "|---|---:|---:|---:|---:|---|---|",
