@@ -4,9 +4,9 @@
  * target answers, in offer order, which pieces it lacks (FINE_NEED), and only
  * those travel (FINE_BLOCKS). Answers arrive on the peer listener; the pieces
  * are sent apart from it, so that it keeps reading the target's digests.
- * Each offer keeps its own copy of the blocks (at most 1 MiB; the offers
- * outstanding are bounded by the source's acknowledgement window), so that
- * no read-ahead buffer waits on the target's answer.
+ * Each offer keeps its own copy of the blocks, so that no read-ahead buffer
+ * waits on the target's answer; the copies kept at once are bounded by
+ * MAX_OFFERED_BYTES (`room` waits for earlier offers to go out).
  */
 import { BlockferryError } from "../errors.js";
 import { digestBlocks } from "../native/index.js";
@@ -17,6 +17,8 @@ import type { TransferStats } from "./stats.js";
 
 /** Longest run of changed blocks offered piece by piece: 1 MiB of 64K blocks. Longer runs are rewrites. */
 export const FINE_MAX_RUN_BLOCKS = 16;
+/** Bytes of offered blocks kept at once (one offer may exceed it alone: 16 blocks of 16 MiB). */
+const MAX_OFFERED_BYTES = 32 * 1024 * 1024;
 
 interface Offer {
   first: number;
@@ -36,6 +38,9 @@ export class FineOffers {
   /** Offered, not yet answered. */
   readonly #pending: Offer[] = [];
   #work = Promise.resolve();
+  /** Bytes of the offers kept (offered, or answered with pieces not yet on the wire). */
+  #keptBytes = 0;
+  #roomMade: () => void = () => {};
   #allAnswered: () => void = () => {};
 
   constructor(
@@ -52,9 +57,17 @@ export class FineOffers {
     this.#fail = fail;
   }
 
+  /** Resolves once an offer of `bytes` may be kept: earlier offers' pieces went out, or none is kept. */
+  async room(bytes: number, failed: Promise<never>): Promise<void> {
+    while (this.#keptBytes > 0 && this.#keptBytes + bytes > MAX_OFFERED_BYTES) {
+      await Promise.race([new Promise<void>((r) => (this.#roomMade = r)), failed]);
+    }
+  }
+
   /** Records an offer of blocks [first, first + count), whose bytes are `data` (kept); returns the FINE_OFFER body. */
   async offer(first: number, count: number, data: Buffer, seed: bigint): Promise<Buffer[]> {
     const { digests } = await digestBlocks(data, this.#fineSize, seed);
+    this.#keptBytes += data.length;
     this.#pending.push({ first, count, data });
     return codecs.fineOffer.encode({ firstBlock: first, count, digests });
   }
@@ -71,6 +84,8 @@ export class FineOffers {
     this.#work = this.#work.then(async () => {
       const message = await piecesMessage(offer, pieces, this.#fineSize, this.#compress, this.#stats);
       await this.#transmit(MessageType.fineBlocks, codecs.blocks.encode(message));
+      this.#keptBytes -= offer.data.length;
+      this.#roomMade();
     });
     this.#work.catch((e: unknown) => {
       this.#fail(e instanceof BlockferryError ? e : new BlockferryError("E_INTERNAL", String(e)));

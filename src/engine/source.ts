@@ -411,9 +411,10 @@ async function sendVolume(o: SourceOptions, cache: CacheUse): Promise<SourceResu
           // cost the same bytes without the target reading them first.
           if (fine !== undefined && batch.kind === "data" && count <= FINE_MAX_RUN_BLOCKS) {
             // Offer the pieces' digests; the pieces the target lacks go once it says which. The
-            // offer keeps a copy (at most 1 MiB), so the batch's buffer goes back to the
-            // read-ahead now rather than after the target's answer.
+            // offer keeps a copy, so the batch's buffer goes back to the read-ahead now rather
+            // than after the target's answer.
             const end = Math.min((at + count) * blockSize, batch.length);
+            await fine.room(end - at * blockSize, peer.failed());
             const offer = await fine.offer(first, count, Buffer.from(batch.buffer.subarray(at * blockSize, end)), seed);
             await send(MessageType.fineOffer, offer, first + count, sum);
             continue;
