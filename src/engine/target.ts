@@ -35,6 +35,8 @@ import { DigestQueue } from "./target-digests.js";
 
 /** Bytes between checkpoints (sync, state saved, ACK): the most an interruption loses. */
 export const CHECKPOINT_BYTES = 64 * 1024 * 1024;
+/** Bytes of offered blocks the target keeps between its answer and the pieces (beyond it, it reads them again). */
+const KEPT_OFFER_BYTES = 32 * 1024 * 1024;
 const WRITES_IN_FLIGHT = 2;
 
 export interface OpenedTarget {
@@ -356,7 +358,10 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
   });
   // Two-level comparison: offers answered, whose pieces are still to come (in this order).
   const fineSize = compare && !dry ? hello.fineSize : 0;
-  const offered: Array<{ first: number; count: number; pieces: number[] }> = [];
+  // Each keeps the blocks as read for its answer, while all kept stay within KEPT_OFFER_BYTES,
+  // so that patching in the pieces does not read them again.
+  const offered: Array<{ first: number; count: number; pieces: number[]; read: Buffer | undefined }> = [];
+  let keptOfferBytes = 0;
   const checkRange = (first: number, count: number, what: string) => {
     if (first !== next || count < 1 || first + count > blockCount) {
       throw new BlockferryError(
@@ -405,10 +410,15 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     }
     const buffer = await pool.acquire();
     let mine: Buffer;
+    let read: Buffer | undefined;
     try {
       const r = await volume.read(buffer, m.firstBlock * blockSize, length, { blockSize: fineSize, seed });
       mine = r.digests as Buffer;
       stats.readBytes += length;
+      if (keptOfferBytes + length <= KEPT_OFFER_BYTES) {
+        read = Buffer.from(buffer.subarray(0, length));
+        keptOfferBytes += length;
+      }
     } finally {
       pool.release(buffer);
     }
@@ -426,7 +436,7 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
       pieces.push(0);
       bitmap[0] = 1;
     }
-    offered.push({ first: m.firstBlock, count: m.count, pieces });
+    offered.push({ first: m.firstBlock, count: m.count, pieces, read });
     await channel.send(
       MessageType.fineNeed,
       codecs.fineNeed.encode({ firstBlock: m.firstBlock, count: m.count, bitmap }),
@@ -449,8 +459,12 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     let zero: Buffer;
     try {
       const dst = buffer.subarray(0, length);
-      // Every piece replaced: nothing of the old blocks is kept, so nothing to read.
-      if (offer.pieces.length < Math.ceil(length / fineSize)) {
+      // The blocks as read for the answer (only this FINE_BLOCKS writes them), else read again;
+      // with every piece replaced nothing of them is kept, so nothing to read.
+      if (offer.read !== undefined) {
+        offer.read.copy(dst);
+        keptOfferBytes -= offer.read.length;
+      } else if (offer.pieces.length < Math.ceil(length / fineSize)) {
         await volume.read(dst, offset, length, { blockSize });
         stats.readBytes += length;
       }

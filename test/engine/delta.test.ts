@@ -207,9 +207,13 @@ describe("two-level comparison: only the 4 KiB pieces that differ inside changed
       const stats = new TransferStats();
       const r = await copyInProcess({ source, target, state, source_: { stats, fineSize: FINE, compress } });
       fulfilled(r.source);
-      fulfilled(r.target);
+      const t = fulfilled(r.target);
       expect(readFileSync(target).equals(readFileSync(source))).toBe(true);
       expect(state.last).toMatchObject({ complete: true, verified: true });
+      // The target read its copy once, and each offered block once more: its answer's read is
+      // kept for patching in the pieces, not read a third time.
+      expect(t.stats.readBytes).toBeLessThanOrEqual(size + stats.changedBlocks * BS);
+      expect(t.stats.readBytes).toBeGreaterThanOrEqual(stats.changedBlocks * BS);
       // Offers carry 16 digests of 16 bytes per changed block; the rest is the pieces.
       const offerBytes = stats.changedBlocks * (BS / FINE) * 16;
       console.log(
