@@ -408,20 +408,19 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     if (m.digests.length !== pieceCount * DIGEST_SIZE) {
       throw protocolError(`FINE_OFFER: ${m.digests.length / DIGEST_SIZE} digests for ${pieceCount} pieces`);
     }
-    const buffer = await pool.acquire();
+    // Kept for the pieces: read straight into a buffer of its own, not copied out of the pool's.
+    const keep = keptOfferBytes + length <= KEPT_OFFER_BYTES;
+    const buffer = keep ? volume.allocBuffer(length) : await pool.acquire();
     let mine: Buffer;
-    let read: Buffer | undefined;
     try {
       const r = await volume.read(buffer, m.firstBlock * blockSize, length, { blockSize: fineSize, seed });
       mine = r.digests as Buffer;
       stats.readBytes += length;
-      if (keptOfferBytes + length <= KEPT_OFFER_BYTES) {
-        read = Buffer.from(buffer.subarray(0, length));
-        keptOfferBytes += length;
-      }
     } finally {
-      pool.release(buffer);
+      if (!keep) pool.release(buffer);
     }
+    const read = keep ? buffer.subarray(0, length) : undefined;
+    if (keep) keptOfferBytes += length;
     const bitmap = Buffer.alloc(Math.ceil(pieceCount / 8));
     const pieces: number[] = [];
     for (let i = 0; i < pieceCount; i++) {
