@@ -9,13 +9,13 @@
 import { randomBytes } from "node:crypto";
 import type { Volume } from "../native/index.js";
 import { BufferPool } from "./buffer-pool.js";
-import { readBatches } from "./source-batches.js";
+import { BATCH_BYTES, READ_AHEAD, readBatches } from "./source-batches.js";
 import { TransferStats } from "./stats.js";
 
-/** One read: a source batch (src/engine/source.ts). */
-export const SAMPLE_CHUNK_BYTES = 16 * 1024 * 1024;
+/** One read: a source batch. */
+export const SAMPLE_CHUNK_BYTES = BATCH_BYTES;
 /** Reads in flight, as the source's read-ahead keeps them. */
-const DEPTH = 2;
+const DEPTH = READ_AHEAD;
 /**
  * Bytes read in order at each place of a spread sample: a sync reads in
  * order, and a disk (or the host under a virtual one) reads ahead; each run

@@ -7,6 +7,11 @@ import { type Compressed, compressBlocks, type Volume } from "../native/index.js
 import type { BufferPool } from "./buffer-pool.js";
 import type { TransferStats } from "./stats.js";
 
+/** Bytes per batch of the source: one native call, one BLOCKS message. */
+export const BATCH_BYTES = 16 * 1024 * 1024;
+/** Batches the source reads (and compresses) ahead of the one being sent. */
+export const READ_AHEAD = 2;
+
 export interface HoleRun {
   kind: "hole";
   firstBlock: number;

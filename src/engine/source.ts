@@ -25,14 +25,9 @@ import { Fingerprint, fingerprintVolume, foldBatch, foldZeroRun } from "./finger
 import { PeerListener, remoteError, tellPeer, unexpected } from "./peer.js";
 import type { RateLimiter } from "./rate-limit.js";
 import { ReplyQueue } from "./reply-queue.js";
-import { readBatches, type SourceBatch } from "./source-batches.js";
+import { BATCH_BYTES, READ_AHEAD, readBatches, type SourceBatch } from "./source-batches.js";
 import { TransferStats } from "./stats.js";
 import { DigestQueue } from "./target-digests.js";
-
-/** Bytes per batch: one native call, one BLOCKS message. */
-export const BATCH_BYTES = 16 * 1024 * 1024;
-/** Batches read (and compressed) ahead of the one being sent. */
-const READ_AHEAD = 2;
 
 export interface SourceOptions {
   volume: Volume;
