@@ -16,7 +16,7 @@ import { createLink, type Link, machine } from "./lib/netns.js";
 import { out } from "./lib/paths.js";
 import { poolScenario, resetTarget } from "./lib/pool-scenario.js";
 import { writeSection } from "./lib/results.js";
-import { identical, type Starter, timedRun } from "./lib/run.js";
+import { identical, middle, type Starter, timedRun } from "./lib/run.js";
 import { blockferryTool, plaintext, rsyncTool } from "./lib/tools.js";
 
 const { values } = parseArgs({
@@ -52,7 +52,7 @@ type Plan = Parameters<typeof runOnce>;
 
 /** A row's runs: the run of median time (its bytes too), with every time in its note. */
 function median(all: Row[]): Row {
-  const mid = [...all].sort((a, b) => a.seconds - b.seconds)[Math.floor(all.length / 2)] as Row;
+  const mid = middle(all, (r) => r.seconds) as Row;
   const times = all.map((r) => r.seconds.toFixed(1)).join(", ");
   return {
     ...mid,
@@ -144,8 +144,7 @@ try {
   link.cleanup();
 }
 
-const done = rows;
-const full = done[0]?.seconds ?? Number.NaN;
+const full = rows[0]?.seconds ?? Number.NaN;
 const lines = [
   `\`npm run build && sudo npx tsx bench/pool-delta.ts --gib ${values.gib} --files ${files} --rounds ${rounds}\`, ${new Date().toISOString().slice(0, 10)}, ${machine()}.`,
   "",
@@ -157,7 +156,7 @@ const lines = [
   "",
   "| tool | seconds | vs full copy | MB source→target | MB target→source | identical | notes |",
   "|---|---:|---:|---:|---:|---|---|",
-  ...done.map(
+  ...rows.map(
     (r) =>
       `| ${r.tool} | ${r.seconds.toFixed(1)} | ${(r.seconds / full).toFixed(2)} | ${(r.tx / 1e6).toFixed(1)} | ${(r.rx / 1e6).toFixed(1)} | ${r.identical ? "yes" : "NO"} | ${r.note} |`,
   ),

@@ -14,6 +14,7 @@
  *   sudo npx tsx bench/predict.ts [--gib 2] [--seconds 30] [--rounds 3]
  * Writes the "prediction" section of bench/RESULTS.md.
  */
+
 import { closeSync, copyFileSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -23,6 +24,7 @@ import { bothDone, measured, startReceiver, type Usage } from "./lib/measure.js"
 import { createLink, dropCaches, type Link, machine } from "./lib/netns.js";
 import { cli, out } from "./lib/paths.js";
 import { writeSection } from "./lib/results.js";
+import { median } from "./lib/run.js";
 
 const { values } = parseArgs({
   options: {
@@ -85,7 +87,6 @@ interface Row {
   bottleneck: string;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 const runs = (xs: number[]) => `${xs.map((x) => x.toFixed(1)).join(", ")} s`;
 
 const link = createLink("1gbit");

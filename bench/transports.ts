@@ -15,7 +15,7 @@ import { image } from "./lib/images.js";
 import { createLink, type Link, machine } from "./lib/netns.js";
 import { out } from "./lib/paths.js";
 import { writeSection } from "./lib/results.js";
-import { freshCopy, type Starter } from "./lib/run.js";
+import { freshCopy, median, type Starter } from "./lib/run.js";
 import { blockferryTool, ddNcTool, plaintext, sshTool } from "./lib/tools.js";
 
 const { values } = parseArgs({
@@ -46,7 +46,6 @@ async function copy(link: Link, tool: (typeof tools)[number], sshd: Sshd) {
   };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 const rows: string[] = [];
 for (const rate of ["1gbit", "none"]) {
   const link = createLink(rate);

@@ -70,3 +70,11 @@ export async function freshCopy(
   const run = await timedRun(link, what, start);
   return { ...run, identical: compare ? identical(source, target) : undefined };
 }
+
+/** The item of median `key` (the upper one of an even count), as every table here reports it. */
+export function middle<T>(items: T[], key: (item: T) => number): T | undefined {
+  return [...items].sort((a, b) => key(a) - key(b))[Math.floor(items.length / 2)];
+}
+
+/** The median of numbers (NaN for none). */
+export const median = (xs: number[]): number => middle(xs, (x) => x) ?? Number.NaN;

@@ -3,7 +3,7 @@
  * date, machine, notes, table) and the data of bench/chart.svg. Each row is
  * the run of median time among its rounds, with that run's bytes and CPU.
  */
-import type { Run } from "./run.js";
+import { middle, type Run } from "./run.js";
 import { barChart } from "./svg-chart.js";
 
 export interface Scenario {
@@ -28,7 +28,7 @@ export interface Result {
 export const GIGABIT_GOODPUT = 117.6e6;
 
 export function median(r: Result): Outcome | undefined {
-  return [...r.runs].sort((a, b) => a.seconds - b.seconds)[Math.floor(r.runs.length / 2)];
+  return middle(r.runs, (o) => o.seconds);
 }
 
 const mbps = (r: Result) => {
