@@ -38,6 +38,21 @@ export const CHECKPOINT_BYTES = 64 * 1024 * 1024;
 /** Bytes of offered blocks the target keeps between its answer and the pieces (beyond it, it reads them again). */
 const KEPT_OFFER_BYTES = 32 * 1024 * 1024;
 const WRITES_IN_FLIGHT = 2;
+/** Offers whose reads may be in flight at once, behind the receive loop. */
+const OFFERS_READING = 64;
+
+/** A two-level offer answered (or being read for its answer), whose pieces are still to come. */
+interface Offered {
+  first: number;
+  count: number;
+  /** The pieces asked for, once answered. */
+  pieces: number[];
+  /** The blocks as read for the answer, when kept for the pieces. */
+  read: Buffer | undefined;
+  answered: boolean;
+  /** The fingerprint of every block before `first`: what an acknowledgement there reports. */
+  before: Fingerprint;
+}
 
 export interface OpenedTarget {
   /** Opened for writing. */
@@ -360,8 +375,22 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
   const fineSize = compare && !dry ? hello.fineSize : 0;
   // Each keeps the blocks as read for its answer, while all kept stay within KEPT_OFFER_BYTES,
   // so that patching in the pieces does not read them again.
-  const offered: Array<{ first: number; count: number; pieces: number[]; read: Buffer | undefined }> = [];
+  const offered: Offered[] = [];
   let keptOfferBytes = 0;
+  let answers = Promise.resolve();
+  let reading = 0;
+  let answerFailure: unknown;
+  /** An offered run's fine digests as on disk, and (`keep`) its bytes, for the pieces to patch. */
+  const readOffered = async (first: number, length: number, keep: boolean) => {
+    const buffer = keep ? volume.allocBuffer(length) : await pool.acquire();
+    try {
+      const r = await volume.read(buffer, first * blockSize, length, { blockSize: fineSize, seed });
+      stats.readBytes += length;
+      return { digests: r.digests as Buffer, read: keep ? buffer.subarray(0, length) : undefined };
+    } finally {
+      if (!keep) pool.release(buffer);
+    }
+  };
   const checkRange = (first: number, count: number, what: string) => {
     if (first !== next || count < 1 || first + count > blockCount) {
       throw new BlockferryError(
@@ -410,43 +439,64 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     }
     // Kept for the pieces: read straight into a buffer of its own, not copied out of the pool's.
     const keep = keptOfferBytes + length <= KEPT_OFFER_BYTES;
-    const buffer = keep ? volume.allocBuffer(length) : await pool.acquire();
-    let mine: Buffer;
-    try {
-      const r = await volume.read(buffer, m.firstBlock * blockSize, length, { blockSize: fineSize, seed });
-      mine = r.digests as Buffer;
-      stats.readBytes += length;
-    } finally {
-      if (!keep) pool.release(buffer);
-    }
-    const read = keep ? buffer.subarray(0, length) : undefined;
     if (keep) keptOfferBytes += length;
-    const bitmap = Buffer.alloc(Math.ceil(pieceCount / 8));
-    const pieces: number[] = [];
-    for (let i = 0; i < pieceCount; i++) {
-      const at = i * DIGEST_SIZE;
-      if (mine.compare(m.digests, at, at + DIGEST_SIZE, at, at + DIGEST_SIZE) !== 0) {
-        pieces.push(i);
-        bitmap[i >> 3] = (bitmap[i >> 3] ?? 0) | (1 << (i & 7));
-      }
-    }
-    if (pieces.length === 0) {
-      // The blocks differ but no piece does (a digest collision): ask for one anyway.
-      pieces.push(0);
-      bitmap[0] = 1;
-    }
-    offered.push({ first: m.firstBlock, count: m.count, pieces, read });
-    await channel.send(
-      MessageType.fineNeed,
-      codecs.fineNeed.encode({ firstBlock: m.firstBlock, count: m.count, bitmap }),
-    );
+    // Earlier offers' blocks are added to `before` as their pieces arrive.
+    const before = new Fingerprint(fingerprint.toBuffer());
+    const offer: Offered = {
+      first: m.firstBlock,
+      count: m.count,
+      pieces: [],
+      read: undefined,
+      answered: false,
+      before,
+    };
+    offered.push(offer);
     next += m.count;
+    // The read starts now and the answer follows it, in offer order, behind this loop: waiting
+    // here for a random read queued behind the digest stream's would hold up every later message.
+    const onDisk = readOffered(m.firstBlock, length, keep);
+    onDisk.catch(() => {}); // reported through `answers`
+    reading++;
+    answers = answers.then(async () => {
+      const { digests: mine, read } = await onDisk;
+      reading--;
+      offer.read = read;
+      const bitmap = Buffer.alloc(Math.ceil(pieceCount / 8));
+      for (let i = 0; i < pieceCount; i++) {
+        const at = i * DIGEST_SIZE;
+        if (mine.compare(m.digests, at, at + DIGEST_SIZE, at, at + DIGEST_SIZE) !== 0) {
+          offer.pieces.push(i);
+          bitmap[i >> 3] = (bitmap[i >> 3] ?? 0) | (1 << (i & 7));
+        }
+      }
+      if (offer.pieces.length === 0) {
+        // The blocks differ but no piece does (a digest collision): ask for one anyway.
+        offer.pieces.push(0);
+        bitmap[0] = 1;
+      }
+      offer.answered = true;
+      await channel.send(
+        MessageType.fineNeed,
+        codecs.fineNeed.encode({ firstBlock: m.firstBlock, count: m.count, bitmap }),
+      );
+    });
+    answers.catch((e: unknown) => {
+      answerFailure ??= e;
+      channel.destroy(); // ends the receive loop below, which reports answerFailure
+    });
+    // Past the caps on kept bytes and on reads in flight, the answers are awaited here.
+    if (!keep || reading > OFFERS_READING) await answers;
   };
 
   /** The pieces asked for: patched into the blocks as they are on disk, digested, written back. */
   const onFineBlocks = async (m: Blocks) => {
     const offer = offered.shift();
-    if (offer === undefined || m.firstBlock !== offer.first || m.kinds.length !== offer.pieces.length) {
+    if (
+      offer === undefined ||
+      !offer.answered ||
+      m.firstBlock !== offer.first ||
+      m.kinds.length !== offer.pieces.length
+    ) {
       throw protocolError(`FINE_BLOCKS for block ${m.firstBlock} with ${m.kinds.length} pieces, not as asked`);
     }
     const offset = offer.first * blockSize;
@@ -474,7 +524,9 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
       });
       const digested = await digestBlocks(dst, blockSize, seed);
       zero = digested.zero;
-      fingerprint.add(await foldBatch(digested.digests, offer.count, offer.first, seed));
+      const sum = await foldBatch(digested.digests, offer.count, offer.first, seed);
+      fingerprint.add(sum);
+      for (const later of offered) later.before.add(sum);
     } catch (e) {
       pool.release(buffer);
       throw e;
@@ -522,6 +574,11 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
   // without an fsync and a state save every 64 MiB compared.
   const resumableRun = !compare && !cached;
   const checkpoint = async () => {
+    // With offers awaiting their pieces, the acknowledgement stops short of the oldest: the blocks
+    // before it are all in. Waiting for no offer at all could hold it back for as long as the
+    // source keeps offering, and the source's window with it.
+    const [at, sum] = offered[0] === undefined ? [next, fingerprint] : [offered[0].first, offered[0].before];
+    if (at - lastCheckpoint < checkpointBlocks) return;
     if (resumableRun) {
       await drainWrites();
       await volume.sync();
@@ -530,16 +587,17 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
       state.updatedAt = now();
       await opened.state.save(state);
     }
-    lastCheckpoint = next;
-    stats.ackedBytes = Math.min(next * blockSize, sourceSize);
-    await channel.send(MessageType.ack, codecs.ack.encode({ blocksDone: next, fingerprint: fingerprint.toBuffer() }));
+    lastCheckpoint = at;
+    stats.ackedBytes = Math.min(at * blockSize, sourceSize);
+    await channel.send(MessageType.ack, codecs.ack.encode({ blocksDone: at, fingerprint: sum.toBuffer() }));
   };
 
   for (;;) {
     const frame = await fromSource(channel).catch((e: unknown) => {
-      throw streamFailure ?? e;
+      throw streamFailure ?? answerFailure ?? e;
     });
     if (streamFailure !== undefined) throw streamFailure;
+    if (answerFailure !== undefined) throw answerFailure;
     if (frame === undefined)
       throw new BlockferryError("E_NETWORK", "the source closed the connection before the end of the copy");
     stats.wireBytes = channel.bytesReceived;
@@ -578,7 +636,7 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     ours?.dropBefore(next);
     progressed();
     // A checkpoint records only blocks fully written: none may await its pieces.
-    if (next - lastCheckpoint >= checkpointBlocks && !dry && offered.length === 0) await checkpoint();
+    if (next - lastCheckpoint >= checkpointBlocks && !dry) await checkpoint();
   }
 }
 

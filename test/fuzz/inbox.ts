@@ -1,16 +1,17 @@
 /**
  * The hostile source's ear: reads everything the target sends (so that the
  * target never blocks on a full pipe) and keeps what the source's next move
- * may depend on: WELCOME, how far DIGESTS reached, FINE_NEED bitmaps, DONE.
+ * may depend on: WELCOME, how far DIGESTS reached, FINE_NEED bitmaps, ACKs, DONE.
  */
 import type { FrameChannel } from "../../src/protocol/frames.js";
-import { codecs, type Done, type FineNeed, MessageType, type Welcome } from "../../src/protocol/messages.js";
+import { type Ack, codecs, type Done, type FineNeed, MessageType, type Welcome } from "../../src/protocol/messages.js";
 
 export class Inbox {
   welcome: Welcome | undefined;
   /** Blocks before this one have had their DIGESTS. */
   covered = 0;
   needs: FineNeed[] = [];
+  acks: Ack[] = [];
   done: Done | undefined;
   dirDones = 0;
   ended = false;
@@ -41,6 +42,7 @@ export class Inbox {
       const d = codecs.digests.decode(body);
       this.covered = Math.max(this.covered, d.firstBlock + d.count);
     } else if (type === MessageType.fineNeed) this.needs.push(codecs.fineNeed.decode(body));
+    else if (type === MessageType.ack) this.acks.push(codecs.ack.decode(body));
     else if (type === MessageType.done) this.done = codecs.done.decode(body);
     else if (type === MessageType.dirDone) this.dirDones++;
   }
