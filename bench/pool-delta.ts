@@ -15,8 +15,9 @@ import { parseArgs } from "node:util";
 import { createLink, type Link, machine } from "./lib/netns.js";
 import { out } from "./lib/paths.js";
 import { poolScenario, resetTarget } from "./lib/pool-scenario.js";
+import { readFloor } from "./lib/read-floor.js";
 import { writeSection } from "./lib/results.js";
-import { identical, middle, type Starter, timedRun } from "./lib/run.js";
+import { identical, median as medianOf, middle, type Starter, timedRun } from "./lib/run.js";
 import { blockferryTool, plaintext, rsyncTool } from "./lib/tools.js";
 
 const { values } = parseArgs({
@@ -144,6 +145,17 @@ try {
   link.cleanup();
 }
 
+// What the disk allows a cached run against an uncached one, on this one machine: the source's
+// data read alone, and beside the target's copy read at the same time.
+resetTarget(pool, target);
+const alone: number[] = [];
+const both: number[] = [];
+for (let r = 0; r < rounds; r++) {
+  alone.push(await readFloor(after));
+  both.push(await readFloor(after, target));
+}
+const [floorAlone, floorBoth] = [medianOf(alone), medianOf(both)];
+
 const full = rows[0]?.seconds ?? Number.NaN;
 const lines = [
   `\`npm run build && sudo npx tsx bench/pool-delta.ts --gib ${values.gib} --files ${files} --rounds ${rounds}\`, ${new Date().toISOString().slice(0, 10)}, ${machine()}.`,
@@ -160,6 +172,11 @@ const lines = [
     (r) =>
       `| ${r.tool} | ${r.seconds.toFixed(1)} | ${(r.seconds / full).toFixed(2)} | ${(r.tx / 1e6).toFixed(1)} | ${(r.rx / 1e6).toFixed(1)} | ${r.identical ? "yes" : "NO"} | ${r.note} |`,
   ),
+  "",
+  `The disk's floor, same run (medians of ${rounds}): reading the source's data as the source does`,
+  `(bench/lib/read-floor.ts) takes ${floorAlone.toFixed(2)} s alone and ${floorBoth.toFixed(2)} s beside the target's copy read at the`,
+  `same time, as in an uncached delta: on this one disk a cached run can take no less than`,
+  `${(floorAlone / floorBoth).toFixed(2)} of an uncached one, before the fixed costs both pay (process start, connection).`,
 ];
 const table = lines.join("\n");
 console.log(table);
