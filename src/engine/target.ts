@@ -38,8 +38,8 @@ export const CHECKPOINT_BYTES = 64 * 1024 * 1024;
 /** Bytes of offered blocks the target keeps between its answer and the pieces (beyond it, it reads them again). */
 const KEPT_OFFER_BYTES = 32 * 1024 * 1024;
 const WRITES_IN_FLIGHT = 2;
-/** Offers whose reads may be in flight at once, behind the receive loop. */
-const OFFERS_READING = 64;
+/** Offers outstanding (read, answered or awaiting their pieces) past which the receive loop waits for the answers. */
+const OFFERS_OUTSTANDING = 64;
 
 /** A two-level offer answered (or being read for its answer), whose pieces are still to come. */
 interface Offered {
@@ -47,7 +47,7 @@ interface Offered {
   count: number;
   /** The pieces asked for, once answered. */
   pieces: number[];
-  /** The blocks as read for the answer, when kept for the pieces. */
+  /** The blocks as read for the answer, when kept for the pieces: patched and written from there. */
   read: Buffer | undefined;
   answered: boolean;
   /** The fingerprint of every block before `first`: what an acknowledgement there reports. */
@@ -333,11 +333,17 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     writes.push(write);
     while (writes.length > WRITES_IN_FLIGHT) await writes.shift();
   };
-  /** Writes a pool buffer's blocks behind the network; the buffer goes back to the pool once written. */
-  const writeBack = async (buffer: Buffer, offset: number, length: number, zero: Uint8Array) => {
+  /** Writes a buffer's blocks behind the network; `release` (a pool buffer: back to the pool) once written. */
+  const writeBack = async (
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    zero: Uint8Array,
+    release = () => pool.release(buffer),
+  ) => {
     const started = performance.now();
     const write = volume.write(buffer, offset, length, { blockSize, zero }).finally(() => {
-      pool.release(buffer);
+      release();
       stats.writeSeconds += (performance.now() - started) / 1000;
     });
     await writeBehind(write);
@@ -378,7 +384,6 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
   const offered: Offered[] = [];
   let keptOfferBytes = 0;
   let answers = Promise.resolve();
-  let reading = 0;
   let answerFailure: unknown;
   /** An offered run's fine digests as on disk, and (`keep`) its bytes, for the pieces to patch. */
   const readOffered = async (first: number, length: number, keep: boolean) => {
@@ -386,7 +391,7 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     try {
       const r = await volume.read(buffer, first * blockSize, length, { blockSize: fineSize, seed });
       stats.readBytes += length;
-      return { digests: r.digests as Buffer, read: keep ? buffer.subarray(0, length) : undefined };
+      return { digests: r.digests as Buffer, read: keep ? buffer : undefined };
     } finally {
       if (!keep) pool.release(buffer);
     }
@@ -456,10 +461,8 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     // here for a random read queued behind the digest stream's would hold up every later message.
     const onDisk = readOffered(m.firstBlock, length, keep);
     onDisk.catch(() => {}); // reported through `answers`
-    reading++;
     answers = answers.then(async () => {
       const { digests: mine, read } = await onDisk;
-      reading--;
       offer.read = read;
       const bitmap = Buffer.alloc(Math.ceil(pieceCount / 8));
       for (let i = 0; i < pieceCount; i++) {
@@ -484,8 +487,8 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
       answerFailure ??= e;
       channel.destroy(); // ends the receive loop below, which reports answerFailure
     });
-    // Past the caps on kept bytes and on reads in flight, the answers are awaited here.
-    if (!keep || reading > OFFERS_READING) await answers;
+    // Past the caps on kept bytes and on offers outstanding, the answers are awaited here.
+    if (!keep || offered.length > OFFERS_OUTSTANDING) await answers;
   };
 
   /** The pieces asked for: patched into the blocks as they are on disk, digested, written back. */
@@ -504,16 +507,15 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     const lengths = offer.pieces.map((p) => Math.min(fineSize, length - p * fineSize));
     const pieces = Buffer.allocUnsafe(lengths.reduce((n, l) => n + l, 0));
     await decodeBlocks(m.payload[0] ?? Buffer.alloc(0), m.sizes, m.kinds, pieces, fineSize);
-    const buffer = await pool.acquire();
+    // The blocks kept as read for the answer (only this FINE_BLOCKS writes them) are patched in
+    // place; others are read again, unless every piece is replaced.
+    const kept = offer.read;
+    const buffer = kept ?? (await pool.acquire());
+    const release = kept === undefined ? () => pool.release(buffer) : () => (keptOfferBytes -= length);
     let zero: Buffer;
     try {
       const dst = buffer.subarray(0, length);
-      // The blocks as read for the answer (only this FINE_BLOCKS writes them), else read again;
-      // with every piece replaced nothing of them is kept, so nothing to read.
-      if (offer.read !== undefined) {
-        offer.read.copy(dst);
-        keptOfferBytes -= offer.read.length;
-      } else if (offer.pieces.length < Math.ceil(length / fineSize)) {
+      if (kept === undefined && offer.pieces.length < Math.ceil(length / fineSize)) {
         await volume.read(dst, offset, length, { blockSize });
         stats.readBytes += length;
       }
@@ -528,10 +530,10 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
       fingerprint.add(sum);
       for (const later of offered) later.before.add(sum);
     } catch (e) {
-      pool.release(buffer);
+      release();
       throw e;
     }
-    await writeBack(buffer, offset, length, zero);
+    await writeBack(buffer, offset, length, zero, release);
   };
 
   const onSameRun = async (m: SameRun) => {
@@ -635,8 +637,7 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     stats.doneBytes = Math.min(next * blockSize, sourceSize);
     ours?.dropBefore(next);
     progressed();
-    // A checkpoint records only blocks fully written: none may await its pieces.
-    if (next - lastCheckpoint >= checkpointBlocks && !dry) await checkpoint();
+    if (!dry) await checkpoint(); // once an interval is fully in (see checkpoint)
   }
 }
 
