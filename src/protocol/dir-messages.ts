@@ -14,6 +14,7 @@
  *   DIR_DONE   u8 index, u64 entries, u64 file bytes
  */
 import { createHash, type Hash } from "node:crypto";
+import { quoted } from "../printable.js";
 import { BodyReader, BodyWriter, protocolError } from "./body.js";
 import { MAX_DIR_DATA_BYTES, MAX_DIR_PATH_BYTES, MAX_DIRS, type MessageType } from "./messages.js";
 
@@ -64,7 +65,7 @@ export interface DirDone {
 
 /** A path for messages: lossy for names that are not UTF-8, which is fine for people. */
 export function showPath(path: Buffer | string): string {
-  return JSON.stringify(typeof path === "string" ? path : path.toString("utf8"));
+  return quoted(path);
 }
 
 /** Why `path` is not a normalized relative path ("" if it is one). */
