@@ -211,6 +211,30 @@ function cacheRefusal(saved: TargetState | undefined, hello: Hello, opened: Open
   return "";
 }
 
+/**
+ * Whether blocks [0, blocksDone) of an interrupted copy still hold what was
+ * acknowledged: certain without reading when the volume's stamp is the one
+ * taken after the copy's last write; otherwise they are read again and their
+ * fingerprint compared (a receiver killed outright leaves no stamp; a mount
+ * of the half-written copy, even read-only, can replay a journal into it).
+ */
+async function prefixIntact(
+  saved: TargetState,
+  stampNow: string | undefined,
+  opened: OpenedTarget,
+  stats: TransferStats,
+  log: ((line: string) => void) | undefined,
+): Promise<boolean> {
+  if (stampNow !== undefined && saved.pausedStamp === stampNow) return true;
+  const end = Math.min(saved.blocksDone * saved.blockSize, saved.sourceSize);
+  log?.(`${opened.describe}: reading the ${end} bytes copied before the interruption again, to check them`);
+  const batchBytes = Math.max(MAX_BLOCKS_BYTES, saved.blockSize);
+  const sum = await fingerprintVolume(opened.volume, end, saved.blockSize, BigInt(saved.seed), stats, batchBytes);
+  if (sum.hex === saved.fingerprint) return true;
+  log?.(`${opened.describe}: the part copied before the interruption changed since; comparing from the start`);
+  return false;
+}
+
 /** Whether the target holds anything worth comparing: a block device, or an image with data. */
 async function holdsData(volume: Volume, sourceSize: number): Promise<boolean> {
   if (volume.info.isBlockDevice) return true;
@@ -248,10 +272,10 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
   const checkpointBlocks = Math.floor(checkpointBytes / blockSize);
 
   // Taken before anything here could touch the volume (growing an image does).
-  const stampBefore = hello.cacheGeneration > 0 ? await opened.stamp() : undefined;
+  const stampBefore = await opened.stamp();
   await probeGrowth(opened, sourceSize);
   const saved = await opened.state.load();
-  const resume = resumable(saved, hello, opened);
+  const resume = resumable(saved, hello, opened) && (await prefixIntact(saved, stampBefore, opened, stats, o.log));
   const refusal = hello.cacheGeneration > 0 && !hello.flags.full ? cacheRefusal(saved, hello, opened, stampBefore) : "";
   // The source's cache stands for our digests: we read nothing.
   const cached = hello.cacheGeneration > 0 && !hello.flags.full && refusal === "" && saved !== undefined;
@@ -594,50 +618,73 @@ async function receiveCopy(o: TargetOptions, hello: Hello, opened: OpenedTarget)
     await channel.send(MessageType.ack, codecs.ack.encode({ blocksDone: at, fingerprint: sum.toBuffer() }));
   };
 
-  for (;;) {
-    const frame = await fromSource(channel).catch((e: unknown) => {
-      throw streamFailure ?? answerFailure ?? e;
-    });
-    if (streamFailure !== undefined) throw streamFailure;
-    if (answerFailure !== undefined) throw answerFailure;
-    if (frame === undefined)
-      throw new BlockferryError("E_NETWORK", "the source closed the connection before the end of the copy");
-    stats.wireBytes = channel.bytesReceived;
-    if (frame.type === MessageType.blocks) {
-      await onBlocks(codecs.blocks.decode(frame.body, blockSize));
-    } else if (frame.type === MessageType.zeroRun) {
-      await onZeroRun(codecs.zeroRun.decode(frame.body));
-    } else if (frame.type === MessageType.sameRun) {
-      await onSameRun(codecs.sameRun.decode(frame.body));
-    } else if (frame.type === MessageType.fineOffer) {
-      await onFineOffer(codecs.fineOffer.decode(frame.body));
-    } else if (frame.type === MessageType.fineBlocks && fineSize > 0) {
-      await onFineBlocks(codecs.blocks.decode(frame.body, fineSize));
-    } else if (frame.type === MessageType.end) {
-      const end = codecs.end.decode(frame.body);
-      if (end.blockCount !== blockCount || next !== blockCount || offered.length > 0) {
-        throw new BlockferryError("E_PROTOCOL", `protocol error: END after block ${next} of ${blockCount}`);
-      }
-      await streamer;
-      const mode = cached ? "cached" : compare ? "compare" : "copy";
-      if (dry) return { ...(await finishDryRun(o, opened, hello, stats)), mode };
-      // Cached mode: the copy's fingerprint is the recorded one, less the blocks replaced, plus those written.
-      const written = cached ? new Fingerprint(Buffer.from(saved.fingerprint, "hex")) : fingerprint;
-      if (cached) {
-        written.subtract(end.replaced);
-        written.add(fingerprint.toBuffer());
-      }
-      return {
-        ...(await finish(o, opened, state, written, end.fingerprint, hello, stats, fromBlock, drainWrites, mode)),
-        mode,
-      };
-    } else {
-      throw unexpected(frame.type, "during a copy");
+  /**
+   * A copy that stops midway (the link, the source, this disk) leaves its
+   * writes done and synced, and records the stamp they left: a resume can
+   * then trust the copied part without reading it, while nothing else wrote.
+   */
+  const pause = async () => {
+    if (dry || !resumableRun || state.complete || state.blocksDone === 0) return;
+    await Promise.allSettled(writes.splice(0));
+    try {
+      await volume.sync();
+      state.pausedStamp = await opened.stamp();
+      state.writerPid = undefined;
+      await opened.state.save(state);
+    } catch {
+      // No stamp recorded: the resume reads the copied part again.
     }
-    stats.doneBytes = Math.min(next * blockSize, sourceSize);
-    ours?.dropBefore(next);
-    progressed();
-    if (!dry) await checkpoint(); // once an interval is fully in (see checkpoint)
+  };
+
+  try {
+    for (;;) {
+      const frame = await fromSource(channel).catch((e: unknown) => {
+        throw streamFailure ?? answerFailure ?? e;
+      });
+      if (streamFailure !== undefined) throw streamFailure;
+      if (answerFailure !== undefined) throw answerFailure;
+      if (frame === undefined)
+        throw new BlockferryError("E_NETWORK", "the source closed the connection before the end of the copy");
+      stats.wireBytes = channel.bytesReceived;
+      if (frame.type === MessageType.blocks) {
+        await onBlocks(codecs.blocks.decode(frame.body, blockSize));
+      } else if (frame.type === MessageType.zeroRun) {
+        await onZeroRun(codecs.zeroRun.decode(frame.body));
+      } else if (frame.type === MessageType.sameRun) {
+        await onSameRun(codecs.sameRun.decode(frame.body));
+      } else if (frame.type === MessageType.fineOffer) {
+        await onFineOffer(codecs.fineOffer.decode(frame.body));
+      } else if (frame.type === MessageType.fineBlocks && fineSize > 0) {
+        await onFineBlocks(codecs.blocks.decode(frame.body, fineSize));
+      } else if (frame.type === MessageType.end) {
+        const end = codecs.end.decode(frame.body);
+        if (end.blockCount !== blockCount || next !== blockCount || offered.length > 0) {
+          throw new BlockferryError("E_PROTOCOL", `protocol error: END after block ${next} of ${blockCount}`);
+        }
+        await streamer;
+        const mode = cached ? "cached" : compare ? "compare" : "copy";
+        if (dry) return { ...(await finishDryRun(o, opened, hello, stats)), mode };
+        // Cached mode: the copy's fingerprint is the recorded one, less the blocks replaced, plus those written.
+        const written = cached ? new Fingerprint(Buffer.from(saved.fingerprint, "hex")) : fingerprint;
+        if (cached) {
+          written.subtract(end.replaced);
+          written.add(fingerprint.toBuffer());
+        }
+        return {
+          ...(await finish(o, opened, state, written, end.fingerprint, hello, stats, fromBlock, drainWrites, mode)),
+          mode,
+        };
+      } else {
+        throw unexpected(frame.type, "during a copy");
+      }
+      stats.doneBytes = Math.min(next * blockSize, sourceSize);
+      ours?.dropBefore(next);
+      progressed();
+      if (!dry) await checkpoint(); // once an interval is fully in (see checkpoint)
+    }
+  } catch (e) {
+    await pause();
+    throw e;
   }
 }
 
