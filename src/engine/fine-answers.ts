@@ -10,8 +10,9 @@
  */
 import { DIGEST_SIZE, decodeBlocks, digestBlocks, type Volume } from "../native/index.js";
 import { protocolError } from "../protocol/body.js";
+import { codecs } from "../protocol/codecs.js";
 import type { FrameChannel } from "../protocol/frames.js";
-import { type Blocks, codecs, type FineOffer, MAX_BLOCKS_BYTES, MessageType } from "../protocol/messages.js";
+import { type Blocks, type FineOffer, MAX_BLOCKS_BYTES, MessageType } from "../protocol/messages.js";
 import type { BlockWriter } from "./block-writer.js";
 import type { FailureLatch } from "./failure-latch.js";
 import { Fingerprint, foldBatch } from "./fingerprint.js";

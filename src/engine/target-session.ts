@@ -9,10 +9,10 @@
 import { BlockferryError } from "../errors.js";
 import { BlockKind, decodeBlocks, digestBlocks, type Volume } from "../native/index.js";
 import { protocolError } from "../protocol/body.js";
+import { codecs } from "../protocol/codecs.js";
 import type { Frame } from "../protocol/frames.js";
 import {
   type Blocks,
-  codecs,
   type End,
   type FineOffer,
   type Hello,
@@ -116,7 +116,7 @@ export class TargetSession {
     ]);
     if (this.#fine !== undefined) {
       this.#handlers.set(MessageType.fineOffer, (b) => this.onFineOffer(codecs.fineOffer.decode(b)));
-      this.#handlers.set(MessageType.fineBlocks, (b) => this.onFineBlocks(codecs.blocks.decode(b, fineSize)));
+      this.#handlers.set(MessageType.fineBlocks, (b) => this.onFineBlocks(codecs.fineBlocks.decode(b, fineSize)));
     }
   }
 

@@ -9,7 +9,7 @@
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { decodeBlocks } from "../../src/native/index.js";
-import { codecs } from "../../src/protocol/messages.js";
+import { codecs } from "../../src/protocol/codecs.js";
 import { compressibleBytes, seededBytes } from "../helpers/random.js";
 import { encodeBlocks } from "./blocks.js";
 import { budget, check, expectRefusal, printSummary, runs } from "./fuzz.js";
