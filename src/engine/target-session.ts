@@ -24,7 +24,7 @@ import {
 import { BlockWriter } from "./block-writer.js";
 import { FailureLatch } from "./failure-latch.js";
 import { FineAnswers } from "./fine-answers.js";
-import { Fingerprint, foldBatch, foldZeroRun } from "./fingerprint.js";
+import { Fingerprint, foldZeroRun } from "./fingerprint.js";
 import { fromPeer, unexpected } from "./peer.js";
 import type { TargetState } from "./state.js";
 import { TransferStats } from "./stats.js";
