@@ -113,86 +113,106 @@ export interface Prediction {
 }
 
 export function predict(m: ModelInput): Prediction {
-  const nonZero = m.dataBytes * (1 - m.zeroFraction);
+  const c = modelContext(m);
+  return { fullCopy: fullCopy(c), delta: delta(c), deltaCached: deltaCached(c) };
+}
+
+type Context = ReturnType<typeof modelContext>;
+
+/** The rates and helpers every estimate shares. */
+function modelContext(m: ModelInput) {
   const parallel = Math.max(1, Math.min(m.cores, PARALLEL_BATCHES));
-  const digestRate = m.digestPerCore * parallel;
-  const ratio = m.compress ? Math.max(1, m.lz4Ratio) : 1;
   const net = m.network;
   const reads = net?.targetReads;
   const writeRate = reads !== undefined && reads.alone > 0 ? reads.alone : m.readRate;
-  const blocks = (bytes: number) => Math.ceil(bytes / m.blockSize);
-  const messages = (bytes: number) => Math.ceil(bytes / SAMPLE_CHUNK_BYTES);
   const setup = m.startupSeconds + (net === undefined ? 0 : net.handshakeSeconds + 2 * net.rttSeconds);
   const fill = SAMPLE_CHUNK_BYTES / m.readRate + SAMPLE_CHUNK_BYTES / writeRate;
-  const estimate = (stages: Stage[], wireBytes: number): Estimate => {
-    const slowest = stages.reduce((a, b) => (b.seconds > a.seconds ? b : a));
-    return {
-      seconds: setup + slowest.seconds + fill,
-      bottleneck: slowest.name,
-      stages,
-      setupSeconds: setup + fill,
-      wireBytes,
-    };
-  };
-  const stage = (name: string, bytes: number, rate: number): Stage => ({ name, bytes, seconds: bytes / rate });
-
-  // Full copy.
-  const wire = nonZero / ratio + blocks(m.dataBytes) * PER_BLOCK_BYTES + messages(m.dataBytes) * PER_MESSAGE_BYTES;
-  const full: Stage[] = [stage("source read", m.dataBytes, m.readRate), stage("digests", m.dataBytes, digestRate)];
-  if (m.compress) full.push(stage("lz4", nonZero, m.lz4PerCore * parallel));
-  if (net !== undefined) full.push(stage("network", wire, net.goodput));
-  full.push(stage("target write", nonZero, writeRate));
-
-  // Delta: what changed, and what the target holds (no copy yet: what the full copy leaves, zeros as holes).
+  const nonZero = m.dataBytes * (1 - m.zeroFraction);
+  const ratio = m.compress ? Math.max(1, m.lz4Ratio) : 1;
   const changed = m.change * m.size;
-  const changedWire = changed / ratio + blocks(changed) * PER_CHANGED_BLOCK_BYTES;
+  return {
+    m,
+    net,
+    reads,
+    writeRate,
+    nonZero,
+    ratio,
+    parallel,
+    changed,
+    changedWire: changed / ratio + Math.ceil(changed / m.blockSize) * PER_CHANGED_BLOCK_BYTES,
+    digestRate: m.digestPerCore * parallel,
+    blocks: (bytes: number) => Math.ceil(bytes / m.blockSize),
+    messages: (bytes: number) => Math.ceil(bytes / SAMPLE_CHUNK_BYTES),
+    stage: (name: string, bytes: number, rate: number): Stage => ({ name, bytes, seconds: bytes / rate }),
+    estimate: (stages: Stage[], wireBytes: number): Estimate => {
+      const slowest = stages.reduce((a, b) => (b.seconds > a.seconds ? b : a));
+      return {
+        seconds: setup + slowest.seconds + fill,
+        bottleneck: slowest.name,
+        stages,
+        setupSeconds: setup + fill,
+        wireBytes,
+      };
+    },
+  };
+}
+
+function fullCopy(c: Context): Estimate {
+  const { m, net, stage } = c;
+  const wire =
+    c.nonZero / c.ratio + c.blocks(m.dataBytes) * PER_BLOCK_BYTES + c.messages(m.dataBytes) * PER_MESSAGE_BYTES;
+  const full: Stage[] = [stage("source read", m.dataBytes, m.readRate), stage("digests", m.dataBytes, c.digestRate)];
+  if (m.compress) full.push(stage("lz4", c.nonZero, m.lz4PerCore * c.parallel));
+  if (net !== undefined) full.push(stage("network", wire, net.goodput));
+  full.push(stage("target write", c.nonZero, c.writeRate));
+  return c.estimate(full, wire);
+}
+
+/** Delta: what changed, and what the target holds (no copy yet: what the full copy leaves, zeros as holes). */
+function delta(c: Context): Prediction["delta"] {
+  const { m, net, reads, changed, stage } = c;
   const holds =
     reads !== undefined && reads.dataBytes > 0
       ? reads.dataBytes
       : net?.targetIsBlockDevice
         ? Math.min(net.targetSize, m.size)
-        : nonZero;
+        : c.nonZero;
   // The two-level comparison reads each changed block on the target once more.
   const targetRead = holds + changed;
-  const digestBytes = blocks(holds) * DIGEST_SIZE + messages(holds) * PER_MESSAGE_BYTES;
+  const digestBytes = c.blocks(holds) * DIGEST_SIZE + c.messages(holds) * PER_MESSAGE_BYTES;
   const fineDigests = (changed / MIN_FINE_SIZE) * DIGEST_SIZE;
   // In step at the pace the probe measured; without it, each on a disk of its own at this host's rate.
   const inStep = reads !== undefined && reads.inStepSource > 0 && reads.inStepTarget > 0;
   const both =
     Math.max(
       m.dataBytes / (inStep ? reads.inStepSource : m.readRate),
-      holds / (inStep ? reads.inStepTarget : writeRate),
+      holds / (inStep ? reads.inStepTarget : c.writeRate),
     ) +
-    changed / writeRate;
-  const delta: Stage[] = [
+    changed / c.writeRate;
+  const stages: Stage[] = [
     { name: BOTH_READS, bytes: m.dataBytes + targetRead, seconds: both },
-    stage("digests", Math.max(m.dataBytes, targetRead), digestRate),
+    stage("digests", Math.max(m.dataBytes, targetRead), c.digestRate),
   ];
-  if (m.compress) delta.push(stage("lz4", changed, m.lz4PerCore * parallel));
+  if (m.compress) stages.push(stage("lz4", changed, m.lz4PerCore * c.parallel));
   if (net !== undefined) {
-    const forward = changedWire + fineDigests;
-    delta.push(
+    const forward = c.changedWire + fineDigests;
+    stages.push(
       forward >= digestBytes
         ? stage("network (changed blocks)", forward, net.goodput)
         : stage("network (digests back)", digestBytes, net.goodput),
     );
   }
-  delta.push(stage("target write", changed, writeRate));
+  stages.push(stage("target write", changed, c.writeRate));
+  const wire = c.changedWire + fineDigests + digestBytes;
+  return { ...c.estimate(stages, wire), changedBytes: changed, digestBytes, targetReadBytes: targetRead };
+}
 
-  // Delta with the digest cache: the target reads nothing; changed blocks travel whole.
-  const cached: Stage[] = [stage("source read", m.dataBytes, m.readRate), stage("digests", m.dataBytes, digestRate)];
-  if (m.compress) cached.push(stage("lz4", changed, m.lz4PerCore * parallel));
-  if (net !== undefined) cached.push(stage("network (changed blocks)", changedWire, net.goodput));
-  cached.push(stage("target write", changed, writeRate));
-
-  return {
-    fullCopy: estimate(full, wire),
-    delta: {
-      ...estimate(delta, changedWire + fineDigests + digestBytes),
-      changedBytes: changed,
-      digestBytes,
-      targetReadBytes: targetRead,
-    },
-    deltaCached: { ...estimate(cached, changedWire), changedBytes: changed },
-  };
+/** Delta with the digest cache: the target reads nothing; changed blocks travel whole. */
+function deltaCached(c: Context): Prediction["deltaCached"] {
+  const { m, net, changed, stage } = c;
+  const stages: Stage[] = [stage("source read", m.dataBytes, m.readRate), stage("digests", m.dataBytes, c.digestRate)];
+  if (m.compress) stages.push(stage("lz4", changed, m.lz4PerCore * c.parallel));
+  if (net !== undefined) stages.push(stage("network (changed blocks)", c.changedWire, net.goodput));
+  stages.push(stage("target write", changed, c.writeRate));
+  return { ...c.estimate(stages, c.changedWire), changedBytes: changed };
 }

@@ -104,93 +104,29 @@ interface Clock {
 }
 
 async function measureAndPredict(o: BenchOptions, volume: Volume, generated: boolean, clock: Clock) {
-  const { blockSize } = o;
   const size = volume.size;
-  const layout = await dataLayout(volume, size, clock.until("direct"));
-  const maxBytes = o.fullScan ? Number.POSITIVE_INFINITY : o.sampleBytes;
-  const order = o.fullScan ? "sequential" : "spread";
-
-  o.progress(
-    `reading ${o.fullScan ? "all" : "a sample"} of ${formatBytes(layout.dataBytes)} of data (O_DIRECT, as a sync reads)`,
-  );
-  const slices = new SampleSlices(blockSize);
-  const direct = await sampleRead({
-    volume,
-    end: size,
-    blockSize,
-    maxBytes,
-    deadline: clock.until("direct"),
-    order,
-    onChunk: (data, zero) => slices.add(data, zero),
-  });
-  o.progress(`  ${formatBytes(direct.bytes)} in ${direct.seconds.toFixed(2)} s: ${formatRate(rateOf(direct))}`);
-
-  o.progress("reading another sample, buffered (through the page cache)");
-  const bufferedVolume = await openVolume(volume.path, { direct: false });
-  let buffered: SampleResult;
-  try {
-    buffered = await sampleRead({
-      volume: bufferedVolume,
-      end: size,
-      blockSize,
-      maxBytes: Math.min(maxBytes, o.sampleBytes),
-      deadline: clock.until("buffered"),
-      order: "spread",
-      phase: 0.5,
-    });
-  } finally {
-    await bufferedVolume.close();
-  }
-  o.progress(`  ${formatBytes(buffered.bytes)} in ${buffered.seconds.toFixed(2)} s: ${formatRate(rateOf(buffered))}`);
-
+  const { layout, direct, buffered, slices } = await measureReads(o, volume, clock);
   o.progress("digests and lz4 on the sample, one core");
-  const codecs = await measureCodecs(slices.data(), blockSize, clock.until("codecs"));
+  const codecs = await measureCodecs(slices.data(), o.blockSize, clock.until("codecs"));
   const cores = availableParallelism();
   o.progress(
     `  digests ${formatRate(codecs.digestPerCore)} per core, lz4 ${formatRate(codecs.lz4PerCore)} per core, ratio ${codecs.lz4Ratio.toFixed(2)}:1`,
   );
-
   const zero = zeroProfile(size, layout, direct.bytes, direct.zeroBytes);
   // Without a volume: predicted for --size of random data, as the temporary file holds.
   const predictedSize = o.size ?? size;
-  const scale = predictedSize / Math.max(size, 1);
   const network =
     o.to === undefined ? undefined : await probeDestination(o, o.to, volume, layout, predictedSize, clock);
-
-  const input: ModelInput = {
-    size: predictedSize,
-    dataBytes: zero.dataBytes * scale,
-    zeroFraction: zero.zeroFractionOfData,
-    blockSize,
-    compress: o.compress,
-    change: o.change,
-    readRate: rateOf(direct),
-    digestPerCore: codecs.digestPerCore,
-    lz4PerCore: codecs.lz4PerCore,
-    lz4Ratio: codecs.lz4Ratio,
-    cores,
-    startupSeconds: o.startupSeconds,
-    network:
-      network === undefined
-        ? undefined
-        : {
-            goodput: network.probe.goodput.bytesPerSecond,
-            rttSeconds: network.probe.rttSeconds,
-            handshakeSeconds: network.connectSeconds + network.probe.handshakeSeconds,
-            targetIsBlockDevice: network.probe.target.isBlockDevice,
-            targetSize: network.probe.target.size,
-            targetReads:
-              network.probe.targetRead === undefined
-                ? undefined
-                : inStepRates(network.probe.targetRead, zero.dataBytes),
-          },
-  };
+  const input = modelInput(o, { predictedSize, size, zero, direct, codecs, cores, probe: network?.probe });
+  if (input.network !== undefined && network !== undefined) {
+    input.network.handshakeSeconds += network.connectSeconds;
+  }
   const prediction: Prediction = predict(input);
   return {
     ok: true as const,
     volume: { path: generated ? null : volume.path, generated, size, isBlockDevice: volume.info.isBlockDevice },
     settings: {
-      blockSize,
+      blockSize: o.blockSize,
       compress: o.compress ? "lz4" : "none",
       change: o.change,
       seconds: o.seconds,
@@ -222,6 +158,88 @@ async function measureAndPredict(o: BenchOptions, volume: Volume, generated: boo
     },
     elapsedSeconds: (performance.now() - clock.started) / 1000,
     timeLimitReached: performance.now() >= clock.end,
+  };
+}
+
+/** The volume's layout, and a sample read as a sync reads (O_DIRECT, kept for the codecs) and one buffered. */
+async function measureReads(o: BenchOptions, volume: Volume, clock: Clock) {
+  const { blockSize } = o;
+  const size = volume.size;
+  const layout = await dataLayout(volume, size, clock.until("direct"));
+  const maxBytes = o.fullScan ? Number.POSITIVE_INFINITY : o.sampleBytes;
+  o.progress(
+    `reading ${o.fullScan ? "all" : "a sample"} of ${formatBytes(layout.dataBytes)} of data (O_DIRECT, as a sync reads)`,
+  );
+  const slices = new SampleSlices(blockSize);
+  const direct = await sampleRead({
+    volume,
+    end: size,
+    blockSize,
+    maxBytes,
+    deadline: clock.until("direct"),
+    order: o.fullScan ? "sequential" : "spread",
+    onChunk: (data, zero) => slices.add(data, zero),
+  });
+  o.progress(`  ${formatBytes(direct.bytes)} in ${direct.seconds.toFixed(2)} s: ${formatRate(rateOf(direct))}`);
+  o.progress("reading another sample, buffered (through the page cache)");
+  const bufferedVolume = await openVolume(volume.path, { direct: false });
+  let buffered: SampleResult;
+  try {
+    buffered = await sampleRead({
+      volume: bufferedVolume,
+      end: size,
+      blockSize,
+      maxBytes: Math.min(maxBytes, o.sampleBytes),
+      deadline: clock.until("buffered"),
+      order: "spread",
+      phase: 0.5,
+    });
+  } finally {
+    await bufferedVolume.close();
+  }
+  o.progress(`  ${formatBytes(buffered.bytes)} in ${buffered.seconds.toFixed(2)} s: ${formatRate(rateOf(buffered))}`);
+  return { layout, direct, buffered, slices };
+}
+
+/** What the model is given: the measured rates, scaled to the size predicted for. */
+function modelInput(
+  o: BenchOptions,
+  m: {
+    predictedSize: number;
+    size: number;
+    zero: ReturnType<typeof zeroProfile>;
+    direct: SampleResult;
+    codecs: Awaited<ReturnType<typeof measureCodecs>>;
+    cores: number;
+    probe: ProbeResult | undefined;
+  },
+): ModelInput {
+  const scale = m.predictedSize / Math.max(m.size, 1);
+  const p = m.probe;
+  return {
+    size: m.predictedSize,
+    dataBytes: m.zero.dataBytes * scale,
+    zeroFraction: m.zero.zeroFractionOfData,
+    blockSize: o.blockSize,
+    compress: o.compress,
+    change: o.change,
+    readRate: rateOf(m.direct),
+    digestPerCore: m.codecs.digestPerCore,
+    lz4PerCore: m.codecs.lz4PerCore,
+    lz4Ratio: m.codecs.lz4Ratio,
+    cores: m.cores,
+    startupSeconds: o.startupSeconds,
+    network:
+      p === undefined
+        ? undefined
+        : {
+            goodput: p.goodput.bytesPerSecond,
+            rttSeconds: p.rttSeconds,
+            handshakeSeconds: p.handshakeSeconds,
+            targetIsBlockDevice: p.target.isBlockDevice,
+            targetSize: p.target.size,
+            targetReads: p.targetRead === undefined ? undefined : inStepRates(p.targetRead, m.zero.dataBytes),
+          },
   };
 }
 

@@ -1,9 +1,9 @@
 import { resolve } from "node:path";
 import { Command, type Option } from "commander";
 import { BlockferryError } from "../errors.js";
+import { destinationKey } from "../job/digest-caches.js";
 import { type Job, readJobFile, type Setting } from "../job/job-file.js";
 import { runScheduled } from "../job/schedule.js";
-import { destinationKey } from "../job/sync.js";
 import { jsonText, printable } from "../printable.js";
 import { parseDestination } from "../transport/destination.js";
 import { invalid } from "../validate.js";

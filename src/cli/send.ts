@@ -1,10 +1,8 @@
-import { hostname } from "node:os";
 import type { Command } from "commander";
-import { RateLimiter } from "../engine/rate-limit.js";
 import { runSource } from "../engine/source.js";
-import { checkLiveSource } from "../job/live-source.js";
-import { defaultCacheDir, digestCacheAt } from "../job/sync.js";
-import { openVolume } from "../native/index.js";
+import { TransferStats } from "../engine/stats.js";
+import { defaultCacheDir, digestCacheAt } from "../job/digest-caches.js";
+import { openSource, SEND_OPTIONS, sourceIdOf, sourceOptions } from "../job/source-setup.js";
 import { FrameChannel } from "../protocol/frames.js";
 import { stdioStream } from "../transport/stdio.js";
 import { stderrLog } from "./receiver-options.js";
@@ -24,53 +22,41 @@ interface SendFlags extends SourceFlags {
 /**
  * `blockferry send --stdio SOURCE`: the source role on stdin/stdout, as a
  * `sync HOST:/PATH LOCAL` on another host starts it through ssh. Not for
- * people: `sync` passes every option.
+ * people: a pull passes every option, from the same table (SEND_OPTIONS).
  */
 export function registerSend(program: Command): void {
-  program
+  const command = program
     .command("send", { hidden: true })
     .argument("<source>")
     .requiredOption("--stdio")
     .requiredOption("--target-name <name>")
     .requiredOption("--cache-key <key>")
-    .option("--block-size <size>", "", "64K")
-    .option("--fine-block-size <size>", "", "4K")
-    .option("--compress <codec>", "", "none")
-    .option("--bwlimit <rate>")
-    .option("--full")
-    .option("--verify")
-    .option("--dry-run")
-    .option("--no-cache")
-    .option("--cache-runs <n>", "", "6")
-    .option("--cache-dir <dir>", "", defaultCacheDir())
-    .option("--allow-live")
-    .action(async (source: string, flags: SendFlags) => {
-      const s = sourceSettings(flags);
-      await checkLiveSource(source, flags.allowLive ?? false, stderrLog);
-      const volume = await openVolume(source);
-      try {
-        await runSource({
-          volume,
-          channel: new FrameChannel(stdioStream()),
-          targetName: flags.targetName,
-          sourceId: `${hostname()}:${source}`,
-          blockSize: s.blockSize,
-          fineSize: s.fineSize < s.blockSize ? s.fineSize : 0,
-          compress: s.compress,
-          full: flags.full ?? false,
-          verify: flags.verify ?? false,
-          dryRun: flags.dryRun ?? false,
-          rateLimiter: s.bwlimit === undefined ? undefined : new RateLimiter(s.bwlimit),
-          cache: digestCacheAt(flags.cacheDir, flags.cacheKey, stderrLog),
-          readCache: flags.cache,
-          cacheRuns: s.cacheRuns,
-          log: stderrLog,
-          awaitTargetClose: false,
-        });
-      } finally {
-        await volume.close();
-      }
-      // Our stdout closes only when this process exits, and the target waits for that.
-      process.stdout.write("", () => process.exit(0));
-    });
+    .option("--cache-dir <dir>", "", defaultCacheDir());
+  for (const { flag } of SEND_OPTIONS) command.option(flag);
+  command.action(async (source: string, flags: SendFlags) => {
+    const settings = {
+      ...sourceSettings({ blockSize: "64K", fineBlockSize: "4K", compress: "none", cacheRuns: "6", ...defined(flags) }),
+      full: flags.full ?? false,
+      verify: flags.verify ?? false,
+      dryRun: flags.dryRun ?? false,
+      readCache: flags.cache,
+      allowLive: flags.allowLive ?? false,
+    };
+    const volume = await openSource(source, settings, stderrLog);
+    try {
+      const cache = digestCacheAt(flags.cacheDir, flags.cacheKey, stderrLog);
+      const common = sourceOptions(settings, volume, await sourceIdOf(source), cache, new TransferStats(), stderrLog);
+      const channel = new FrameChannel(stdioStream());
+      await runSource({ ...common, channel, targetName: flags.targetName, awaitTargetClose: false });
+    } finally {
+      await volume.close();
+    }
+    // Our stdout closes only when this process exits, and the target waits for that.
+    process.stdout.write("", () => process.exit(0));
+  });
+}
+
+/** The options commander set (an unset one is absent, so the defaults above apply). */
+function defined<T extends object>(flags: T): Partial<T> {
+  return Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -1,6 +1,7 @@
 /** The end-of-sync report: JSON for monitoring, one line for people. */
 import type { TransferStats } from "../engine/stats.js";
 import type { NightlyOutcome } from "../job/nightly.js";
+import { syncFacts } from "../job/sync.js";
 import { formatBytes, formatDuration, formatRate } from "../units.js";
 
 export type SyncSummary = ReturnType<typeof summarize>;
@@ -14,6 +15,7 @@ export function summarize(
   blockSize: number,
 ) {
   const seconds = stats.elapsedSeconds();
+  const facts = syncFacts(outcome);
   return {
     ok: true,
     source,
@@ -21,9 +23,9 @@ export function summarize(
     /** The LVM snapshot read (and removed again), or null. */
     snapshot: outcome.snapshot ?? null,
     /** "delta": the target held a copy and only changed blocks were sent; "copy": everything was. */
-    mode: outcome.source.compared ? "delta" : "copy",
+    mode: facts.compared ? "delta" : "copy",
     /** Where the target's digests came from in a delta: the source's cache, or the target reading its volume. */
-    digestsFrom: outcome.source.cached ? "cache" : outcome.source.compared ? "target" : "none",
+    digestsFrom: facts.cached ? "cache" : facts.compared ? "target" : "none",
     blockSize,
     blocks: { compared: stats.comparedBlocks, changed: stats.changedBlocks },
     bytes: {
@@ -50,9 +52,9 @@ export function summarize(
       targetWriting: stats.targetWriteSeconds,
     },
     /** --with-dir: the directories placed on the receiving host. */
-    dirs: outcome.source.dirs,
+    dirs: facts.dirs,
     dryRun,
-    fingerprint: outcome.source.fingerprint,
+    fingerprint: facts.fingerprint,
     verified: !dryRun,
   };
 }

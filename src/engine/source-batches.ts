@@ -111,6 +111,36 @@ class DataRegions {
   }
 }
 
+/** One batch read with O_DIRECT and digested in the same pass (and compressed, when the plan says so). */
+async function readBatch(plan: BatchPlan, offset: number, length: number): Promise<DataBatch> {
+  const { volume, blockSize } = plan;
+  const buffer = await plan.pool.acquire();
+  try {
+    const result = await volume.read(buffer, offset, length, { blockSize, seed: plan.seed });
+    plan.stats.readBytes += length;
+    plan.stats.readSeconds += result.readSeconds;
+    plan.stats.hashSeconds += result.hashSeconds;
+    const zero = result.zero as Buffer;
+    const allZero = zero.every((z) => z === 1);
+    const compressed =
+      plan.compress && !allZero ? await compressBlocks(buffer.subarray(0, length), blockSize) : undefined;
+    return {
+      kind: "data",
+      firstBlock: offset / blockSize,
+      count: Math.ceil(length / blockSize),
+      buffer,
+      length,
+      digests: result.digests as Buffer,
+      zero,
+      compressed,
+      release: () => plan.pool.release(buffer),
+    };
+  } catch (e) {
+    plan.pool.release(buffer);
+    throw e;
+  }
+}
+
 export async function* readBatches(plan: BatchPlan): AsyncGenerator<SourceBatch> {
   const { volume, blockSize, batchBytes } = plan;
   const size = Math.min(plan.endByte ?? volume.size, volume.size);
@@ -134,34 +164,7 @@ export async function* readBatches(plan: BatchPlan): AsyncGenerator<SourceBatch>
     const offset = pos;
     const length = Math.min(batchBytes, dataUntil - offset);
     pos += length;
-    const read = async (): Promise<DataBatch> => {
-      const buffer = await plan.pool.acquire();
-      try {
-        const result = await volume.read(buffer, offset, length, { blockSize, seed: plan.seed });
-        plan.stats.readBytes += length;
-        plan.stats.readSeconds += result.readSeconds;
-        plan.stats.hashSeconds += result.hashSeconds;
-        const zero = result.zero as Buffer;
-        const allZero = zero.every((z) => z === 1);
-        const compressed =
-          plan.compress && !allZero ? await compressBlocks(buffer.subarray(0, length), blockSize) : undefined;
-        return {
-          kind: "data",
-          firstBlock: offset / blockSize,
-          count: Math.ceil(length / blockSize),
-          buffer,
-          length,
-          digests: result.digests as Buffer,
-          zero,
-          compressed,
-          release: () => plan.pool.release(buffer),
-        };
-      } catch (e) {
-        plan.pool.release(buffer);
-        throw e;
-      }
-    };
-    return { batch: read() };
+    return { batch: readBatch(plan, offset, length) };
   };
 
   const fill = async () => {

@@ -29,10 +29,8 @@ export interface NightlyOptions extends SyncJobOptions {
   signal: AbortSignal;
 }
 
-export interface NightlyOutcome extends SyncOutcome {
-  /** The snapshot the copy was read from (removed again), if any. */
-  snapshot: string | undefined;
-}
+/** The sync's outcome, and the snapshot the copy was read from (removed again), if any. */
+export type NightlyOutcome = SyncOutcome & { snapshot: string | undefined };
 
 export async function runNightly(o: NightlyOptions): Promise<NightlyOutcome> {
   const env = { BLOCKFERRY_SOURCE: o.source };

@@ -9,58 +9,37 @@ import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { BlockferryError } from "../errors.js";
 import { protocolError } from "../protocol/body.js";
-import type { Destination } from "../transport/destination.js";
 import { withRemote } from "../transport/ssh.js";
+import { destroyOnAbort } from "./abort.js";
 import { receiveOne } from "./receive.js";
-import type { SyncJobOptions, SyncOutcome } from "./sync.js";
+import { sendArgs } from "./source-setup.js";
+import type { SyncJobOptions, SyncOutcome } from "./sync-types.js";
 import { localTargetName, targetMap } from "./targets.js";
 
 export async function pullOverSsh(from: { host: string; path: string }, o: SyncJobOptions): Promise<SyncOutcome> {
-  const dest: Destination = o.destination;
+  const dest = o.destination;
   if (dest.kind !== "local") {
     throw new BlockferryError("E_INVALID_ARG", "DEST: expected a local path when the source is remote (host:/path)");
   }
   const local = resolve(dest.path);
   const name = localTargetName(local);
-  const args = [
-    "send",
-    "--stdio",
-    "--target-name",
-    name,
-    "--block-size",
-    String(o.blockSize),
-    "--fine-block-size",
-    String(o.fineSize < o.blockSize ? o.fineSize : 0),
-    "--compress",
-    o.compress ? "lz4" : "none",
-    "--cache-runs",
-    String(o.cacheRuns),
-    // The remote keeps one cache per (this host, this path).
-    "--cache-key",
-    `pull://${hostname()}${local}`,
-    ...(o.full ? ["--full"] : []),
-    ...(o.verify ? ["--verify"] : []),
-    ...(o.dryRun ? ["--dry-run"] : []),
-    ...(o.readCache ? [] : ["--no-cache"]),
-    ...(o.allowLive ? ["--allow-live"] : []),
-    ...(o.bwlimit === undefined ? [] : ["--bwlimit", String(o.bwlimit)]),
-    from.path,
-  ];
+  // The remote keeps one cache per (this host, this path).
+  const cacheKey = `pull://${hostname()}${local}`;
+  const args = ["send", "--stdio", "--target-name", name, "--cache-key", cacheKey, ...sendArgs(o), from.path];
   const config = {
     targets: targetMap([{ name, path: dest.path }]),
     create: o.create,
     stateDir: o.stateDir,
     log: o.log,
   };
-  const target = await withRemote(from.host, args, o.ssh, o.log, (stream) => receiveOne(stream, config, o.stats));
+  const target = await withRemote(from.host, args, o.ssh, o.log, async (stream) => {
+    const release = destroyOnAbort(o.signal, stream);
+    try {
+      return await receiveOne(stream, config, o.stats);
+    } finally {
+      release();
+    }
+  });
   if (target.mode === "probe") throw protocolError("the remote source sent a probe instead of a sync");
-  const source = {
-    fingerprint: target.fingerprint,
-    resumedFromBlock: target.resumedFromBlock,
-    compared: target.mode !== "copy",
-    cached: target.mode === "cached",
-    stats: o.stats,
-    dirs: [],
-  };
-  return { source, target };
+  return { direction: "pull", target };
 }

@@ -1,0 +1,101 @@
+/**
+ * A push: this host reads the source and runs the source role, to a local
+ * path (the target role in this process too, over an in-memory pair), to a
+ * receiver over TCP, or to `blockferry receive --stdio` started over ssh.
+ */
+import { stat } from "node:fs/promises";
+import { resolve } from "node:path";
+import type { SourceOptions } from "../engine/source.js";
+import { runSource } from "../engine/source.js";
+import { TransferStats } from "../engine/stats.js";
+import { BlockferryError } from "../errors.js";
+import { FrameChannel } from "../protocol/frames.js";
+import { memoryPair } from "../transport/memory.js";
+import { connectSecure } from "../transport/secure.js";
+import { withRemote } from "../transport/ssh.js";
+import { destroyOnAbort } from "./abort.js";
+import { destinationKey, digestCacheAt } from "./digest-caches.js";
+import { receiveOne } from "./receive.js";
+import { openSource, sourceIdOf, sourceOptions } from "./source-setup.js";
+import type { SyncJobOptions, SyncOutcome } from "./sync-types.js";
+import { localTargetName, targetMap } from "./targets.js";
+
+type Common = Omit<SourceOptions, "channel" | "targetName">;
+
+export async function push(o: SyncJobOptions): Promise<SyncOutcome> {
+  const volume = await openSource(o.source, o, o.log);
+  try {
+    const cache = digestCacheAt(o.cacheDir, destinationKey(o.destination), o.log);
+    const sourceId = o.sourceId ?? (await sourceIdOf(o.source));
+    const common = {
+      ...sourceOptions(o, volume, sourceId, cache, o.stats, o.log),
+      dirs: o.dirs,
+      beforeEnd: o.beforeEnd,
+    };
+    const dest = o.destination;
+    if (dest.kind === "tcp") {
+      const socket = await connectSecure(dest.endpoint, await o.security(), o.log);
+      const release = destroyOnAbort(o.signal, socket);
+      try {
+        const channel = new FrameChannel(socket);
+        return {
+          direction: "push",
+          source: await runSource({ ...common, channel, targetName: dest.targetName }),
+          target: undefined,
+        };
+      } finally {
+        release();
+        socket.destroy();
+      }
+    }
+    if (dest.kind === "ssh") return { direction: "push", source: await overSsh(dest, o, common), target: undefined };
+    return await toLocal(dest.path, o, common);
+  } finally {
+    await volume.close();
+  }
+}
+
+/** Both roles in this process: the target writes a local path. */
+async function toLocal(path: string, o: SyncJobOptions, common: Common): Promise<SyncOutcome> {
+  await refuseSameFile(o.source, path);
+  const pair = memoryPair();
+  const release = destroyOnAbort(o.signal, pair.a, pair.b);
+  // Named after its path: each local device then has a state file of its own in the state directory.
+  const name = localTargetName(resolve(path));
+  const targets = targetMap([{ name, path }]);
+  const allowDirs = (o.dirs ?? []).map((d) => ({ name, dir: d.dest }));
+  const config = { targets, create: o.create, stateDir: o.stateDir, allowDirs, log: o.log };
+  const target = receiveOne(pair.b, config, new TransferStats());
+  const source = runSource({ ...common, channel: new FrameChannel(pair.a), targetName: name });
+  const [s, t] = await Promise.allSettled([source, target]);
+  release();
+  // The target's reason is the one to report when both failed (the source only saw the pipe close).
+  if (t.status === "rejected" && (s.status === "rejected" || !(t.reason instanceof BlockferryError))) throw t.reason;
+  if (s.status === "rejected") throw s.reason;
+  // A local target is never probed: its result is a sync's.
+  const received = t.status === "fulfilled" && t.value.mode !== "probe" ? t.value : undefined;
+  return { direction: "push", source: s.value, target: received };
+}
+
+/** The remote end is `blockferry receive --stdio` for that one path, started through ssh. */
+async function overSsh(dest: { host: string; path: string }, o: SyncJobOptions, common: Common) {
+  const name = localTargetName(dest.path);
+  const args = ["receive", "--stdio", "--target", `${name}=${dest.path}`, ...(o.create ? ["--create"] : [])];
+  // The user names the directories on the remote host: its receiver may place exactly those.
+  for (const dir of o.dirs ?? []) args.push("--allow-dir", `${name}=${dir.dest}`);
+  return withRemote(dest.host, args, o.ssh, o.log, async (stream) => {
+    const release = destroyOnAbort(o.signal, stream);
+    try {
+      return await runSource({ ...common, channel: new FrameChannel(stream), targetName: name });
+    } finally {
+      release();
+    }
+  });
+}
+
+async function refuseSameFile(source: string, target: string): Promise<void> {
+  const [a, b] = await Promise.all([stat(source), stat(target).catch(() => undefined)]);
+  if (b !== undefined && a.dev === b.dev && a.ino === b.ino) {
+    throw new BlockferryError("E_INVALID_ARG", `DEST: expected another volume than the source, got ${target}`);
+  }
+}
