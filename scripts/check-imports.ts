@@ -87,4 +87,6 @@ if (problems.length > 0) {
   console.error(`src/ does not keep its shape:\n${problems.map((p) => `  ${p}`).join("\n")}`);
   process.exit(1);
 }
-console.log(`src/ keeps its shape: ${files.length} files, no cycle, no upward import, files and functions within bounds`);
+console.log(
+  `src/ keeps its shape: ${files.length} files, no cycle, no upward import, files and functions within bounds`,
+);
