@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "codec_ops.h"
+#include "dir_ops.h"
 #include "memory.h"
 #include "volume_wrap.h"
 
@@ -15,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("compressBlocks", Napi::Function::New(env, CompressBlocksAsync));
   exports.Set("decodeBlocks", Napi::Function::New(env, DecodeBlocksAsync));
   exports.Set("foldDigests", Napi::Function::New(env, FoldDigestsAsync));
+  exports.Set("dirAt", DirAtFunctions(env));
   return exports;
 }
 

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { Placement, recoverLeftovers } from "../../src/dirsync/place.js";
+import { Placement } from "../../src/dirsync/place.js";
 import type { BlockferryError } from "../../src/errors.js";
 import { scratchDir } from "../helpers/files.js";
 import { leftovers } from "./helpers.js";
@@ -17,7 +17,8 @@ describe("placing a tree", () => {
     mkdirSync(`${dest}.blockferry-new`);
     writeFileSync(join(`${dest}.blockferry-new`, "f"), "maybe complete, maybe not");
     const lines: string[] = [];
-    await recoverLeftovers(dest, (l) => lines.push(l));
+    const p = await Placement.prepare(dest, (l) => lines.push(l));
+    await p.discard();
     expect(readFileSync(join(dest, "f"), "utf8")).toBe("the old tree");
     expect(leftovers(dest)).toEqual([]);
     expect(lines[0]).toMatch(/restoring the previous tree/);

@@ -85,9 +85,9 @@ export function connect(dest: string, checkPlace?: (dest: string) => Promise<voi
 }
 
 /** Waits (up to 10 s) until `ready` holds; false if it never did. */
-export async function until(ready: () => boolean): Promise<boolean> {
+export async function until(ready: () => boolean | Promise<boolean>): Promise<boolean> {
   for (let i = 0; i < 1000; i++) {
-    if (ready()) return true;
+    if (await ready()) return true;
     await sleep(10);
   }
   return ready();
