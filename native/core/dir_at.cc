@@ -21,6 +21,11 @@ constexpr int kMaxRemoveDepth = 4096;
 
 [[noreturn]] void Fail(const char* op, int err) { throw IoError::System(op, err, -1); }
 
+[[noreturn]] void FailMountPoint() {
+  throw IoError(ErrorKind::kSystem, "remove", EXDEV, -1,
+                "a file system is mounted inside the tree: not removed (unmount it first)");
+}
+
 void CheckName(const std::string& name, const char* op) {
   if (name.empty() || name == "." || name == ".." || name.size() > 255 ||
       name.find('/') != std::string::npos || name.find('\0') != std::string::npos) {
@@ -92,7 +97,10 @@ void RemoveEntry(int dir, const std::string& name, const struct stat& st, dev_t 
 
 // Removes everything in the directory `name` (already known to be a directory on `dev`).
 void EmptyDir(int dir, const std::string& name, dev_t dev, int depth) {
-  if (depth > kMaxRemoveDepth) Fail("remove (tree too deep)", ELOOP);
+  if (depth > kMaxRemoveDepth) {
+    throw IoError(ErrorKind::kSystem, "remove", ELOOP, -1,
+                  "the tree is more than 4096 directories deep: not removed");
+  }
   int raw = OpenDirFlags(dir, name.c_str(), O_RDONLY);
   if (raw < 0 && errno == EACCES) {
     // Not root, and a directory we may not read: ours to remove, so make it readable.
@@ -104,7 +112,7 @@ void EmptyDir(int dir, const std::string& name, dev_t dev, int depth) {
   Fd fd(raw);
   struct stat self;
   if (fstat(fd.get(), &self) != 0) Fail("stat", errno);
-  if (self.st_dev != dev) Fail("remove (a mount point)", EXDEV);
+  if (self.st_dev != dev) FailMountPoint();
   bool made_writable = false;
   for (const std::string& child : ListDir(fd.get())) {
     struct stat st;
@@ -129,7 +137,7 @@ void RemoveEntry(int dir, const std::string& name, const struct stat& st, dev_t 
     if (unlinkat(dir, name.c_str(), 0) != 0 && errno != ENOENT) Fail("unlink", errno);
     return;
   }
-  if (st.st_dev != dev) Fail("remove (a mount point)", EXDEV);
+  if (st.st_dev != dev) FailMountPoint();
   EmptyDir(dir, name, dev, depth);
   if (unlinkat(dir, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) Fail("rmdir", errno);
 }

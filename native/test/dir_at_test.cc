@@ -4,10 +4,13 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -214,4 +217,56 @@ TEST_CASE(an_exclusive_lock_is_held_by_one_open_file_at_a_time) {
   close(a);
   CHECK(TryLockExclusive(b));
   close(b);
+}
+
+TEST_CASE(remove_tree_stops_at_a_mount_point) {
+  if (geteuid() != 0) return;
+  Scratch s;
+  mkdir(s.At("root/t").c_str(), 0755);
+  mkdir(s.At("root/t/m").c_str(), 0755);
+  if (mount("tmpfs", s.At("root/t/m").c_str(), "tmpfs", 0, "size=1m") != 0)
+    return;  // no mounts here
+  close(open(s.At("root/t/m/precious").c_str(), O_CREAT | O_WRONLY, 0644));
+  int root = OpenDirPath(s.At("root"));
+  bool refused = false;
+  try {
+    RemoveTreeAt(root, "t");
+  } catch (const IoError& e) {
+    refused = e.err() == EXDEV;
+  }
+  CHECK(refused);
+  CHECK(s.Exists("root/t/m/precious"));
+  umount(s.At("root/t/m").c_str());
+  CHECK(RemoveTreeAt(root, "t"));
+  close(root);
+}
+
+// Not root: a read-only or unreadable directory in the tree is made writable, then removed.
+TEST_CASE(remove_tree_as_another_user_makes_read_only_directories_writable) {
+  if (geteuid() != 0) return;
+  Scratch s;
+  chmod(s.path.c_str(), 0755);
+  chown(s.At("root").c_str(), 65534, 65534);
+  pid_t pid = fork();
+  if (pid == 0) try {
+      if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+      int root = OpenDirPath(s.At("root"));
+      int t = MakeDirAt(root, "t", 0700);
+      int ro = MakeDirAt(t, "ro", 0700);
+      close(CreateFileAt(ro, "f", 0600));
+      close(MakeDirAt(ro, "closed", 0700));
+      fchmodat(ro, "closed", 0, 0);
+      fchmod(ro, 0555);
+      close(ro);
+      close(t);
+      bool removed = RemoveTreeAt(root, "t") && KindAt(root, "t") == EntryKind::kNone;
+      _exit(removed ? 0 : 1);
+    } catch (const IoError& e) {
+      std::fprintf(stderr, "  as another user: %s\n", e.what());
+      _exit(3);
+    }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  CHECK(!s.Exists("root/t"));
 }

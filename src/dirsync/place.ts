@@ -71,7 +71,7 @@ async function openParent(dest: string): Promise<DirFd> {
     if (err.errno === ELOOP) {
       throw new BlockferryError(
         "E_ACCESS",
-        `${showPath(dest)}: ${showPath(at)} is a symbolic link on the receiving host, so ${showPath(parent)} is reached through a symbolic link on the receiving host; name the real path`,
+        `${showPath(dest)}: ${showPath(parent)} is reached through a symbolic link on the receiving host (${showPath(at)}); name the real path`,
         { errno: err.errno, cause: e },
       );
     }
@@ -100,23 +100,24 @@ interface Names {
  * a symlink is removed itself, never restored nor followed.
  */
 async function recoverLeftovers(parent: DirFd, n: Names, dest: string, log: (line: string) => void): Promise<void> {
-  const old = `${dest}${OLD_SUFFIX}`;
+  const old = showPath(dest + OLD_SUFFIX);
+  const where = showPath(dest);
   try {
     const oldKind = await parent.kind(n.old);
     if (oldKind === "dir" && (await parent.kind(n.dest)) === undefined) {
-      log(`${dest}: restoring the previous tree from ${old} (an earlier transfer stopped while replacing it)`);
+      log(`${where}: restoring the previous tree from ${old} (an earlier transfer stopped while replacing it)`);
       await renameNoReplace(parent, n.old, n.dest);
       await parent.sync();
     } else if (oldKind !== undefined) {
-      log(`${dest}: removing ${old}, left by an earlier transfer`);
+      log(`${where}: removing ${old}, left by an earlier transfer`);
       await parent.removeTree(n.old);
     }
     if ((await parent.kind(n.staging)) !== undefined) {
-      log(`${dest}: removing ${dest}${STAGING_SUFFIX}, left by an earlier transfer`);
+      log(`${where}: removing ${showPath(dest + STAGING_SUFFIX)}, left by an earlier transfer`);
       await parent.removeTree(n.staging);
     }
   } catch (e) {
-    throw failed(e, `${dest}: cleaning up after an earlier transfer`);
+    throw failed(e, `${where}: cleaning up after an earlier transfer`);
   }
 }
 
@@ -215,7 +216,7 @@ export class Placement {
     if (oldTree !== undefined) {
       await parent.removeTree(oldTree).catch((e: unknown) => {
         this.#log(
-          `warning: the previous ${this.dest} was not removed (${(e as Error).message}); the next transfer removes it`,
+          `warning: the previous ${showPath(this.dest)} was not removed (${(e as Error).message}); the next transfer removes it`,
         );
       });
     }
@@ -253,7 +254,9 @@ export class Placement {
     try {
       await this.#parent.removeTree(this.#names.staging);
     } catch (e) {
-      this.#log(`warning: ${this.staging} was not removed (${(e as Error).message}); the next transfer removes it`);
+      this.#log(
+        `warning: ${showPath(this.staging)} was not removed (${(e as Error).message}); the next transfer removes it`,
+      );
     } finally {
       await this.#release();
     }

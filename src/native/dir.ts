@@ -162,15 +162,16 @@ function setMtimeAt(fd: number, name: Uint8Array | null, sec: number, nsec: numb
 }
 
 /**
- * A lock file, opened (created if missing, 0644) without following a symlink
- * and without blocking on a fifo planted in its place. tryLock takes an
- * exclusive flock: the kernel releases it when the descriptor is closed or
- * its process dies, however it dies.
+ * A lock file, opened without following a symlink and without blocking on a
+ * fifo planted in its place; created (0644, whatever the umask, so other
+ * users may lock it too) if missing. tryLock takes an exclusive flock: the
+ * kernel releases it when the descriptor is closed or its process dies,
+ * however it dies. (The descriptor is close-on-exec, as every descriptor Node
+ * opens: a hook or child process never inherits the lock.)
  */
 export class LockFd extends HeldFd {
   static async open(path: string): Promise<LockFd> {
-    const flags = fs.O_RDONLY | fs.O_CREAT | fs.O_NOFOLLOW | fs.O_NONBLOCK;
-    const lock = new LockFd(await openFd(checkString("path", path), flags, 0o644));
+    const lock = new LockFd(await openLockFile(checkString("path", path)));
     try {
       if (!(await fstatFd(lock.fd)).isFile()) {
         throw new BlockferryError("E_UNSUPPORTED", `${path} is not a regular file: not used as a lock`);
@@ -185,5 +186,31 @@ export class LockFd extends HeldFd {
   /** False if another open file holds the lock. */
   tryLock(): Promise<boolean> {
     return callNative(() => addon.dirAt.tryLock(this.fd));
+  }
+}
+
+/**
+ * Opens an existing lock file without O_CREAT: in a sticky, world-writable
+ * directory (/run/lock) fs.protected_regular refuses O_CREAT on another
+ * user's file, even one that exists. Creates it only when missing (O_EXCL).
+ */
+async function openLockFile(path: string): Promise<number> {
+  const flags = fs.O_RDONLY | fs.O_NOFOLLOW | fs.O_NONBLOCK;
+  for (let round = 0; ; round++) {
+    try {
+      return await openFd(path, flags);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT" || round === 2) throw e;
+    }
+    try {
+      const fd = await openFd(path, flags | fs.O_CREAT | fs.O_EXCL, 0o644);
+      await fchmodFd(fd, 0o644).catch(async (e: unknown) => {
+        await closeFd(fd);
+        throw e;
+      });
+      return fd;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e; // created meanwhile: open it
+    }
   }
 }

@@ -9,6 +9,15 @@ import { leftovers } from "./helpers.js";
 const scratch = scratchDir();
 afterAll(() => scratch.remove());
 
+/** Places a tree holding one file `f` with `content` at `dest`, through the placement alone. */
+async function place(dest: string, content: string): Promise<void> {
+  const p = await Placement.prepare(dest, () => {});
+  const f = await p.stagingDir.createFile(Buffer.from("f"), 0o644);
+  await f.write(Buffer.from(content), 0);
+  await f.close();
+  await p.commit();
+}
+
 describe("placing a tree", () => {
   it("after a crash between the two renames, puts the old tree back first", async () => {
     const dest = join(scratch.dir, "crashed");
@@ -31,12 +40,12 @@ describe("placing a tree", () => {
     expect(leftovers(dest)).toEqual([]);
   });
 
-  it("commits into a destination that did not exist", async () => {
+  it("commits into a destination that did not exist, then replaces it", async () => {
     const dest = join(scratch.dir, "new");
-    const p = await Placement.prepare(dest, () => {});
-    writeFileSync(join(p.staging, "f"), "x");
-    await p.commit();
+    await place(dest, "x");
     expect(readFileSync(join(dest, "f"), "utf8")).toBe("x");
+    await place(dest, "y");
+    expect(readFileSync(join(dest, "f"), "utf8")).toBe("y");
     expect(leftovers(dest)).toEqual([]);
   });
 });
