@@ -62,25 +62,25 @@ Napi::Value OpenPath(const Napi::CallbackInfo& info) {
   return Run<int>(info.Env(), [path] { return OpenDirPath(path); });
 }
 
-Napi::Value OpenAt(const Napi::CallbackInfo& info) {
+// (dir, name) -> Promise of what `fn` returns.
+template <typename T>
+Napi::Value DirName(const Napi::CallbackInfo& info, T (*fn)(int, const std::string&)) {
   int dir = FdArg(info, 0);
   std::string name = NameArg(info, 1, "name");
-  return Run<int>(info.Env(), [dir, name] { return OpenDirAt(dir, name); });
+  return Run<T>(info.Env(), [fn, dir, name] { return fn(dir, name); });
 }
 
-Napi::Value MakeDir(const Napi::CallbackInfo& info) {
+// (dir, name, mode) -> Promise<fd> of the directory or file `make` created.
+Napi::Value NewEntry(const Napi::CallbackInfo& info, int (*make)(int, const std::string&, mode_t)) {
   int dir = FdArg(info, 0);
   std::string name = NameArg(info, 1, "name");
   mode_t mode = BoundedArg(info, 2, "mode", 07777);
-  return Run<int>(info.Env(), [dir, name, mode] { return MakeDirAt(dir, name, mode); });
+  return Run<int>(info.Env(), [make, dir, name, mode] { return make(dir, name, mode); });
 }
 
-Napi::Value CreateFile(const Napi::CallbackInfo& info) {
-  int dir = FdArg(info, 0);
-  std::string name = NameArg(info, 1, "name");
-  mode_t mode = BoundedArg(info, 2, "mode", 07777);
-  return Run<int>(info.Env(), [dir, name, mode] { return CreateFileAt(dir, name, mode); });
-}
+Napi::Value OpenAt(const Napi::CallbackInfo& info) { return DirName(info, OpenDirAt); }
+Napi::Value MakeDir(const Napi::CallbackInfo& info) { return NewEntry(info, MakeDirAt); }
+Napi::Value CreateFile(const Napi::CallbackInfo& info) { return NewEntry(info, CreateFileAt); }
 
 Napi::Value Symlink(const Napi::CallbackInfo& info) {
   int dir = FdArg(info, 0);
@@ -144,11 +144,7 @@ Napi::Value Rename(const Napi::CallbackInfo& info) {
   return RunVoid(info.Env(), [dir, from, to, mode] { RenameAt(dir, from, to, mode); });
 }
 
-Napi::Value RemoveTree(const Napi::CallbackInfo& info) {
-  int dir = FdArg(info, 0);
-  std::string name = NameArg(info, 1, "name");
-  return Run<bool>(info.Env(), [dir, name] { return RemoveTreeAt(dir, name); });
-}
+Napi::Value RemoveTree(const Napi::CallbackInfo& info) { return DirName(info, RemoveTreeAt); }
 
 Napi::Value TryLock(const Napi::CallbackInfo& info) {
   int fd = FdArg(info, 0);

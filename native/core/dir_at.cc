@@ -57,6 +57,13 @@ class Fd {
   int fd_;
 };
 
+// fstatat without following `name`; false if nothing is there.
+bool StatAt(int dir, const std::string& name, struct stat* st) {
+  if (fstatat(dir, name.c_str(), st, AT_SYMLINK_NOFOLLOW) == 0) return true;
+  if (errno == ENOENT) return false;
+  Fail("stat", errno);
+}
+
 bool IsSymlinkAt(int dir, const char* name) {
   struct stat st;
   return fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
@@ -116,10 +123,7 @@ void EmptyDir(int dir, const std::string& name, dev_t dev, int depth) {
   bool made_writable = false;
   for (const std::string& child : ListDir(fd.get())) {
     struct stat st;
-    if (fstatat(fd.get(), child.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno == ENOENT) continue;
-      Fail("stat", errno);
-    }
+    if (!StatAt(fd.get(), child, &st)) continue;
     try {
       RemoveEntry(fd.get(), child, st, dev, depth + 1);
     } catch (const IoError& e) {
@@ -204,10 +208,7 @@ void SymlinkAt(int dir, const std::string& name, const std::string& target) {
 EntryKind KindAt(int dir, const std::string& name) {
   CheckName(name, "stat");
   struct stat st;
-  if (fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (errno == ENOENT) return EntryKind::kNone;
-    Fail("stat", errno);
-  }
+  if (!StatAt(dir, name, &st)) return EntryKind::kNone;
   if (S_ISDIR(st.st_mode)) return EntryKind::kDir;
   if (S_ISREG(st.st_mode)) return EntryKind::kFile;
   if (S_ISLNK(st.st_mode)) return EntryKind::kSymlink;
@@ -218,10 +219,7 @@ bool SameEntryAt(int dir, const std::string& name, int fd) {
   CheckName(name, "stat");
   struct stat a, b;
   if (fstat(fd, &b) != 0) Fail("stat", errno);
-  if (fstatat(dir, name.c_str(), &a, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (errno == ENOENT) return false;
-    Fail("stat", errno);
-  }
+  if (!StatAt(dir, name, &a)) return false;
   return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
@@ -266,10 +264,7 @@ bool RemoveTreeAt(int dir, const std::string& name) {
   CheckName(name, "remove");
   struct stat top, st;
   if (fstat(dir, &top) != 0) Fail("stat", errno);
-  if (fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (errno == ENOENT) return false;
-    Fail("stat", errno);
-  }
+  if (!StatAt(dir, name, &st)) return false;
   RemoveEntry(dir, name, st, top.st_dev, 0);
   return true;
 }
