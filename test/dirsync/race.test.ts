@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { BlockferryError } from "../../src/errors.js";
 import { checkDirAllowed, type ReceiverConfig } from "../../src/job/targets.js";
 import { scratchDir } from "../helpers/files.js";
+import { seededInts, testSeed } from "../helpers/random.js";
 import { leftovers, snapshot } from "./helpers.js";
 import { begin, connect, data, dir, exists, file, link, stream, until } from "./script.js";
 
@@ -46,6 +47,7 @@ function layout() {
 }
 
 const staging = (dest: string) => `${dest}.blockferry-new`;
+const ROUNDS = Number(process.env.BLOCKFERRY_RACE_ROUNDS) || 40;
 
 describe("two connections placing at once", () => {
   it("the second cannot plant a symlink in the first's staging tree (the attack of issue 15, finding 1)", async () => {
@@ -187,5 +189,47 @@ describe("a symlink swapped into the path under a placement is never followed", 
     expect(outcome).toBeInstanceOf(BlockferryError);
     expect(snapshot(outside)).toEqual(before);
     expect(leftovers(dest)).toEqual([]);
+  });
+});
+
+describe("random interleavings (seeded)", () => {
+  it("two connections and a symlink swapped in at a random step never write outside the allowed root", async () => {
+    const seed = testSeed("dirsync race");
+    const pick = seededInts(seed);
+    const outcomes: Record<string, number> = {};
+    for (let round = 0; round < ROUNDS; round++) {
+      const { root, outside, before, policy } = layout();
+      const app = join(root, "app");
+      mkdirSync(join(app, "conf"), { recursive: true });
+      const firstDest = [app, join(app, "conf")][pick(2)] as string;
+      const secondDest = [app, join(app, "conf"), staging(app), join(staging(app), "sub"), join(root, "other")][
+        pick(5)
+      ] as string;
+      const first = connect(firstDest, policy("a"));
+      await first.send(begin(), dir("sub"), dir("sub/deep"));
+      expect(await until(exists(join(staging(firstDest), "sub", "deep")))).toBe(true);
+      const second = connect(secondDest, policy("b"));
+      await second.send(...stream(link("sub", outside), file("x", 1), data(1)));
+      const swap = pick(4);
+      if (swap === 1) {
+        renameSync(join(staging(firstDest), "sub"), join(root, "moved"));
+        symlinkSync(outside, join(staging(firstDest), "sub"));
+      } else if (swap === 2) {
+        renameSync(staging(firstDest), join(root, "moved"));
+        symlinkSync(outside, staging(firstDest));
+      } else if (swap === 3) {
+        rmdirSync(join(staging(firstDest), "sub", "deep"));
+        symlinkSync(outside, join(staging(firstDest), "sub", "deep"));
+      }
+      await first.send(file("sub/deep/f", 2), data(2), file("sub/zz", 4), data(4));
+      await first.send(first.end());
+      const a = await first.close();
+      const b = await second.close();
+      const name = (r: unknown) => (r instanceof BlockferryError ? r.code : "placed");
+      const key = `swap ${swap}: ${name(a)} / ${name(b)}`;
+      outcomes[key] = (outcomes[key] ?? 0) + 1;
+      expect(snapshot(outside), `round ${round}, seed ${seed}, ${key}`).toEqual(before);
+    }
+    console.log(`[dirsync race] ${ROUNDS} rounds:`, outcomes);
   });
 });
