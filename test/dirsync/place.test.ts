@@ -1,10 +1,11 @@
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Placement } from "../../src/dirsync/place.js";
 import type { BlockferryError } from "../../src/errors.js";
 import { scratchDir } from "../helpers/files.js";
 import { leftovers } from "./helpers.js";
+import { begin, connect, entry, meta, NONE } from "./script.js";
 
 const scratch = scratchDir();
 afterAll(() => scratch.remove());
@@ -47,5 +48,26 @@ describe("placing a tree", () => {
     await place(dest, "y");
     expect(readFileSync(join(dest, "f"), "utf8")).toBe("y");
     expect(leftovers(dest)).toEqual([]);
+  });
+});
+
+describe("metadata", () => {
+  it("keeps modification times to the nanosecond: files, directories, symlinks and the root", async () => {
+    const dest = join(scratch.dir, "times");
+    const at = (mtimeNsec: number) => meta({ mtimeSec: 1_600_000_000, mtimeNsec });
+    const c = connect(dest);
+    await c.send(
+      begin(),
+      entry("dir", "d", 0, NONE, at(1)),
+      entry("file", "d/f", 0, NONE, at(123_456_789)),
+      entry("symlink", "l", 0, Buffer.from("/etc"), at(999_999_999)),
+    );
+    await c.send(c.end());
+    expect(await c.close()).toEqual([{ dest, entries: 3, bytes: 0 }]);
+    const ns = (rel: string) => lstatSync(join(dest, rel), { bigint: true }).mtimeNs;
+    expect(ns("d")).toBe(1_600_000_000_000_000_001n);
+    expect(ns("d/f")).toBe(1_600_000_000_123_456_789n);
+    expect(ns("l")).toBe(1_600_000_000_999_999_999n);
+    expect(ns(".")).toBe(1_600_000_000_000_000_000n);
   });
 });
