@@ -49,7 +49,8 @@ function checkRootLockDir(dir: string): void {
     if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw fromFsError(e, `creating ${dir}`);
   }
   const st = lstatSync(dir);
-  if (!st.isDirectory() || st.uid !== 0 || (st.mode & (constants.S_IWGRP | constants.S_IWOTH)) !== 0) {
+  const othersWrite = (st.mode & constants.S_IWOTH) !== 0 || (st.gid !== 0 && (st.mode & constants.S_IWGRP) !== 0);
+  if (!st.isDirectory() || st.uid !== 0 || othersWrite) {
     throw new BlockferryError(
       "E_ACCESS",
       `${dir} must be a directory owned by root and writable by root only (it holds the --with-dir lock)`,

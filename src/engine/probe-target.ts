@@ -13,7 +13,7 @@ import { codecs, type Hello, MessageType, PROTOCOL_VERSION } from "../protocol/m
 import { remoteError, unexpected } from "./peer.js";
 import { dataLayout, sampleRead } from "./sample-read.js";
 import { TransferStats } from "./stats.js";
-import type { OpenedTarget, TargetResult } from "./target.js";
+import type { OpenedTarget, ProbeResult } from "./target-types.js";
 
 /** A probe session lasts at most this long, whatever the peer asks. */
 export const MAX_PROBE_SESSION_MS = 10 * 60 * 1000;
@@ -24,7 +24,7 @@ export async function answerProbe(
   opened: OpenedTarget,
   stats: TransferStats = new TransferStats(),
   log?: (line: string) => void,
-): Promise<TargetResult> {
+): Promise<ProbeResult> {
   const { volume } = opened;
   const started = performance.now();
   log?.(`${opened.describe}: probe from ${hello.sourceId} (nothing is written)`);
@@ -95,16 +95,7 @@ export async function answerProbe(
   }
   await channel.end();
   if (received === 0 && stats.readBytes === 0) log?.(`${opened.describe}: probe ended without measuring`);
-  return {
-    mode: "probe",
-    target: opened.describe,
-    sourceId: hello.sourceId,
-    fingerprint: "",
-    verified: false,
-    resumedFromBlock: 0,
-    stats,
-    dirs: [],
-  };
+  return { mode: "probe", target: opened.describe, sourceId: hello.sourceId, stats };
 }
 
 /** Refuses a probe that also asks for something only a copy does. */

@@ -8,12 +8,13 @@ import { BlockferryError } from "../errors.js";
 import { DIGEST_SIZE } from "../native/index.js";
 import type { Digests } from "../protocol/messages.js";
 import { Fingerprint, foldBatch, foldZeroRun } from "./fingerprint.js";
+import { Wakeup } from "./wakeup.js";
 
 export class DigestQueue {
   #entries: Digests[] = [];
   #covered: number;
   readonly #blockCount: number;
-  #wake: (() => void) | undefined;
+  readonly #added = new Wakeup();
 
   constructor(firstBlock: number, blockCount: number) {
     this.#covered = firstBlock;
@@ -34,13 +35,13 @@ export class DigestQueue {
     }
     this.#entries.push(d);
     this.#covered += d.count;
-    this.#wake?.();
+    this.#added.wake();
   }
 
   /** Resolves once blocks before `end` have entries; rejects with `failed`. */
   async cover(end: number, failed: Promise<never>): Promise<void> {
     while (this.#covered < end) {
-      await Promise.race([new Promise<void>((r) => (this.#wake = r)), failed]);
+      await this.#added.wait(failed);
     }
   }
 

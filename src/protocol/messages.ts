@@ -62,6 +62,8 @@ import { BodyReader, BodyWriter, protocolError } from "./body.js";
 
 export const MAGIC = Buffer.from("BFERRY\r\n", "latin1");
 export const PROTOCOL_VERSION = 3;
+/** A whole-volume fingerprint (a 128-bit sum of per-block parts), as it travels. */
+export const FINGERPRINT_SIZE = 16;
 export const MAX_NAME_BYTES = 255;
 export const MAX_MESSAGE_BYTES = 1024;
 /** Most blocks, and bytes once decoded (or one block, if larger), one BLOCKS message may carry. */

@@ -14,7 +14,7 @@ import { codecs, MessageType, PROTOCOL_VERSION } from "../../src/protocol/messag
 import { memoryPair } from "../../src/transport/memory.js";
 import { encodeBlocks } from "../fuzz/blocks.js";
 import { Inbox } from "../fuzz/inbox.js";
-import { MemoryStateStore } from "../helpers/engine.js";
+import { MemoryStateStore, synced } from "../helpers/engine.js";
 import { scratchDir } from "../helpers/files.js";
 import { seededBytes, testSeed } from "../helpers/random.js";
 
@@ -108,6 +108,6 @@ it("acknowledges up to the oldest offer awaiting its pieces, not only once none 
   expect(await inbox.until(() => inbox.done !== undefined)).toBe(true);
   expect(inbox.done?.verified).toBe(true);
   await source.end();
-  const result = await target;
+  const result = synced(await target);
   expect(result.fingerprint).toBe(whole.toString("hex"));
 });

@@ -99,7 +99,7 @@ describe("a probe", () => {
       }),
     );
     if (r.source instanceof Error) throw r.source;
-    expect(r.target).toMatchObject({ mode: "probe", verified: false });
+    expect(r.target).toMatchObject({ mode: "probe", target: "t" });
     expect(r.source.rttSamples).toHaveLength(9);
     expect(r.source.rttSeconds).toBeGreaterThan(0);
     expect(r.source.goodput.bytes).toBeGreaterThan(0);
