@@ -8,13 +8,14 @@
  * stream's holds up no other message. The blocks read for an answer are kept
  * for their pieces (up to KEPT_OFFER_BYTES at once), so they are not read twice.
  */
-import { DIGEST_SIZE, decodeBlocks, digestBlocks, type Volume } from "../native/index.js";
+import { DIGEST_SIZE, decodeUnits, type Volume } from "../native/index.js";
 import { protocolError } from "../protocol/body.js";
+import { codecs } from "../protocol/codecs.js";
 import type { FrameChannel } from "../protocol/frames.js";
-import { type Blocks, codecs, type FineOffer, MAX_BLOCKS_BYTES, MessageType } from "../protocol/messages.js";
+import { type Blocks, type FineOffer, MAX_BLOCKS_BYTES, MessageType } from "../protocol/messages.js";
 import type { BlockWriter } from "./block-writer.js";
 import type { FailureLatch } from "./failure-latch.js";
-import { Fingerprint, foldBatch } from "./fingerprint.js";
+import { Fingerprint } from "./fingerprint.js";
 import type { TransferStats } from "./stats.js";
 
 /** Bytes of offered blocks kept between the answer and the pieces (beyond it, they are read again). */
@@ -119,9 +120,6 @@ export class FineAnswers {
     }
     const offset = offer.first * blockSize;
     const length = this.#bytesOf(offer.first, offer.count);
-    const lengths = offer.pieces.map((p) => Math.min(fineSize, length - p * fineSize));
-    const pieces = Buffer.allocUnsafe(lengths.reduce((n, l) => n + l, 0));
-    await decodeBlocks(m.payload[0] ?? Buffer.alloc(0), m.sizes, m.kinds, pieces, fineSize);
     // Kept blocks (only this FINE_BLOCKS writes them) are patched in place; others are read
     // again, unless every piece is replaced.
     const kept = offer.read;
@@ -135,14 +133,10 @@ export class FineAnswers {
         await volume.read(dst, offset, length, { blockSize });
         stats.readBytes += length;
       }
-      let at = 0;
-      offer.pieces.forEach((p, k) => {
-        pieces.copy(dst, p * fineSize, at, at + (lengths[k] ?? 0));
-        at += lengths[k] ?? 0;
-      });
-      const digested = await digestBlocks(dst, blockSize, seed);
-      zero = digested.zero;
-      sum = await foldBatch(digested.digests, offer.count, offer.first, seed);
+      // The pieces are decoded straight to their offsets, then the blocks digested and folded: one call.
+      const offsets = Uint32Array.from(offer.pieces, (p) => p * fineSize);
+      const fold = { blockSize, seed, firstBlock: offer.first };
+      ({ zero, sum } = await decodeUnits(m.payload, m.sizes, m.kinds, dst, fineSize, { offsets, fold }));
       for (const later of this.#offered) later.before.add(sum);
     } catch (e) {
       release();

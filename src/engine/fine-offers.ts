@@ -10,7 +10,9 @@
  */
 import { BlockferryError } from "../errors.js";
 import { digestBlocks } from "../native/index.js";
-import { codecs, type FineNeed, MessageType } from "../protocol/messages.js";
+import { protocolError } from "../protocol/body.js";
+import { codecs } from "../protocol/codecs.js";
+import { type FineNeed, MessageType } from "../protocol/messages.js";
 import { blocksMessage } from "./blocks-message.js";
 import type { DataBatch } from "./source-batches.js";
 import type { TransferStats } from "./stats.js";
@@ -75,14 +77,14 @@ export class FineOffers {
   answer(need: FineNeed): void {
     const offer = this.#pending[0];
     if (offer === undefined || need.firstBlock !== offer.first || need.count !== offer.count) {
-      throw new BlockferryError("E_PROTOCOL", `protocol error: FINE_NEED for block ${need.firstBlock}, not offered`);
+      throw protocolError(`FINE_NEED for block ${need.firstBlock}, not offered`);
     }
     this.#pending.shift();
     const pieces = neededPieces(need.bitmap, Math.ceil(offer.data.length / this.#fineSize));
     if (this.#pending.length === 0) this.#progress.wake();
     this.#work = this.#work.then(async () => {
       const message = await piecesMessage(offer, pieces, this.#fineSize, this.#compress, this.#stats);
-      await this.#transmit(MessageType.fineBlocks, codecs.blocks.encode(message));
+      await this.#transmit(MessageType.fineBlocks, codecs.fineBlocks.encode(message));
       this.#keptBytes -= offer.data.length;
       this.#progress.wake();
     });
@@ -103,16 +105,16 @@ export class FineOffers {
 /** Indices of the 1 bits of a FINE_NEED bitmap, checked against the offer's piece count. */
 function neededPieces(bitmap: Buffer, pieces: number): number[] {
   if (bitmap.length !== Math.ceil(pieces / 8)) {
-    throw new BlockferryError("E_PROTOCOL", `protocol error: FINE_NEED of ${bitmap.length} bytes for ${pieces} pieces`);
+    throw protocolError(`FINE_NEED of ${bitmap.length} bytes for ${pieces} pieces`);
   }
   const out: number[] = [];
   for (let i = 0; i < bitmap.length * 8; i++) {
     if (((bitmap[i >> 3] ?? 0) >> (i & 7)) & 1) {
-      if (i >= pieces) throw new BlockferryError("E_PROTOCOL", "protocol error: FINE_NEED past the offer");
+      if (i >= pieces) throw protocolError("FINE_NEED past the offer");
       out.push(i);
     }
   }
-  if (out.length === 0) throw new BlockferryError("E_PROTOCOL", "protocol error: FINE_NEED of no piece");
+  if (out.length === 0) throw protocolError("FINE_NEED of no piece");
   return out;
 }
 

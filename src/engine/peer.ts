@@ -5,8 +5,9 @@
  */
 import { BlockferryError } from "../errors.js";
 import { protocolError } from "../protocol/body.js";
+import { codecs } from "../protocol/codecs.js";
 import type { Frame, FrameChannel } from "../protocol/frames.js";
-import { codecs, MessageType } from "../protocol/messages.js";
+import { MessageType } from "../protocol/messages.js";
 import { FailureLatch } from "./failure-latch.js";
 
 export type FrameHandler = (type: MessageType, body: Buffer) => void | Promise<void>;

@@ -4,7 +4,9 @@
  * nightly delta of a mostly unchanged volume sends a few dozen messages, not
  * one per batch.
  */
-import { codecs, MessageType } from "../protocol/messages.js";
+
+import { codecs } from "../protocol/codecs.js";
+import { MessageType } from "../protocol/messages.js";
 import { Fingerprint } from "./fingerprint.js";
 
 export type RunKind = "zero" | "same";

@@ -7,17 +7,11 @@
  * type.
  */
 import { BlockferryError } from "../errors.js";
-import type { Volume } from "../native/index.js";
+import { DIGEST_SIZE, type Volume } from "../native/index.js";
 import { protocolError } from "../protocol/body.js";
+import { codecs } from "../protocol/codecs.js";
 import type { FrameChannel } from "../protocol/frames.js";
-import {
-  codecs,
-  DIGESTS_AHEAD_BYTES,
-  type Done,
-  FINGERPRINT_SIZE,
-  MessageType,
-  type Welcome,
-} from "../protocol/messages.js";
+import { DIGESTS_AHEAD_BYTES, type Done, FINGERPRINT_SIZE, MessageType, type Welcome } from "../protocol/messages.js";
 import { AckWindow } from "./ack-window.js";
 import { blocksMessage } from "./blocks-message.js";
 import type { CachedDigests } from "./digest-cache.js";
@@ -285,7 +279,7 @@ export class SourceSession {
   /** The fingerprint contribution of a step's blocks. */
   #sumOf(batch: SourceBatch, step: Step): Promise<Buffer> {
     if (batch.kind === "hole") return foldZeroRun(step.first, step.count, this.#blockSize, this.#size, this.#seed);
-    const digests = batch.digests.subarray((step.first - batch.firstBlock) * FINGERPRINT_SIZE);
+    const digests = batch.digests.subarray((step.first - batch.firstBlock) * DIGEST_SIZE);
     return foldBatch(digests, step.count, step.first, this.#seed);
   }
 

@@ -8,7 +8,7 @@
  * sync the digests of every block the target now holds become the digest
  * cache of the next sync.
  */
-import { digestBlocks } from "../native/index.js";
+import { DIGEST_SIZE, digestBlocks } from "../native/index.js";
 import { BufferPool } from "./buffer-pool.js";
 import type { CachedDigests, CacheWriter } from "./digest-cache.js";
 import { tellPeer } from "./peer.js";
@@ -119,7 +119,7 @@ async function recordDigests(
   if (writer === undefined) return undefined;
   try {
     if (batch.kind === "data") {
-      await writer.add(batch.digests.subarray(0, batch.count * 16));
+      await writer.add(batch.digests.subarray(0, batch.count * DIGEST_SIZE));
     } else {
       const last = batch.firstBlock + batch.count === blockCount;
       await writer.repeat(zeros.full, last ? batch.count - 1 : batch.count);

@@ -7,8 +7,9 @@
  * interruption, so its checkpoints only acknowledge.
  */
 import type { Volume } from "../native/index.js";
+import { codecs } from "../protocol/codecs.js";
 import type { FrameChannel } from "../protocol/frames.js";
-import { codecs, MessageType } from "../protocol/messages.js";
+import { MessageType } from "../protocol/messages.js";
 import type { BlockWriter } from "./block-writer.js";
 import type { Fingerprint } from "./fingerprint.js";
 import type { TargetState, TargetStateStore } from "./state.js";

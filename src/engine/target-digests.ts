@@ -6,6 +6,7 @@
  */
 import { BlockferryError } from "../errors.js";
 import { DIGEST_SIZE } from "../native/index.js";
+import { protocolError } from "../protocol/body.js";
 import type { Digests } from "../protocol/messages.js";
 import { Fingerprint, foldBatch, foldZeroRun } from "./fingerprint.js";
 import { Wakeup } from "./wakeup.js";
@@ -28,9 +29,8 @@ export class DigestQueue {
 
   add(d: Digests): void {
     if (d.firstBlock !== this.#covered || d.firstBlock + d.count > this.#blockCount) {
-      throw new BlockferryError(
-        "E_PROTOCOL",
-        `protocol error: DIGESTS for blocks ${d.firstBlock}..${d.firstBlock + d.count}, expected block ${this.#covered} of ${this.#blockCount}`,
+      throw protocolError(
+        `DIGESTS for blocks ${d.firstBlock}..${d.firstBlock + d.count}, expected block ${this.#covered} of ${this.#blockCount}`,
       );
     }
     this.#entries.push(d);

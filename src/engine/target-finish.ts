@@ -5,8 +5,9 @@
  * directories of a confirmed copy received.
  */
 import { BlockferryError } from "../errors.js";
+import { codecs } from "../protocol/codecs.js";
 import type { FrameChannel } from "../protocol/frames.js";
-import { codecs, FINGERPRINT_SIZE, type Hello, MAX_BLOCKS_BYTES, MessageType } from "../protocol/messages.js";
+import { FINGERPRINT_SIZE, type Hello, MAX_BLOCKS_BYTES, MessageType } from "../protocol/messages.js";
 import type { BlockWriter } from "./block-writer.js";
 import { receiveDirectories } from "./dir-transfer.js";
 import { type Fingerprint, fingerprintVolume } from "./fingerprint.js";

@@ -4,15 +4,9 @@
  */
 import { BlockferryError } from "../errors.js";
 import { protocolError } from "../protocol/body.js";
+import { codecs } from "../protocol/codecs.js";
 import type { FrameChannel } from "../protocol/frames.js";
-import {
-  codecs,
-  FINGERPRINT_SIZE,
-  type Hello,
-  MessageType,
-  PROTOCOL_VERSION,
-  type Welcome,
-} from "../protocol/messages.js";
+import { FINGERPRINT_SIZE, type Hello, MessageType, PROTOCOL_VERSION, type Welcome } from "../protocol/messages.js";
 import type { Fingerprint } from "./fingerprint.js";
 import { fromPeer, unexpected } from "./peer.js";
 import type { TargetState } from "./state.js";

@@ -7,12 +7,12 @@
  * mode), the two-level answers, the checkpoints, and the ending.
  */
 import { BlockferryError } from "../errors.js";
-import { BlockKind, decodeBlocks, digestBlocks, type Volume } from "../native/index.js";
+import { BlockKind, decodeUnits, type Volume } from "../native/index.js";
 import { protocolError } from "../protocol/body.js";
+import { codecs } from "../protocol/codecs.js";
 import type { Frame } from "../protocol/frames.js";
 import {
   type Blocks,
-  codecs,
   type End,
   type FineOffer,
   type Hello,
@@ -24,7 +24,7 @@ import {
 import { BlockWriter } from "./block-writer.js";
 import { FailureLatch } from "./failure-latch.js";
 import { FineAnswers } from "./fine-answers.js";
-import { Fingerprint, foldBatch, foldZeroRun } from "./fingerprint.js";
+import { Fingerprint, foldZeroRun } from "./fingerprint.js";
 import { fromPeer, unexpected } from "./peer.js";
 import type { TargetState } from "./state.js";
 import { TransferStats } from "./stats.js";
@@ -41,7 +41,7 @@ import { Wakeup } from "./wakeup.js";
 /** Bytes between checkpoints (sync, state saved, ACK): the most an interruption loses. */
 export const CHECKPOINT_BYTES = 64 * 1024 * 1024;
 
-type Handler = (body: Buffer) => Promise<void>;
+type Handler = (frame: Frame) => Promise<void>;
 
 export class TargetSession {
   readonly #o: TargetOptions;
@@ -110,13 +110,15 @@ export class TargetSession {
     const fineSize = plan.mode.kind === "compare" && !plan.dryRun ? hello.fineSize : 0;
     this.#fine = fineSize > 0 ? this.#fineAnswers(fineSize) : undefined;
     this.#handlers = new Map<MessageType, Handler>([
-      [MessageType.blocks, (b) => this.onBlocks(codecs.blocks.decode(b, hello.blockSize))],
-      [MessageType.zeroRun, (b) => this.onZeroRun(codecs.zeroRun.decode(b))],
-      [MessageType.sameRun, (b) => this.onSameRun(codecs.sameRun.decode(b))],
+      [MessageType.blocks, (f) => this.onBlocks(codecs.blocks.decode(f.parts ?? f.body, hello.blockSize))],
+      [MessageType.zeroRun, (f) => this.onZeroRun(codecs.zeroRun.decode(f.body))],
+      [MessageType.sameRun, (f) => this.onSameRun(codecs.sameRun.decode(f.body))],
     ]);
     if (this.#fine !== undefined) {
-      this.#handlers.set(MessageType.fineOffer, (b) => this.onFineOffer(codecs.fineOffer.decode(b)));
-      this.#handlers.set(MessageType.fineBlocks, (b) => this.onFineBlocks(codecs.blocks.decode(b, fineSize)));
+      this.#handlers.set(MessageType.fineOffer, (f) => this.onFineOffer(codecs.fineOffer.decode(f.body)));
+      this.#handlers.set(MessageType.fineBlocks, (f) =>
+        this.onFineBlocks(codecs.fineBlocks.decode(f.parts ?? f.body, fineSize)),
+      );
     }
   }
 
@@ -145,7 +147,7 @@ export class TargetSession {
         if (frame.type === MessageType.end) return await this.onEnd(codecs.end.decode(frame.body));
         const handle = this.#handlers.get(frame.type);
         if (handle === undefined) throw unexpected(frame.type, this.#outOfPlace(frame.type));
-        await handle(frame.body);
+        await handle(frame);
         this.#stats.doneBytes = Math.min(this.#next * this.#hello.blockSize, this.#hello.sourceSize);
         this.#ours?.dropBefore(this.#next);
         this.#progress.wake();
@@ -166,10 +168,10 @@ export class TargetSession {
     const length = this.#bytesOf(m.firstBlock, count);
     const buffer = await this.#writer.acquire();
     try {
-      const dst = buffer.subarray(0, length);
-      await decodeBlocks(m.payload[0] ?? Buffer.alloc(0), m.sizes, m.kinds, dst, blockSize);
-      const { digests } = await digestBlocks(dst, blockSize, this.#plan.seed);
-      this.#fingerprint.add(await foldBatch(digests, count, m.firstBlock, this.#plan.seed));
+      // Decoded from the message's chunks straight into place, digested and folded: one native call.
+      const fold = { blockSize, seed: this.#plan.seed, firstBlock: m.firstBlock };
+      const { sum } = await decodeUnits(m.payload, m.sizes, m.kinds, buffer.subarray(0, length), blockSize, { fold });
+      this.#fingerprint.add(sum);
     } catch (e) {
       this.#writer.release(buffer);
       throw e;

@@ -6,8 +6,9 @@
  * stops naming this process as its writer.
  */
 import { BlockferryError } from "../errors.js";
+import { codecs } from "../protocol/codecs.js";
 import type { FrameChannel } from "../protocol/frames.js";
-import { codecs, type Hello, MessageType, PROTOCOL_VERSION } from "../protocol/messages.js";
+import { type Hello, MessageType, PROTOCOL_VERSION } from "../protocol/messages.js";
 import { asBlockferryError } from "./failure-latch.js";
 import { fromPeer, unexpected } from "./peer.js";
 import { answerProbe, checkProbeHello } from "./probe-target.js";

@@ -6,7 +6,10 @@ export {
   compressBlocks,
   type Digests,
   decodeBlocks,
+  decodeUnits,
   digestBlocks,
+  type Fold,
+  type Folded,
   foldDigests,
 } from "./codec.js";
 export { checkName, DirFd, type EntryKind, FileFd, LockFd, type RenameMode } from "./dir.js";
