@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "codec_ops.h"
+#include "dir_ops.h"
 #include "memory.h"
 #include "volume_wrap.h"
 
@@ -16,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("decodeBlocks", Napi::Function::New(env, DecodeBlocksAsync));
   exports.Set("receiveUnits", Napi::Function::New(env, ReceiveUnitsAsync));
   exports.Set("foldDigests", Napi::Function::New(env, FoldDigestsAsync));
+  exports.Set("dirAt", DirAtFunctions(env));
   return exports;
 }
 

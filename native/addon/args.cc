@@ -45,6 +45,17 @@ uint64_t IntegerArg(const Napi::CallbackInfo& info, size_t index, const char* na
   return static_cast<uint64_t>(d);
 }
 
+int64_t SignedIntegerArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Napi::Value v = info[index];
+  if (!v.IsNumber()) Fail(info, name, "a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= -9007199254740992.0 && d <= 9007199254740992.0) ||
+      d != static_cast<double>(static_cast<int64_t>(d))) {
+    Fail(info, name, "an integer");
+  }
+  return static_cast<int64_t>(d);
+}
+
 uint64_t BigIntArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
   Napi::Value v = info[index];
   if (!v.IsBigInt()) Fail(info, name, "a bigint");

@@ -22,6 +22,8 @@ const uint32_t* Uint32Arg(const Napi::CallbackInfo& info, size_t index, const ch
                           size_t count, Napi::Object* owner);
 // A non-negative integer number no larger than 2^53.
 uint64_t IntegerArg(const Napi::CallbackInfo& info, size_t index, const char* name);
+// An integer number from -2^53 to 2^53.
+int64_t SignedIntegerArg(const Napi::CallbackInfo& info, size_t index, const char* name);
 uint64_t BigIntArg(const Napi::CallbackInfo& info, size_t index, const char* name);
 bool BoolArg(const Napi::CallbackInfo& info, size_t index, const char* name);
 

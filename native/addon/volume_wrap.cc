@@ -1,7 +1,6 @@
 #include "volume_wrap.h"
 
 #include <cstdlib>
-#include <functional>
 #include <new>
 #include <string>
 
@@ -19,30 +18,6 @@ namespace {
 struct AddonData {
   Napi::FunctionReference volume_constructor;
 };
-
-// A worker whose result is built from a plain function run off the main thread.
-class TaskWorker : public PromiseWorker {
- public:
-  using Task = std::function<void()>;
-  using Build = std::function<Napi::Value(Napi::Env)>;
-  TaskWorker(Napi::Env env, Task task, Build build)
-      : PromiseWorker(env), task_(std::move(task)), build_(std::move(build)) {}
-
- protected:
-  void Run() override { task_(); }
-  Napi::Value Result(Napi::Env env) override { return build_(env); }
-
- private:
-  Task task_;
-  Build build_;
-};
-
-Napi::Promise Queue(Napi::Env env, TaskWorker::Task task, TaskWorker::Build build,
-                    std::initializer_list<Napi::Object> keep_alive = {}) {
-  auto* worker = new TaskWorker(env, std::move(task), std::move(build));
-  for (const Napi::Object& o : keep_alive) worker->KeepAlive(o);
-  return worker->Queue();
-}
 
 // Memory a worker fills and hands over to a Buffer; freed if never handed.
 struct Owned {
@@ -118,7 +93,7 @@ Napi::Value VolumeWrap::OpenAsync(const Napi::CallbackInfo& info) {
   options.create = BoolArg(info, 2, "create");
   options.direct = BoolArg(info, 3, "direct");
   auto opened = std::make_shared<std::shared_ptr<Volume>>();
-  return Queue(
+  return QueueTask(
       env, [=] { *opened = Volume::Open(path, options); },
       [=](Napi::Env env) -> Napi::Value {
         AddonData* data = env.GetInstanceData<AddonData>();
@@ -160,7 +135,7 @@ Napi::Value VolumeWrap::Read(const Napi::CallbackInfo& info) {
     Owned digests, zero;
   };
   auto state = std::make_shared<State>();
-  return Queue(
+  return QueueTask(
       info.Env(),
       [=] {
         size_t count = BlockCount(t.length, t.block_size);
@@ -196,7 +171,7 @@ Napi::Value VolumeWrap::Write(const Napi::CallbackInfo& info) {
     }
   }
   auto result = std::make_shared<WriteResult>();
-  return Queue(
+  return QueueTask(
       info.Env(),
       [=] { *result = WriteBlocks(*v, t.buf.data, t.offset, t.length, t.block_size, zero.data); },
       [=](Napi::Env env) -> Napi::Value {
@@ -215,7 +190,7 @@ Napi::Value VolumeWrap::ZeroRange(const Napi::CallbackInfo& info) {
   uint64_t offset = IntegerArg(info, 0, "offset");
   uint64_t length = IntegerArg(info, 1, "length");
   auto method = std::make_shared<ZeroMethod>();
-  return Queue(
+  return QueueTask(
       info.Env(), [=] { *method = v->ZeroRange(offset, length); },
       [=](Napi::Env env) -> Napi::Value {
         return Napi::String::New(env, ZeroMethodName(*method));
@@ -225,14 +200,14 @@ Napi::Value VolumeWrap::ZeroRange(const Napi::CallbackInfo& info) {
 Napi::Value VolumeWrap::SetSize(const Napi::CallbackInfo& info) {
   std::shared_ptr<Volume> v = Get(info);
   uint64_t size = IntegerArg(info, 0, "size");
-  return Queue(
+  return QueueTask(
       info.Env(), [=] { v->SetSize(size); },
       [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }
 
 Napi::Value VolumeWrap::Sync(const Napi::CallbackInfo& info) {
   std::shared_ptr<Volume> v = Get(info);
-  return Queue(
+  return QueueTask(
       info.Env(), [=] { v->Sync(); }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }
 
@@ -248,7 +223,7 @@ Napi::Value VolumeWrap::DataExtents(const Napi::CallbackInfo& info) {
     uint64_t searched_to = 0;
   };
   auto state = std::make_shared<State>();
-  return Queue(
+  return QueueTask(
       info.Env(),
       [=] { state->searched_to = v->DataExtents(offset, length, max_extents, &state->extents); },
       [=](Napi::Env env) -> Napi::Value {
@@ -268,7 +243,7 @@ Napi::Value VolumeWrap::Close(const Napi::CallbackInfo& info) {
   // worker thread unless a transfer still holds the volume, in which case
   // they close when that transfer's worker is destroyed.
   auto holder = std::make_shared<std::shared_ptr<Volume>>(std::move(volume_));
-  return Queue(
+  return QueueTask(
       info.Env(), [=] { holder->reset(); },
       [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <new>
+#include <utility>
 
 #include "errors.h"
 
@@ -50,6 +51,20 @@ void PromiseWorker::OnError(const Napi::Error& error) {
   } else {
     deferred_.Reject(error.Value());
   }
+}
+
+TaskWorker::TaskWorker(Napi::Env env, Task task, Build build)
+    : PromiseWorker(env), task_(std::move(task)), build_(std::move(build)) {}
+
+void TaskWorker::Run() { task_(); }
+
+Napi::Value TaskWorker::Result(Napi::Env env) { return build_(env); }
+
+Napi::Promise QueueTask(Napi::Env env, TaskWorker::Task task, TaskWorker::Build build,
+                        std::initializer_list<Napi::Object> keep_alive) {
+  auto* worker = new TaskWorker(env, std::move(task), std::move(build));
+  for (const Napi::Object& o : keep_alive) worker->KeepAlive(o);
+  return worker->Queue();
 }
 
 Napi::Buffer<uint8_t> TakeBuffer(Napi::Env env, uint8_t* data, size_t length) {

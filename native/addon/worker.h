@@ -6,6 +6,8 @@
 
 #include <napi.h>
 
+#include <functional>
+#include <initializer_list>
 #include <optional>
 #include <vector>
 
@@ -32,6 +34,27 @@ class PromiseWorker : public Napi::AsyncWorker {
   std::vector<Napi::ObjectReference> keep_alive_;
   std::optional<IoError> io_error_;
 };
+
+// A worker whose result is built from a plain function run off the main thread.
+class TaskWorker : public PromiseWorker {
+ public:
+  using Task = std::function<void()>;
+  using Build = std::function<Napi::Value(Napi::Env)>;
+  TaskWorker(Napi::Env env, Task task, Build build);
+
+ protected:
+  void Run() override;
+  Napi::Value Result(Napi::Env env) override;
+
+ private:
+  Task task_;
+  Build build_;
+};
+
+// Runs `task` on a worker thread; the promise resolves with `build`'s value, made on the main
+// thread.
+Napi::Promise QueueTask(Napi::Env env, TaskWorker::Task task, TaskWorker::Build build,
+                        std::initializer_list<Napi::Object> keep_alive = {});
 
 // Wraps malloc'ed memory in a Buffer that frees it when collected.
 Napi::Buffer<uint8_t> TakeBuffer(Napi::Env env, uint8_t* data, size_t length);

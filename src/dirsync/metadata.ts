@@ -1,22 +1,14 @@
 /**
- * Ownership, mode and mtime of what the receiver creates. chown comes first
- * because it clears the setuid and setgid bits; chmod then sets them back;
- * the mtime comes last, after everything that would change it.
+ * Ownership, mode and mtime of what the receiver creates, always through a
+ * descriptor (the file or directory itself, or a symlink's parent), never a
+ * path. chown comes first because it clears the setuid and setgid bits; chmod
+ * then sets them back; the mtime comes last, after everything that would
+ * change it, to the nanosecond. The access time is not sent: it becomes the
+ * time of the copy, as with cp -p of a file just read.
  */
-import type { FileHandle } from "node:fs/promises";
-import { lchown, lutimes } from "node:fs/promises";
+import { constants } from "node:os";
+import type { DirFd, FileFd } from "../native/index.js";
 import { type DirMeta, showPath } from "../protocol/dir-messages.js";
-
-/**
- * Node takes times as seconds in a double: at today's dates that keeps the
- * nanoseconds to within a quarter of a microsecond, not exactly.
- */
-export function mtimeOf(meta: DirMeta): number {
-  return meta.mtimeSec + meta.mtimeNsec / 1e9;
-}
-
-/** The access time is not sent: it becomes the time of the copy, as with cp -p of a file just read. */
-const now = () => Date.now() / 1000;
 
 export class MetadataWriter {
   readonly #asRoot = process.getuid?.() === 0;
@@ -29,13 +21,12 @@ export class MetadataWriter {
   }
 
   /**
-   * A file or a directory, through a handle opened on it (never a path that
-   * could be swapped). Files never keep setuid or setgid: a configuration
+   * A file or a directory, through a descriptor open on it. Files never keep setuid or setgid: a configuration
    * directory needs neither, and a source must not be able to plant a
    * program that runs as root on the receiving host. (Directories keep
    * setgid: it only passes their group on to new files.)
    */
-  async apply(handle: FileHandle, meta: DirMeta, path: Buffer, isFile: boolean): Promise<void> {
+  async apply(handle: FileFd | DirFd, meta: DirMeta, path: Buffer, isFile: boolean): Promise<void> {
     const owned = await this.#chown(() => handle.chown(meta.uid, meta.gid), meta, path);
     let mode = owned ? meta.mode : meta.mode & ~0o6000;
     if (isFile && mode & 0o6000) {
@@ -46,13 +37,13 @@ export class MetadataWriter {
       }
     }
     await handle.chmod(mode);
-    await handle.utimes(now(), mtimeOf(meta));
+    await handle.setMtime(meta.mtimeSec, meta.mtimeNsec);
   }
 
-  /** A symlink: Linux has no mode for one; lchown and lutimes act on the link, never its target. */
-  async applyToSymlink(path: Buffer, meta: DirMeta): Promise<void> {
-    await this.#chown(() => lchown(path, meta.uid, meta.gid), meta, path);
-    await lutimes(path, now(), mtimeOf(meta));
+  /** The symlink `name` in `dir`: Linux has no mode for one; owner and time are the link's, never its target's. */
+  async applyToSymlink(dir: DirFd, name: Buffer, meta: DirMeta, path: Buffer): Promise<void> {
+    await this.#chown(() => dir.chownEntry(name, meta.uid, meta.gid), meta, path);
+    await dir.setEntryMtime(name, meta.mtimeSec, meta.mtimeNsec);
   }
 
   /** True if the owner was set; a user other than root may not give files away: warn once, go on. */
@@ -61,7 +52,7 @@ export class MetadataWriter {
       await chown();
       return true;
     } catch (e) {
-      if (this.#asRoot || (e as NodeJS.ErrnoException).code !== "EPERM") throw e;
+      if (this.#asRoot || (e as { errno?: number }).errno !== constants.errno.EPERM) throw e;
       if (!this.#warned) {
         this.#warned = true;
         this.#log(

@@ -9,28 +9,31 @@
  * - a directory left behind is complete: its owner, mode and mtime are set
  *   then, deepest first, after its contents (a 0o555 directory is filled
  *   before it becomes read-only; adding entries would change its mtime).
- * mkdir, symlink and O_CREAT|O_EXCL|O_NOFOLLOW fail rather than reuse or
- * follow anything at the path.
+ * Every entry is made relative to the descriptor of its parent, which this
+ * writer created and holds open (the root: the staging directory, held by
+ * the placement): no path is looked up again, so a directory on the way
+ * swapped for a symlink, by anyone, is never followed. mkdirat, symlinkat and
+ * O_CREAT|O_EXCL|O_NOFOLLOW fail rather than reuse or follow anything at the
+ * name. A tree d levels deep holds d descriptors open.
  */
-import { constants } from "node:fs";
-import { type FileHandle, mkdir, open, symlink } from "node:fs/promises";
-import { fromFsError } from "../errors.js";
+import type { DirFd, FileFd } from "../native/index.js";
 import { protocolError } from "../protocol/body.js";
 import { type DirEntry, type DirMeta, MAX_DIR_BYTES, MAX_DIR_ENTRIES, showPath } from "../protocol/dir-messages.js";
 import type { MetadataWriter } from "./metadata.js";
-import { joinPath } from "./paths.js";
+import { failed } from "./paths.js";
 
 interface Level {
   /** The name as a latin1 string: one char per byte, so `<` compares as the sender's sort did. */
   name: string;
-  path: Buffer;
+  dir: DirFd;
+  /** Relative to the root, for messages. */
+  rel: Buffer;
   meta: DirMeta;
   last: string | undefined;
 }
 
 interface PendingFile {
-  handle: FileHandle;
-  path: Buffer;
+  handle: FileFd;
   rel: Buffer;
   meta: DirMeta;
   size: number;
@@ -50,11 +53,18 @@ export class TreeWriter {
   readonly #chain: Level[];
   readonly #meta: MetadataWriter;
   readonly #budget: SessionBudget;
+  /** The staging directory's path, for messages. */
+  readonly #where: string;
   #file: PendingFile | undefined;
 
-  /** `metadata` and `budget` are shared by the trees of one transfer: one warning, one cap. */
-  constructor(root: Buffer, meta: DirMeta, metadata: MetadataWriter, budget: SessionBudget) {
-    this.#chain = [{ name: "", path: root, meta, last: undefined }];
+  /**
+   * `root` stays open after the writer is done (its owner closes it); the
+   * writer closes the descriptors it opens. `metadata` and `budget` are
+   * shared by the trees of one transfer: one warning, one cap.
+   */
+  constructor(root: DirFd, where: string, meta: DirMeta, metadata: MetadataWriter, budget: SessionBudget) {
+    this.#chain = [{ name: "", dir: root, rel: Buffer.alloc(0), meta, last: undefined }];
+    this.#where = where;
     this.#meta = metadata;
     this.#budget = budget;
   }
@@ -74,22 +84,21 @@ export class TreeWriter {
       throw protocolError(`${what}: ${entry.size} bytes bring the files past ${MAX_DIR_BYTES}`);
     }
     const { parent, name } = await this.#parentOf(entry.path, what);
-    const path = joinPath(parent.path, Buffer.from(name, "latin1"));
+    const bytes = Buffer.from(name, "latin1");
     try {
       if (entry.kind === "dir") {
-        await mkdir(path, { mode: 0o700 });
-        this.#chain.push({ name, path, meta: entry.meta, last: undefined });
+        const dir = await parent.dir.makeDir(bytes, 0o700);
+        this.#chain.push({ name, dir, rel: entry.path, meta: entry.meta, last: undefined });
       } else if (entry.kind === "symlink") {
-        await symlink(entry.link, path);
-        await this.#meta.applyToSymlink(path, entry.meta);
+        await parent.dir.symlink(bytes, entry.link);
+        await this.#meta.applyToSymlink(parent.dir, bytes, entry.meta, entry.path);
       } else {
-        const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
-        const handle = await open(path, flags, 0o600);
-        this.#file = { handle, path, rel: entry.path, meta: entry.meta, size: entry.size, written: 0 };
+        const handle = await parent.dir.createFile(bytes, 0o600);
+        this.#file = { handle, rel: entry.path, meta: entry.meta, size: entry.size, written: 0 };
         if (entry.size === 0) await this.#finishFile(this.#file);
       }
     } catch (e) {
-      throw fromFsError(e, `creating ${showPath(path)}`);
+      throw failed(e, `creating ${showPath(entry.path)} in ${showPath(this.#where)}`);
     }
   }
 
@@ -100,16 +109,13 @@ export class TreeWriter {
       throw protocolError(`DIR_DATA of ${chunk.length} bytes for ${this.pendingFile}`);
     }
     try {
-      for (let at = 0; at < chunk.length; ) {
-        const { bytesWritten } = await f.handle.write(chunk, at, chunk.length - at, f.written);
-        at += bytesWritten;
-        f.written += bytesWritten;
-      }
+      await f.handle.write(chunk, f.written);
+      f.written += chunk.length;
       this.bytes += chunk.length;
       this.#budget.bytes += chunk.length;
       if (f.written === f.size) await this.#finishFile(f);
     } catch (e) {
-      throw fromFsError(e, `writing ${showPath(f.path)}`);
+      throw failed(e, `writing ${showPath(f.rel)} in ${showPath(this.#where)}`);
     }
   }
 
@@ -119,10 +125,11 @@ export class TreeWriter {
     for (let level = this.#chain.pop(); level !== undefined; level = this.#chain.pop()) await this.#closeDir(level);
   }
 
-  /** After a failure: lets go of an open file, so the staging directory can be removed. */
+  /** After a failure: lets go of every descriptor it opened, so the staging directory can be removed. */
   async abort(): Promise<void> {
     await this.#file?.handle.close().catch(() => {});
     this.#file = undefined;
+    for (const level of this.#chain.splice(1)) await level.dir.close().catch(() => {});
   }
 
   /** The open directory `rel` goes in, after closing those the stream has left for good. */
@@ -149,24 +156,23 @@ export class TreeWriter {
   async #finishFile(f: PendingFile): Promise<void> {
     this.#file = undefined;
     try {
-      await this.#meta.apply(f.handle, f.meta, f.path, true);
+      await this.#meta.apply(f.handle, f.meta, f.rel, true);
       await f.handle.sync();
     } finally {
       await f.handle.close();
     }
   }
 
+  /** A directory the stream has left: its metadata, fsync, and (unless it is the root) its descriptor closed. */
   async #closeDir(level: Level): Promise<void> {
+    const isRoot = level.rel.length === 0;
     try {
-      const handle = await open(level.path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
-      try {
-        await this.#meta.apply(handle, level.meta, level.path, false);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      await this.#meta.apply(level.dir, level.meta, isRoot ? Buffer.from(".") : level.rel, false);
+      await level.dir.sync();
     } catch (e) {
-      throw fromFsError(e, `finishing the directory ${showPath(level.path)}`);
+      throw failed(e, `finishing the directory ${showPath(isRoot ? "." : level.rel)} in ${showPath(this.#where)}`);
+    } finally {
+      if (!isRoot) await level.dir.close();
     }
   }
 }

@@ -119,7 +119,7 @@ async function receiveTree(
   const digest = new DirStreamDigest();
   digest.add(first.type, [first.body]);
   const placement = await Placement.prepare(dest, log);
-  const tree = new TreeWriter(Buffer.from(placement.staging), begin.root, metadata, budget);
+  const tree = new TreeWriter(placement.stagingDir, placement.staging, begin.root, metadata, budget);
   try {
     for (;;) {
       const { type, body } = await next(channel, index);

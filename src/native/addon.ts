@@ -61,6 +61,25 @@ export interface RawVolume {
   close(): Promise<void>;
 }
 
+export type RawEntryKind = "dir" | "file" | "symlink" | "other";
+
+/** See native/core/dir_at.h. Descriptors are numbers the caller owns; names are single components. */
+export interface RawDirAt {
+  openPath(path: string): Promise<number>;
+  openAt(dir: number, name: Uint8Array): Promise<number>;
+  makeDirAt(dir: number, name: Uint8Array, mode: number): Promise<number>;
+  createFileAt(dir: number, name: Uint8Array, mode: number): Promise<number>;
+  symlinkAt(dir: number, name: Uint8Array, target: Uint8Array): Promise<void>;
+  kindAt(dir: number, name: Uint8Array): Promise<RawEntryKind | null>;
+  sameEntryAt(dir: number, name: Uint8Array, fd: number): Promise<boolean>;
+  chownAt(fd: number, name: Uint8Array | null, uid: number, gid: number): Promise<void>;
+  setMtimeAt(fd: number, name: Uint8Array | null, sec: number, nsec: number): Promise<void>;
+  /** mode: 0 replace, 1 fail if `to` exists, 2 exchange the two. */
+  renameAt(dir: number, from: Uint8Array, to: Uint8Array, mode: 0 | 1 | 2): Promise<void>;
+  removeTreeAt(dir: number, name: Uint8Array): Promise<boolean>;
+  tryLock(fd: number): Promise<boolean>;
+}
+
 export interface Addon {
   openVolume(path: string, write: boolean, create: boolean, direct: boolean): Promise<RawVolume>;
   allocAligned(size: number, alignment: number): Buffer;
@@ -90,6 +109,7 @@ export interface Addon {
     seed: bigint,
     repeat: boolean,
   ): Promise<Buffer>;
+  dirAt: RawDirAt;
 }
 
 /** The facts a native failure carries (see native/addon/errors.h). */

@@ -12,6 +12,7 @@ export {
   type Folded,
   foldDigests,
 } from "./codec.js";
+export { checkName, DirFd, type EntryKind, FileFd, LockFd, type RenameMode } from "./dir.js";
 export { DIGEST_SIZE, MAX_BATCH_BYTES, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from "./limits.js";
 export {
   type OpenOptions,

@@ -4,58 +4,18 @@ import { afterAll, describe, expect, it } from "vitest";
 import { receiveDirectories } from "../../src/engine/dir-transfer.js";
 import { BlockferryError } from "../../src/errors.js";
 import { codecs } from "../../src/protocol/codecs.js";
-import {
-  type DirEnd,
-  type DirMeta,
-  DirStreamDigest,
-  dirCodecs,
-  MAX_DIR_BYTES,
-} from "../../src/protocol/dir-messages.js";
+import { dirCodecs, MAX_DIR_BYTES } from "../../src/protocol/dir-messages.js";
 import { FrameChannel } from "../../src/protocol/frames.js";
 import { MessageType } from "../../src/protocol/messages.js";
 import { memoryPair } from "../../src/transport/memory.js";
 import { scratchDir } from "../helpers/files.js";
 import { leftovers, snapshot } from "./helpers.js";
+import { begin, data, dir, end, entry, file, link, type Msg, meta, NONE, stream } from "./script.js";
 
 const scratch = scratchDir();
 afterAll(() => scratch.remove());
 let serial = 0;
 const fresh = (name: string) => join(scratch.dir, `${name}-${++serial}`);
-
-type Msg = [MessageType, Buffer[]];
-const NONE = Buffer.alloc(0);
-const meta = (over: Partial<DirMeta> = {}): DirMeta => ({
-  mode: 0o755,
-  uid: 0,
-  gid: 0,
-  mtimeSec: 1_600_000_000,
-  mtimeNsec: 0,
-  ...over,
-});
-const begin = (index = 0): Msg => [MessageType.dirBegin, dirCodecs.begin.encode({ index, root: meta() })];
-const entry = (kind: "dir" | "file" | "symlink", path: string | Buffer, size = 0, link = NONE, m = meta()): Msg => [
-  MessageType.dirEntry,
-  dirCodecs.entry.encode({ kind, path: Buffer.from(path), meta: m, size, link }),
-];
-const dir = (path: string) => entry("dir", path);
-const file = (path: string | Buffer, size: number) => entry("file", path, size);
-const link = (path: string, to: string) => entry("symlink", path, 0, Buffer.from(to));
-const data = (n: number): Msg => [MessageType.dirData, [Buffer.alloc(n, 0x61)]];
-
-/** A DIR_END that matches everything before it (counts and sha256), unless `over` says otherwise. */
-function end(before: Msg[], over: Partial<DirEnd> = {}): Msg {
-  const digest = new DirStreamDigest();
-  let entries = 0;
-  let bytes = 0;
-  for (const [type, body] of before) {
-    digest.add(type, body);
-    if (type === MessageType.dirEntry) entries++;
-    if (type === MessageType.dirData) bytes += body.reduce((n, b) => n + b.length, 0);
-  }
-  return [MessageType.dirEnd, dirCodecs.end.encode({ index: 0, entries, bytes, digest: digest.digest(), ...over })];
-}
-/** A well-formed stream around `msgs`: DIR_BEGIN, them, a DIR_END that matches. */
-const stream = (...msgs: Msg[]): Msg[] => [begin(), ...msgs, end([begin(), ...msgs])];
 
 /** A destination that already holds a tree, and a directory beside it that a symlink could point at. */
 function victim() {
@@ -103,6 +63,19 @@ describe("a hostile --with-dir stream is refused, the destination left as it was
     expect(outcome).toEqual([{ dest, entries: 4, bytes: 5 }]);
     expect(readdirSync(dest).sort()).toEqual(["a", "b", "c"]);
     expect(leftovers(dest)).toEqual([]);
+  });
+
+  it("leaves no descriptor open, whether it placed the tree or refused it half way", async () => {
+    const open = () => readdirSync("/proc/self/fd").length;
+    const before = open();
+    const { dest } = victim();
+    const deep = [dir("a"), dir("a/b"), dir("a/b/c"), file("a/b/c/f", 3), data(3), link("a/b/l", "/")];
+    expect(await attack(dest, stream(...deep))).toEqual([{ dest, entries: 5, bytes: 3 }]);
+    expect(await attack(dest, [begin(), ...deep.slice(0, 4), data(1)])).toBeInstanceOf(BlockferryError);
+    expect(await attack(dest, stream(...deep.slice(0, 3), file("a/b/c/f", 3), data(9)))).toBeInstanceOf(
+      BlockferryError,
+    );
+    expect(open()).toBe(before);
   });
 
   const badPaths: [string | Buffer, RegExp][] = [
@@ -187,6 +160,23 @@ describe("a hostile --with-dir stream is refused, the destination left as it was
       const outcome = await attack(dest, stream(file("f", 0)));
       expect((outcome as BlockferryError).code).toBe("E_PROTOCOL");
     }
+  });
+
+  it("a destination named like a staging or an old tree, at any component (another transfer's working names)", async () => {
+    const { dest, before } = victim();
+    const names = [".blockferry-new", ".blockferry-old", ".blockferry-new/sub", ".blockferry-old/sub/x"];
+    for (const name of names) {
+      const outcome = await attack(`${dest}${name}`, stream(file("f", 0)));
+      expect((outcome as BlockferryError).code).toBe("E_ACCESS");
+      expect((outcome as BlockferryError).message).toMatch(/names of blockferry's staging and old trees/);
+    }
+    const inner = join(dest, "x.blockferry-new", "y");
+    expect(((await attack(inner, stream(file("f", 0)))) as BlockferryError).code).toBe("E_ACCESS");
+    expect(snapshot(dest)).toEqual(before);
+    expect(leftovers(dest)).toEqual([]);
+    // Named so only in the middle of a name, it is an ordinary destination.
+    const fine = `${dest}.blockferry-newer`;
+    expect(await attack(fine, stream(file("f", 0)))).toEqual([{ dest: fine, entries: 1, bytes: 0 }]);
   });
 });
 
