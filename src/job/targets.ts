@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import { realpath, stat } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { refuseWorkingName } from "../dirsync/place.js";
 import type { OpenedTarget, TargetResolver } from "../engine/target.js";
 import { BlockferryError } from "../errors.js";
 import { openVolume } from "../native/index.js";
@@ -165,6 +166,7 @@ async function guardedPaths(config: ReceiverConfig): Promise<string[]> {
  * directory is placed.
  */
 export async function checkDirAllowed(dest: string, target: string, config: ReceiverConfig): Promise<void> {
+  refuseWorkingName(dest); // another transfer's staging or old tree is never a destination
   const wanted = resolve(dest);
   const real = await resolvedPath(wanted);
   if (real !== wanted) {
