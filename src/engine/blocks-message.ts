@@ -2,8 +2,8 @@
 import { BlockferryError } from "../errors.js";
 import { BlockKind, compressBlocks } from "../native/index.js";
 import { type Blocks, MAX_BLOCKS_PER_MESSAGE } from "../protocol/messages.js";
-import type { DataBatch } from "./source-batches.js";
 import type { TransferStats } from "./stats.js";
+import type { DataBatch } from "./volume-reader.js";
 
 /**
  * Lays `count` blocks of a batch, from its block `at`, out as one BLOCKS

@@ -19,8 +19,8 @@ import { type FileHandle, mkdir, open, readdir, rename, rm } from "node:fs/promi
 import { basename, dirname, join } from "node:path";
 import { fromFsError } from "../errors.js";
 import { DIGEST_SIZE } from "../native/index.js";
+import type { DigestQueue } from "./digest-queue.js";
 import { Fingerprint, foldBatch } from "./fingerprint.js";
-import type { DigestQueue } from "./target-digests.js";
 
 const HEADER_BYTES = 4096;
 const FORMAT = "blockferry-digest-cache";

@@ -14,8 +14,8 @@ import { protocolError } from "../protocol/body.js";
 import { codecs } from "../protocol/codecs.js";
 import { type FineNeed, MessageType } from "../protocol/messages.js";
 import { blocksMessage } from "./blocks-message.js";
-import type { DataBatch } from "./source-batches.js";
 import type { TransferStats } from "./stats.js";
+import type { DataBatch } from "./volume-reader.js";
 import { Wakeup } from "./wakeup.js";
 
 /** Bytes of offered blocks kept at once (one offer may exceed it alone: 16 blocks of 16 MiB). */

@@ -5,8 +5,8 @@
  */
 import { DIGEST_SIZE, digestBlocks, foldDigests, type Volume } from "../native/index.js";
 import { BufferPool } from "./buffer-pool.js";
-import { readBatches } from "./source-batches.js";
 import type { TransferStats } from "./stats.js";
+import { readBatches } from "./volume-reader.js";
 
 const MASK = (1n << 128n) - 1n;
 const ZERO16 = Buffer.alloc(DIGEST_SIZE);

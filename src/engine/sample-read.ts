@@ -9,8 +9,8 @@
 import { randomBytes } from "node:crypto";
 import type { Volume } from "../native/index.js";
 import { BufferPool } from "./buffer-pool.js";
-import { BATCH_BYTES, READ_AHEAD, readBatches } from "./source-batches.js";
 import { TransferStats } from "./stats.js";
+import { BATCH_BYTES, READ_AHEAD, readBatches } from "./volume-reader.js";
 
 /** One read: a source batch. */
 export const SAMPLE_CHUNK_BYTES = BATCH_BYTES;

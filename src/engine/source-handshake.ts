@@ -11,9 +11,9 @@ import { FINGERPRINT_SIZE, type Hello, MessageType, PROTOCOL_VERSION, type Welco
 import type { CachedDigests } from "./digest-cache.js";
 import { Fingerprint, fingerprintVolume } from "./fingerprint.js";
 import { fromPeer, unexpected } from "./peer.js";
-import { BATCH_BYTES } from "./source-batches.js";
 import type { SourceOptions } from "./source-types.js";
 import type { TransferStats } from "./stats.js";
+import { BATCH_BYTES } from "./volume-reader.js";
 
 export function helloOf(o: SourceOptions, offered: CachedDigests | undefined): Hello {
   return {

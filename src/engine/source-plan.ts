@@ -6,7 +6,7 @@
  * offered piece by piece (two levels), or that is sent whole.
  */
 import { DIGEST_SIZE } from "../native/index.js";
-import type { SourceBatch } from "./source-batches.js";
+import type { SourceBatch } from "./volume-reader.js";
 
 /** Longest run of changed blocks offered piece by piece: 1 MiB of 64K blocks. Longer runs are rewrites. */
 export const FINE_MAX_RUN_BLOCKS = 16;

@@ -15,18 +15,18 @@ import { DIGESTS_AHEAD_BYTES, type Done, FINGERPRINT_SIZE, MessageType, type Wel
 import { AckWindow } from "./ack-window.js";
 import { blocksMessage } from "./blocks-message.js";
 import type { CachedDigests } from "./digest-cache.js";
+import { DigestQueue } from "./digest-queue.js";
 import { type DirReport, sendDirectories } from "./dir-transfer.js";
 import { FineOffers } from "./fine-offers.js";
 import { Fingerprint, foldBatch, foldZeroRun } from "./fingerprint.js";
 import { PeerListener, unexpected } from "./peer.js";
 import { ReplyQueue } from "./reply-queue.js";
 import { RunCoalescer } from "./run-coalescer.js";
-import { BATCH_BYTES, type DataBatch, type SourceBatch } from "./source-batches.js";
 import { checkWelcome, helloOf, receiveWelcome, resumePoint } from "./source-handshake.js";
 import { piecesOf, planBatch, type Step } from "./source-plan.js";
 import type { SourceOptions, SourceResult } from "./source-types.js";
 import { TransferStats } from "./stats.js";
-import { DigestQueue } from "./target-digests.js";
+import { BATCH_BYTES, type DataBatch, type SourceBatch } from "./volume-reader.js";
 import { Wakeup } from "./wakeup.js";
 
 /** How the target takes this sync, as WELCOME said: a copy, a comparison with its digests, or with the cache. */

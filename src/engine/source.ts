@@ -2,7 +2,7 @@
  * The source role: sends a volume to a target over a FrameChannel (see the
  * transcript in src/protocol/messages.ts). Batches are read ahead, digested
  * and compressed on worker threads while earlier ones are on the wire
- * (source-batches.ts); each becomes messages (source-session.ts); at most two
+ * (volume-reader.ts); each becomes messages (source-session.ts); at most two
  * checkpoint intervals travel unacknowledged, so an interruption re-sends at
  * most that much. Memory is a fixed pool of batch buffers. After a verified
  * sync the digests of every block the target now holds become the digest
@@ -12,10 +12,10 @@ import { DIGEST_SIZE, digestBlocks } from "../native/index.js";
 import { BufferPool } from "./buffer-pool.js";
 import type { CachedDigests, CacheWriter } from "./digest-cache.js";
 import { tellPeer } from "./peer.js";
-import { BATCH_BYTES, READ_AHEAD, readBatches, type SourceBatch } from "./source-batches.js";
 import { SourceSession, type ZeroDigests } from "./source-session.js";
 import type { SourceOptions, SourceResult } from "./source-types.js";
 import { TransferStats } from "./stats.js";
+import { BATCH_BYTES, READ_AHEAD, readBatches, type SourceBatch } from "./volume-reader.js";
 
 export type { SourceOptions, SourceResult } from "./source-types.js";
 

@@ -10,9 +10,9 @@ import { codecs } from "../protocol/codecs.js";
 import type { FrameChannel } from "../protocol/frames.js";
 import { DIGESTS_AHEAD_BYTES, MAX_BLOCKS_BYTES, MAX_BLOCKS_PER_MESSAGE, MessageType } from "../protocol/messages.js";
 import { BufferPool } from "./buffer-pool.js";
-import { readBatches } from "./source-batches.js";
+import type { DigestQueue } from "./digest-queue.js";
 import type { TransferStats } from "./stats.js";
-import type { DigestQueue } from "./target-digests.js";
+import { readBatches } from "./volume-reader.js";
 
 export interface DigestStream {
   volume: Volume;

@@ -22,6 +22,7 @@ import {
   type ZeroRun,
 } from "../protocol/messages.js";
 import { BlockWriter } from "./block-writer.js";
+import { DigestQueue } from "./digest-queue.js";
 import { FailureLatch } from "./failure-latch.js";
 import { FineAnswers } from "./fine-answers.js";
 import { Fingerprint, foldZeroRun } from "./fingerprint.js";
@@ -30,7 +31,6 @@ import type { TargetState } from "./state.js";
 import { TransferStats } from "./stats.js";
 import { streamDigests } from "./stream-digests.js";
 import { Checkpoints } from "./target-checkpoints.js";
-import { DigestQueue } from "./target-digests.js";
 import { planFor } from "./target-facts.js";
 import { finishCopy, finishDryRun } from "./target-finish.js";
 import { initialState, receiveStart, welcomeOf } from "./target-handshake.js";

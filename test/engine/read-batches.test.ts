@@ -2,7 +2,7 @@ import { closeSync, ftruncateSync, openSync, readFileSync, writeFileSync, writeS
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { BufferPool } from "../../src/engine/buffer-pool.js";
-import { readBatches } from "../../src/engine/source-batches.js";
+import { readBatches } from "../../src/engine/volume-reader.js";
 import { TransferStats } from "../../src/engine/stats.js";
 import { openVolume, type Volume } from "../../src/native/index.js";
 import { scratchDir } from "../helpers/files.js";

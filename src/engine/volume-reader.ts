@@ -1,7 +1,9 @@
 /**
- * The source's view of its volume: batches of whole blocks in order, read
- * ahead on worker threads and digested in the same pass. Holes of an image
- * file (SEEK_DATA/SEEK_HOLE) come out as hole runs and are never read.
+ * A volume read in order as batches of whole blocks, read ahead on worker
+ * threads and digested in the same pass: the source's reads, the target's
+ * digest stream, the re-reads that verify a copy or check a resumed copy's
+ * part, and bench's samples. Holes of an image file (SEEK_DATA/SEEK_HOLE)
+ * come out as hole runs and are never read.
  */
 import { type Compressed, compressBlocks, type Volume } from "../native/index.js";
 import type { BufferPool } from "./buffer-pool.js";
