@@ -180,6 +180,8 @@ export class SourceSession {
       // END adds nothing to the sum: it goes through #send only to keep the order of messages.
       await this.#send(MessageType.end, codecs.end.encode(end), this.#blockCount, ZERO_SUM);
       await Promise.race([this.#doneReceived(), peer.finished, peer.failed()]);
+      // A copy the target could not confirm is the verdict, whatever the connection does next.
+      if (this.#done !== undefined && !this.#done.verified && !this.#dry) return this.#result([]);
       const dirs = await this.#sendDirectories();
       // Our end of the stream tells the target we have read DONE; it then closes too.
       await this.#channel.end();

@@ -1,6 +1,7 @@
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { openVolume, type Volume } from "../../src/native/index.js";
 import { copyInProcess, fulfilled, MemoryStateStore, writeMixedImage } from "../helpers/engine.js";
 import { scratchDir } from "../helpers/files.js";
 import { compressibleBytes, seededBytes, testSeed } from "../helpers/random.js";
@@ -63,14 +64,55 @@ describe("full copy, source and target in one process", () => {
     expect(s.stats.compressedInBytes).toBeGreaterThan(data.length * 0.9);
   });
 
-  it("verifies by re-reading the target when asked", async () => {
+  it("verifies by re-reading the whole target when asked, and catches a copy that went wrong on its way to disk", async () => {
     const source = join(scratch.dir, "v-src.img");
     const target = join(scratch.dir, "v-dst.img");
-    writeMixedImage(source, 8 * 1024 * 1024, 3);
+    const data = writeMixedImage(source, 8 * 1024 * 1024, 3);
     const r = await copyInProcess({ source, target, source_: { verify: true } });
     const t = fulfilled(r.target);
-    expect(t.stats.readBytes).toBeGreaterThan(0);
     expect(t.verified).toBe(true);
+    // The whole copy was read again: its data, and its holes shorter than a batch (read as zeros).
+    const written = await openVolume(target);
+    const { extents } = await written.dataExtents(0, written.size, 1024).finally(() => written.close());
+    const dataBytes = extents.reduce((n, [start, end]) => n + end - start, 0);
+    expect(dataBytes).toBeLessThan(data.length); // the zero stretch became a hole
+    expect(t.stats.readBytes).toBe(data.length);
+
+    // A write that lands wrong (a byte flipped between the fingerprint and the disk): received
+    // data agree with the source, so only the re-read can see it.
+    const flipOneWrite = (volume: Volume) => {
+      const write = volume.write.bind(volume);
+      let flipped = false;
+      volume.write = (buffer, offset, length, options) => {
+        if (!flipped && length > 0) {
+          flipped = true;
+          buffer[length - 1] = (buffer[length - 1] ?? 0) ^ 0x40;
+        }
+        return write(buffer, offset, length, options);
+      };
+    };
+    const unverified = new MemoryStateStore();
+    const wrong = await copyInProcess({
+      source,
+      target,
+      state: unverified,
+      onTargetOpen: flipOneWrite,
+      source_: { full: true },
+    });
+    expect(fulfilled(wrong.target).verified).toBe(true); // without --verify nothing can tell
+    expect(readFileSync(target).equals(data)).toBe(false);
+    const state = new MemoryStateStore();
+    const caught = await copyInProcess({
+      source,
+      target,
+      state,
+      onTargetOpen: flipOneWrite,
+      source_: { full: true, verify: true },
+    });
+    expect(caught.target.status).toBe("rejected");
+    expect(caught.target.status === "rejected" && caught.target.reason).toMatchObject({ code: "E_VERIFY" });
+    expect(caught.source.status === "rejected" && caught.source.reason).toMatchObject({ code: "E_VERIFY" });
+    expect(state.last).toMatchObject({ complete: false, verified: false });
   });
 
   it("refuses an unknown target name with nothing written", async () => {

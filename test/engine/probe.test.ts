@@ -47,11 +47,13 @@ async function withTarget<T>(talk: (stream: Duplex) => Promise<T>) {
     (r) => r,
     (e: unknown) => e as Error,
   );
-  const source = await talk(pair.a).then(
-    (r) => r,
-    (e: unknown) => e as Error,
-  );
-  pair.a.end();
+  // What `talk` asserts fails the test: its errors are not turned into a value.
+  let source: T;
+  try {
+    source = await talk(pair.a);
+  } finally {
+    pair.a.end();
+  }
   return { source, target: await target, path, before, state, resolved: () => resolved };
 }
 
@@ -93,7 +95,6 @@ describe("a probe", () => {
         },
       }),
     );
-    if (r.source instanceof Error) throw r.source;
     expect(r.target).toMatchObject({ mode: "probe", target: "t" });
     expect(r.source.rttSamples).toHaveLength(9);
     expect(r.source.rttSeconds).toBeGreaterThan(0);
@@ -120,6 +121,7 @@ describe("a probe", () => {
       stream.write(header);
       return peer.receive();
     });
+    expect(r.source?.type).toBe(MessageType.error);
     expect(r.target).toMatchObject({ code: "E_PROTOCOL", message: expect.stringMatching(/type 21 declares/) });
     expect(sha256(r.path)).toBe(r.before);
     expect(r.state.saved).toHaveLength(0);
@@ -129,7 +131,7 @@ describe("a probe", () => {
     const r = await withTarget(async (stream) => {
       const peer = new FrameChannel(stream);
       await peer.send(MessageType.hello, hello());
-      await peer.receive();
+      expect((await peer.receive())?.type).toBe(MessageType.welcome);
       const ask = { maxBytes: 1 << 20, maxMs: MAX_PROBE_READ_MS + 1, phase: 0 };
       await peer.send(MessageType.probeRead, codecs.probeRead.encode(ask));
       return peer.receive();
@@ -159,7 +161,7 @@ describe("a probe", () => {
     const r = await withTarget(async (stream) => {
       const peer = new FrameChannel(stream);
       await peer.send(MessageType.hello, hello());
-      await peer.receive();
+      expect((await peer.receive())?.type).toBe(MessageType.welcome);
       await peer.send(MessageType.zeroRun, codecs.zeroRun.encode({ firstBlock: 0, count: 1 }));
       return peer.receive();
     });

@@ -10,7 +10,7 @@ import {
 } from "../../src/engine/target.js";
 import { BlockferryError } from "../../src/errors.js";
 import { changeStamp } from "../../src/job/identity.js";
-import { openVolume } from "../../src/native/index.js";
+import { openVolume, type Volume } from "../../src/native/index.js";
 import { FrameChannel } from "../../src/protocol/frames.js";
 import { memoryPair } from "../../src/transport/memory.js";
 import { seededBytes, seededInts } from "./random.js";
@@ -41,6 +41,8 @@ export interface CopyOptions {
   blockSize?: number;
   source_?: Partial<SourceOptions>;
   target_?: Partial<TargetOptions>;
+  /** Called with the target's volume once opened (a test may make its writes go wrong). */
+  onTargetOpen?: (volume: Volume) => void;
 }
 
 /** Runs source and target in this process over an in-memory pair; returns both results and the bytes that crossed. */
@@ -54,6 +56,7 @@ export async function copyInProcess(o: CopyOptions) {
       throw new BlockferryError("E_UNKNOWN_TARGET", `no target named ${hello.targetName}`);
     }
     const volume = await openVolume(o.target, { write: true, create: true });
+    o.onTargetOpen?.(volume);
     return {
       volume,
       state,
