@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { EXIT } from "../../src/cli/exit-codes.js";
@@ -93,10 +93,21 @@ describe("job files", () => {
         data: writeMixedImage(source, 3 << 20, 40 + i),
       };
     });
+    // Each named job's pre hook marks that it started, then waits (up to 20 s) for the other's mark:
+    // run at once, both see the other; one after the other, the first would wait in vain.
+    const marks = join(scratch.dir, "marks");
+    const other: Record<string, string> = { three: "one", one: "three" };
+    const hook = (name: string) =>
+      other[name] === undefined
+        ? ""
+        : `pre-snapshot = "touch ${marks}/${name}.started; for i in $(seq 200); do [ -e ${marks}/${other[name]}.started ] && { echo yes > ${marks}/${name}.overlap; exit 0; }; sleep 0.1; done; echo no > ${marks}/${name}.overlap"\n`;
+    mkdirSync(marks, { recursive: true });
     const file = jobFile(
       "good.toml",
       `# three local copies\n[defaults]\ncreate = true\ncompress = "lz4"\nblock-size = "16K"\n\n` +
-        images.map((m) => `[job.${m.name}]\nsource = "${m.source}"\ndestination = "${m.target}"\n`).join("\n"),
+        images
+          .map((m) => `[job.${m.name}]\nsource = "${m.source}"\ndestination = "${m.target}"\n${hook(m.name)}`)
+          .join("\n"),
     );
     const r = await run(["run", "--jobs", "2", "--json", file, "three", "one"]);
     expect(r.code, r.stderr).toBe(EXIT.ok);
@@ -108,6 +119,8 @@ describe("job files", () => {
     expect(readFileSync(images[0]?.target ?? "").equals(images[0]?.data ?? Buffer.alloc(0))).toBe(true);
     expect(existsSync(images[1]?.target ?? "")).toBe(false); // not named
     expect(r.stderr).toMatch(/\[three\] copied/);
+    expect(readFileSync(join(marks, "three.overlap"), "utf8").trim()).toBe("yes");
+    expect(readFileSync(join(marks, "one.overlap"), "utf8").trim()).toBe("yes");
   });
 
   it("goes on with the other jobs when one fails, and exits with the first failure's code", async () => {
