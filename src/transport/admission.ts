@@ -77,33 +77,23 @@ export class Admission {
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     const address = addressOf(socket.remoteAddress);
     socket.on("error", () => {}); // a reset before authentication ends in a refusal below, not a crash
-    const held = this.#perAddress.get(address) ?? 0;
-    const { total, perAddress, deadlineMs } = this.#limits;
-    if (held >= perAddress) {
-      return this.#turnAway(
-        socket,
-        peer,
-        `${held} connections from ${address} wait to authenticate (at most ${perAddress})`,
-      );
+    const full = this.#makeRoom(address);
+    if (full !== undefined) {
+      socket.destroy();
+      this.#log.line(`${peer}: refused: ${full}`);
+      return;
     }
-    if (this.#waiting.size >= total) {
-      const victim = this.#oldestOfBusiest();
-      const victimHeld = victim === undefined ? 0 : (this.#perAddress.get(victim.address) ?? 0);
-      if (victim === undefined || victimHeld <= held) {
-        return this.#turnAway(socket, peer, `${total} connections wait to authenticate (at most ${total})`);
-      }
-      this.#fail(
-        victim,
-        `dropped to make room: ${total} connections waited to authenticate, ${victimHeld} from ${victim.address}`,
-      );
-    }
+    const { deadlineMs } = this.#limits;
     const w: Waiting = { socket, peer, address, timer: undefined, settled: false, logged: false };
     w.timer = setTimeout(() => this.#fail(w, `not authenticated within ${deadlineMs / 1000} s`), deadlineMs);
     this.#waiting.add(w);
-    this.#perAddress.set(address, held + 1);
+    this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
     this.#authenticate(socket, (why) => this.#refused(w, why)).then(
       (a) => {
-        if (w.settled) return void a.stream.destroy();
+        if (w.settled) {
+          a.stream.destroy();
+          return;
+        }
         this.#release(w);
         this.#onPeer(a.stream, peer, a.authorize);
       },
@@ -111,9 +101,19 @@ export class Admission {
     );
   }
 
-  #turnAway(socket: Socket, peer: string, why: string): void {
-    socket.destroy();
-    this.#log.line(`${peer}: refused: ${why}`);
+  /** Why a connection from `address` finds no place, or undefined (after dropping another if need be). */
+  #makeRoom(address: string): string | undefined {
+    const { total, perAddress } = this.#limits;
+    const held = this.#perAddress.get(address) ?? 0;
+    if (held >= perAddress) return `${held} connections from ${address} wait to authenticate (at most ${perAddress})`;
+    if (this.#waiting.size < total) return undefined;
+    const victim = this.#oldestOfBusiest();
+    const victimHeld = victim === undefined ? 0 : (this.#perAddress.get(victim.address) ?? 0);
+    if (victim === undefined || victimHeld <= held)
+      return `${total} connections wait to authenticate (at most ${total})`;
+    const why = `dropped to make room: ${total} connections waited to authenticate, ${victimHeld} from ${victim.address}`;
+    this.#fail(victim, why);
+    return undefined;
   }
 
   #fail(w: Waiting, why: string): void {
@@ -191,9 +191,12 @@ export class LimitedLog {
       this.#timer = setTimeout(() => this.#endWindow(), this.#windowMs);
       this.#timer.unref();
     }
-    if (++this.#lines <= this.#burst) return this.#log(text);
-    this.#suppressed++;
-    this.#last = text;
+    if (++this.#lines <= this.#burst) {
+      this.#log(text);
+    } else {
+      this.#suppressed++;
+      this.#last = text;
+    }
   }
 
   #endWindow(): void {

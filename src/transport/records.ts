@@ -228,9 +228,14 @@ export class RecordStream extends Duplex {
   /** Writes `pieces` at once; `callback` runs once the socket no longer holds them (the writer may reuse them). */
   #send(pieces: Buffer[], callback: (e?: Error | null) => void): void {
     const s = this.#socket;
-    if (pieces.length === 0) return callback();
+    const last = pieces.pop();
+    if (last === undefined) {
+      callback();
+      return;
+    }
     s.cork();
-    pieces.forEach((p, i) => (i === pieces.length - 1 ? s.write(p, callback) : s.write(p)));
+    for (const p of pieces) s.write(p);
+    s.write(last, callback);
     s.uncork();
   }
 
