@@ -17,7 +17,6 @@
  * encrypted: anyone on the path reads the bytes.
  */
 import { type CipherChaCha20Poly1305, createCipheriv, timingSafeEqual } from "node:crypto";
-import type { Socket } from "node:net";
 import { Duplex } from "node:stream";
 import { BlockferryError } from "../errors.js";
 
@@ -174,16 +173,16 @@ export class RecordOpener {
 }
 
 /**
- * `socket` (past the handshake) as a byte stream of checked records. A
- * failed check destroys it with E_AUTH; a stream cut short, with E_NETWORK.
- * The socket must let each side end on its own (allowHalfOpen).
+ * `socket` (a TCP socket past the handshake) as a byte stream of checked
+ * records. A failed check destroys it with E_AUTH; a stream cut short, with
+ * E_NETWORK. The socket must let each side end on its own (allowHalfOpen).
  */
 export class RecordStream extends Duplex {
-  readonly #socket: Socket;
+  readonly #socket: Duplex;
   readonly #sealer: RecordSealer;
   readonly #opener: RecordOpener;
 
-  constructor(socket: Socket, keys: SessionKeys) {
+  constructor(socket: Duplex, keys: SessionKeys) {
     super({ allowHalfOpen: true });
     this.#socket = socket;
     this.#sealer = new RecordSealer(keys.send);
