@@ -3,7 +3,7 @@
  * at a time: each must be refused before a byte of it is passed on. The
  * fuzz suite (test/fuzz/records.test.ts) tries random ones.
  */
-import { randomBytes } from "node:crypto";
+import { createCipheriv, randomBytes } from "node:crypto";
 import type { Duplex } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { BlockferryError } from "../src/errors.js";
@@ -48,6 +48,20 @@ describe("records", () => {
     expect(r.passed.equals(Buffer.concat([whole, big]))).toBe(true);
     // The parts themselves go out, not copies.
     expect(sealed.includes(whole)).toBe(true);
+  });
+
+  it("are tagged as the header says: ChaCha20-Poly1305, the record as associated data, its number as nonce", () => {
+    const sealer = new RecordSealer(keys.toReceiver);
+    sealer.seal([Buffer.from("record 0")]);
+    const [header, ...rest] = sealer.seal([seededBytes(1000, 5), seededBytes(77, 6)]) as [Buffer, ...Buffer[]];
+    const tag = rest.pop() as Buffer;
+    const nonce = Buffer.alloc(12);
+    nonce.writeUInt32BE(1, 8); // the second record
+    const mac = createCipheriv("chacha20-poly1305", keys.toReceiver, nonce, { authTagLength: 16 });
+    mac.setAAD(Buffer.concat([header, ...rest]), { plaintextLength: 0 });
+    expect(mac.update(Buffer.alloc(0)).length + mac.final().length).toBe(0); // nothing encrypted
+    expect(mac.getAuthTag().equals(tag)).toBe(true);
+    expect(header.readUInt32BE(0)).toBe(1077);
   });
 
   it("refuse a changed byte, anywhere, and pass on nothing of its record", () => {
