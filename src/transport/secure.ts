@@ -11,8 +11,9 @@ import type { Duplex } from "node:stream";
 import { BlockferryError } from "../errors.js";
 import type { Authorized } from "../job/authorized.js";
 import { checkAllowed } from "../job/authorized.js";
+import { codecs } from "../protocol/codecs.js";
 import { FrameChannel } from "../protocol/frames.js";
-import { codecs, MessageType } from "../protocol/messages.js";
+import { MessageType } from "../protocol/messages.js";
 import {
   Admission,
   type AdmissionLimits,
