@@ -14,7 +14,7 @@ import { memoryPair } from "../../src/transport/memory.js";
 import { MAX_RECORD, RecordOpener, RecordSealer, RecordStream } from "../../src/transport/records.js";
 import { sessionKeys } from "../../src/transport/secret.js";
 import { seededBytes } from "../helpers/random.js";
-import { budget, check, expectRefusal, printSummary, runs, within } from "./fuzz.js";
+import { budget, check, chunks, expectRefusal, printSummary, runs, within } from "./fuzz.js";
 import { mutate, mutations } from "./mutate.js";
 
 afterAll(printSummary);
@@ -35,12 +35,6 @@ function sealed(ws: Buffer[][]): { bytes: Buffer; data: Buffer } {
   const sealer = new RecordSealer(keys.toReceiver);
   const out = ws.flatMap((w) => sealer.seal(w));
   return { bytes: Buffer.concat([...out, ...sealer.end()]), data: Buffer.concat(ws.flat()) };
-}
-
-/** `bytes` cut at `cuts` (taken modulo its length). */
-function chunks(bytes: Buffer, cuts: number[]): Buffer[] {
-  const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  return [0, ...at].map((from, i) => bytes.subarray(from, at[i] ?? bytes.length)).filter((c) => c.length > 0);
 }
 
 /** Feeds `parts` to an opener: what it passed on, and whether it ended or threw. */
