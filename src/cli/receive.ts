@@ -57,7 +57,7 @@ export function registerReceive(program: Command): void {
           authorize = allowed;
           accept(s);
         },
-        (peer, reason) => stderrLog(`${peer}: refused: ${reason}`),
+        stderrLog,
       );
       const address = server.address();
       stderrLog(

@@ -3,6 +3,7 @@ import { access } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { type Authorized, parseAllow, readAllowFile } from "../job/authorized.js";
+import { type AdmissionLimits, DEFAULT_LIMITS } from "../transport/admission.js";
 import { defaultKeyDir, loadHostKey } from "../transport/keys.js";
 import { readSecret } from "../transport/secret.js";
 import type { ClientSecurity, ServerSecurity } from "../transport/secure.js";
@@ -16,6 +17,8 @@ interface CommonFlags {
 export interface ServerSecurityFlags extends CommonFlags {
   allow: Array<[string, Set<string>]>;
   allowFile?: string;
+  maxUnauthenticated: string;
+  maxUnauthenticatedPerAddress: string;
 }
 export interface ClientSecurityFlags extends CommonFlags {
   knownHosts?: string;
@@ -37,7 +40,31 @@ export function addServerSecurityOptions(command: Command): Command {
       (spec: string, all: Array<[string, Set<string>]>) => [...all, parseAllow(spec)],
       [] as Array<[string, Set<string>]>,
     )
-    .option("--allow-file <file>", "lines of FINGERPRINT NAME[,NAME] (default: KEY-DIR/allowed_sources if present)");
+    .option("--allow-file <file>", "lines of FINGERPRINT NAME[,NAME] (default: KEY-DIR/allowed_sources if present)")
+    .option(
+      "--max-unauthenticated <n>",
+      "connections that may wait to prove who they are, in all (more are dropped)",
+      String(DEFAULT_LIMITS.total),
+    )
+    .option(
+      "--max-unauthenticated-per-address <n>",
+      "of those, from one address (an IPv6 /64 counts as one)",
+      String(DEFAULT_LIMITS.perAddress),
+    );
+}
+
+function admissionLimits(flags: ServerSecurityFlags): AdmissionLimits {
+  const count = (flag: string, value: string) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw invalid(flag, "a whole number from 1", value);
+    return n;
+  };
+  const total = count("--max-unauthenticated", flags.maxUnauthenticated);
+  const perAddress = count("--max-unauthenticated-per-address", flags.maxUnauthenticatedPerAddress);
+  if (perAddress > total) {
+    throw invalid("--max-unauthenticated-per-address", `at most --max-unauthenticated (${total})`, perAddress);
+  }
+  return { ...DEFAULT_LIMITS, total, perAddress };
 }
 
 export function addClientSecurityOptions(command: Command): Command {
@@ -63,12 +90,13 @@ async function plaintext(
 }
 
 export async function serverSecurity(flags: ServerSecurityFlags, log: (line: string) => void): Promise<ServerSecurity> {
+  const limits = admissionLimits(flags);
   if (flags.insecurePlaintext) {
     // A shared secret names no one: whoever holds it may write every target. Say so rather than ignore the list.
     if (flags.allow.length > 0 || flags.allowFile !== undefined) {
       throw invalid("--insecure-plaintext", "no --allow or --allow-file (keys need TLS)", "both");
     }
-    return plaintext(flags, log);
+    return { ...(await plaintext(flags, log)), limits };
   }
   const key = await loadHostKey(flags.keyDir);
   const defaultFile = join(flags.keyDir, "allowed_sources");
@@ -86,7 +114,7 @@ export async function serverSecurity(flags: ServerSecurityFlags, log: (line: str
     throw invalid("--allow", "at least one source key (--allow FINGERPRINT=TARGET, or an allow file)", "none");
   }
   log(`this receiver's key: ${key.fingerprint}`);
-  return { kind: "tls", key, authorized };
+  return { kind: "tls", key, authorized, limits };
 }
 
 export async function clientSecurity(flags: ClientSecurityFlags, log: (line: string) => void): Promise<ClientSecurity> {

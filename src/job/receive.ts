@@ -54,7 +54,7 @@ const CLAIM_WAIT_MS = 10_000;
 export async function serve(at: Endpoint, config: ReceiverConfig, security: ServerSecurity): Promise<Server> {
   const busy = new Map<string, Promise<void>>();
   const resolver = receiverResolver(config);
-  const open = new Set<Socket>();
+  const open = new Set<Duplex>();
   let closing = false;
   const onPeer: OnPeer = (socket, peer, authorize) => {
     // Still in its handshake when the server closed: no copy starts after that.
@@ -101,7 +101,7 @@ export async function serve(at: Endpoint, config: ReceiverConfig, security: Serv
         socket.destroy();
       });
   };
-  const server = await listenSecure(at, security, onPeer, (peer, reason) => config.log(`${peer}: refused: ${reason}`));
+  const server = await listenSecure(at, security, onPeer, config.log);
   // Closing the server also drops copies under way: their targets stay marked incomplete.
   const close = server.close.bind(server);
   server.on("connection", (s: Socket) => {

@@ -1,23 +1,29 @@
 /**
  * --insecure-plaintext: no encryption, but both ends prove they hold the same
- * shared secret before any protocol message (and so before any write):
+ * shared secret before any protocol message (and so before any write), and
+ * derive this session's keys from it:
  *
- *   receiver → source   "BFAUTH1\n", nonce R (32 bytes)
+ *   receiver → source   "BFAUTH2\n", nonce R (32 bytes)
  *   source → receiver   nonce S (32), HMAC-SHA256(secret, "source" R S)
  *   receiver → source   HMAC-SHA256(secret, "receiver" R S)
+ *   then, each way, records tagged with that direction's key (records.ts):
+ *   HKDF-SHA256(secret, salt R S, "blockferry records v2 source to receiver"
+ *   or "... receiver to source"), 32 bytes each
  *
- * Fresh nonces on both sides, so a recorded exchange cannot be replayed. It
- * keeps out peers that lack the secret; it does not bind the data that
- * follows, which someone on the path could alter or inject after relaying a
- * real handshake. For trusted LANs and benchmarks only.
+ * Fresh nonces on both sides, so neither a recorded handshake nor a recorded
+ * record can be replayed into another session. BFAUTH1 (before the records)
+ * left the data after the handshake unprotected; it is refused by name.
  */
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { Socket } from "node:net";
 import { BlockferryError, fromFsError } from "../errors.js";
+import type { SessionKeys } from "./records.js";
 
-const MAGIC = Buffer.from("BFAUTH1\n", "latin1");
+const MAGIC = Buffer.from("BFAUTH2\n", "latin1");
+const OLD_MAGIC = Buffer.from("BFAUTH1\n", "latin1");
 const NONCE = 32;
+/** How long the source waits for each answer of the receiver (the receiver's own deadline is admission.ts's). */
 const STEP_MS = 10_000;
 
 export async function readSecret(file: string): Promise<Buffer> {
@@ -39,6 +45,19 @@ export async function readSecret(file: string): Promise<Buffer> {
 const mac = (secret: Buffer, who: string, r: Buffer, s: Buffer) =>
   createHmac("sha256", secret).update(who).update(r).update(s).digest();
 
+function directionKey(secret: Buffer, r: Buffer, s: Buffer, direction: string): Buffer {
+  const info = `blockferry records v2 ${direction}`;
+  return Buffer.from(hkdfSync("sha256", secret, Buffer.concat([r, s]), info, 32));
+}
+
+/** The keys of this session: what the source sends is checked with `toReceiver`, and the other way round. */
+export function sessionKeys(secret: Buffer, r: Buffer, s: Buffer): { toReceiver: Buffer; toSource: Buffer } {
+  return {
+    toReceiver: directionKey(secret, r, s, "source to receiver"),
+    toSource: directionKey(secret, r, s, "receiver to source"),
+  };
+}
+
 /** Reads exactly `n` bytes, leaving anything after them for the protocol. */
 async function readExactly(socket: Socket, n: number, what: string): Promise<Buffer> {
   const deadline = Date.now() + STEP_MS;
@@ -46,7 +65,9 @@ async function readExactly(socket: Socket, n: number, what: string): Promise<Buf
     const chunk = socket.read(n) as Buffer | null;
     if (chunk !== null && chunk.length === n) return chunk;
     if (chunk !== null) throw new BlockferryError("E_AUTH", `${what}: the peer closed after ${chunk.length} bytes`);
-    if (socket.readableEnded || socket.destroyed) throw new BlockferryError("E_AUTH", `${what}: the peer closed`);
+    if (socket.readableEnded || socket.destroyed) {
+      throw new BlockferryError("E_AUTH", `${what}: ${socket.errored?.message ?? "the peer closed"}`);
+    }
     const left = deadline - Date.now();
     if (left <= 0) throw new BlockferryError("E_AUTH", `${what}: no answer within ${STEP_MS / 1000} s`);
     await new Promise<void>((resolve) => {
@@ -62,7 +83,7 @@ async function readExactly(socket: Socket, n: number, what: string): Promise<Buf
 }
 
 /** Receiver side; throws E_AUTH (after which the caller drops the connection). */
-export async function challengeSource(socket: Socket, secret: Buffer): Promise<void> {
+export async function challengeSource(socket: Socket, secret: Buffer): Promise<SessionKeys> {
   const r = randomBytes(NONCE);
   socket.write(Buffer.concat([MAGIC, r]));
   const answer = await readExactly(socket, 2 * NONCE, "shared-secret handshake");
@@ -71,16 +92,24 @@ export async function challengeSource(socket: Socket, secret: Buffer): Promise<v
     throw new BlockferryError("E_AUTH", "the source does not hold the shared secret");
   }
   socket.write(mac(secret, "receiver", r, s));
+  const keys = sessionKeys(secret, r, s);
+  return { send: keys.toSource, receive: keys.toReceiver };
 }
 
 /** Source side; throws E_AUTH if the receiver does not prove the secret or refuses ours. */
-export async function answerReceiver(socket: Socket, secret: Buffer): Promise<void> {
+export async function answerReceiver(socket: Socket, secret: Buffer): Promise<SessionKeys> {
   const hello = await readExactly(socket, MAGIC.length + NONCE, "shared-secret handshake").catch((e: unknown) => {
     throw new BlockferryError(
       "E_AUTH",
       `${(e as Error).message} (does the receiver run with --insecure-plaintext? by default it speaks TLS)`,
     );
   });
+  if (hello.subarray(0, MAGIC.length).equals(OLD_MAGIC)) {
+    throw new BlockferryError(
+      "E_VERSION",
+      "the receiver speaks the older plaintext handshake (BFAUTH1), which leaves the data unauthenticated: upgrade it",
+    );
+  }
   if (!hello.subarray(0, MAGIC.length).equals(MAGIC)) {
     throw new BlockferryError("E_AUTH", "the receiver did not start a shared-secret handshake (is it using TLS?)");
   }
@@ -93,4 +122,6 @@ export async function answerReceiver(socket: Socket, secret: Buffer): Promise<vo
   if (!timingSafeEqual(proof, mac(secret, "receiver", r, s))) {
     throw new BlockferryError("E_AUTH", "the receiver does not hold the shared secret");
   }
+  const keys = sessionKeys(secret, r, s);
+  return { send: keys.toReceiver, receive: keys.toSource };
 }

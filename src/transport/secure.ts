@@ -1,29 +1,43 @@
 /**
  * How a source and a receiver know each other over the network: mutual TLS
  * by default, or with --insecure-plaintext a shared secret proven by both
- * before anything else (see secret.ts). Either way the receiver learns which
- * targets this peer may write, before it looks any target up.
+ * before anything else, then records tagged with keys derived from it (see
+ * secret.ts, records.ts). Either way the receiver learns which targets this
+ * peer may write, before it looks any target up, and a peer has a few
+ * seconds and a limited number of places to prove itself (admission.ts).
  */
-import type { Server, Socket } from "node:net";
+import type { Server } from "node:net";
 import type { Duplex } from "node:stream";
+import { BlockferryError } from "../errors.js";
 import type { Authorized } from "../job/authorized.js";
 import { checkAllowed } from "../job/authorized.js";
 import { codecs } from "../protocol/codecs.js";
 import { FrameChannel } from "../protocol/frames.js";
 import { MessageType } from "../protocol/messages.js";
+import {
+  Admission,
+  type AdmissionLimits,
+  type Authenticate,
+  DEFAULT_LIMITS,
+  LimitedLog,
+  type OnAuthenticated,
+} from "./admission.js";
 import type { HostKey } from "./keys.js";
 import { checkKnownHost } from "./known-hosts.js";
+import { RecordStream } from "./records.js";
 import { answerReceiver, challengeSource } from "./secret.js";
 import { connectTcp, type Endpoint, listenTcp } from "./tcp.js";
-import { connectTls, listenTls } from "./tls.js";
+import { acceptTls, connectTls, serverContext } from "./tls.js";
 
 export type ClientSecurity =
   | { kind: "tls"; key: HostKey; knownHosts: string; trustNewHost: boolean }
   | { kind: "plaintext"; secret: Buffer };
 
-export type ServerSecurity =
+/** `limits`: how many connections may wait to authenticate, and for how long (DEFAULT_LIMITS if absent). */
+export type ServerSecurity = (
   | { kind: "tls"; key: HostKey; authorized: Authorized }
-  | { kind: "plaintext"; secret: Buffer };
+  | { kind: "plaintext"; secret: Buffer }
+) & { limits?: AdmissionLimits };
 
 /** Connects to a receiver and proves who we are; throws E_AUTH if either side is not who it should be. */
 export async function connectSecure(
@@ -39,56 +53,60 @@ export async function connectSecure(
   }
   const socket = await connectTcp(to);
   try {
-    await answerReceiver(socket, security.secret);
+    return new RecordStream(socket, await answerReceiver(socket, security.secret));
   } catch (e) {
     socket.destroy();
     throw e;
   }
-  return socket;
 }
 
 /** A connection whose peer proved itself; `authorize` throws E_AUTH for a target it may not write. */
-export type OnPeer = (stream: Duplex & Socket, peer: string, authorize: (target: string) => void) => void;
+export type OnPeer = OnAuthenticated;
 
+/**
+ * Listens on `at`; each connection gets a place among those waiting to
+ * authenticate (admission.ts), then goes to `onPeer` once its peer has
+ * proved itself. Refusals, of connections and of peers, go to `log` as lines.
+ */
 export async function listenSecure(
   at: Endpoint,
   security: ServerSecurity,
   onPeer: OnPeer,
-  onRefused: (peer: string, reason: string) => void,
+  log: (line: string) => void,
 ): Promise<Server> {
-  if (security.kind === "tls") {
-    const { authorized } = security;
-    return listenTls(
-      at,
-      security.key,
-      (socket, fingerprint) => {
-        const peer = `${socket.remoteAddress}:${socket.remotePort}`;
-        if (!authorized.has(fingerprint)) {
-          const message = `key ${fingerprint} is not allowed here`;
-          onRefused(peer, message);
-          // The peer proved its key: it may hear why, then the connection ends.
-          const channel = new FrameChannel(socket);
-          channel
-            .send(MessageType.error, codecs.error.encode({ code: "E_AUTH", message }))
-            .then(() => channel.end())
-            .catch(() => {})
-            .finally(() => setTimeout(() => socket.destroy(), 1000).unref());
-          return;
-        }
-        onPeer(socket, peer, (target) => checkAllowed(authorized, fingerprint, target));
-      },
-      onRefused,
-    );
-  }
-  return listenTcp(at, (socket) => {
-    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
-    socket.on("error", () => {}); // a reset during the challenge is a refusal below, not a crash
-    challengeSource(socket, security.secret).then(
-      () => onPeer(socket, peer, () => {}),
-      (e: unknown) => {
-        onRefused(peer, (e as Error).message);
-        socket.destroy();
-      },
-    );
-  });
+  const refusals = new LimitedLog(log);
+  const authenticate = security.kind === "tls" ? tlsPeers(security) : plaintextPeers(security.secret);
+  const admission = new Admission(security.limits ?? DEFAULT_LIMITS, authenticate, onPeer, refusals);
+  const server = await listenTcp(at, (socket) => admission.admit(socket));
+  // Accepting can fail (EMFILE when out of descriptors): a refusal, not the end of the server.
+  server.on("error", (e) => refusals.line(`accepting a connection failed: ${e.message}`));
+  return server;
+}
+
+function tlsPeers(security: Extract<ServerSecurity, { kind: "tls" }>): Authenticate {
+  const context = serverContext(security.key);
+  const { authorized } = security;
+  return async (raw, refused) => {
+    const { socket, fingerprint } = await acceptTls(raw, context);
+    if (!authorized.has(fingerprint)) {
+      const message = `key ${fingerprint} is not allowed here`;
+      refused(message);
+      // The peer proved its key: it may hear why, then the connection ends.
+      const channel = new FrameChannel(socket);
+      await channel
+        .send(MessageType.error, codecs.error.encode({ code: "E_AUTH", message }))
+        .then(() => channel.end())
+        .then(() => channel.closed(1000))
+        .catch(() => {});
+      throw new BlockferryError("E_AUTH", message);
+    }
+    return { stream: socket, authorize: (target) => checkAllowed(authorized, fingerprint, target) };
+  };
+}
+
+function plaintextPeers(secret: Buffer): Authenticate {
+  return async (raw) => {
+    const keys = await challengeSource(raw, secret);
+    return { stream: new RecordStream(raw, keys), authorize: () => {} };
+  };
 }

@@ -1,4 +1,4 @@
-/** Plain TCP: the byte stream the protocol runs over (TLS wraps it in a later release). */
+/** Plain TCP: the byte stream TLS, or the shared secret's records, run over (secure.ts). */
 import { once } from "node:events";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { BlockferryError } from "../errors.js";
@@ -24,7 +24,8 @@ export function tune<S extends Socket>(socket: S): S {
 }
 
 export async function connectTcp(to: Endpoint, timeoutMs = 30_000): Promise<Socket> {
-  const socket = connect({ host: to.host, port: to.port });
+  // Each side ends its own half (the records' end record is sent before our FIN, whatever the peer did).
+  const socket = connect({ host: to.host, port: to.port, allowHalfOpen: true });
   socket.setTimeout(timeoutMs);
   try {
     await Promise.race([
@@ -46,7 +47,7 @@ export async function connectTcp(to: Endpoint, timeoutMs = 30_000): Promise<Sock
 
 export async function listenTcp(at: Endpoint, onConnection: (socket: Socket) => void): Promise<Server> {
   return startListening(
-    createServer((socket) => onConnection(tune(socket))),
+    createServer({ allowHalfOpen: true }, (socket) => onConnection(tune(socket))),
     at,
   );
 }

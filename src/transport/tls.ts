@@ -5,11 +5,11 @@
  * src/job/authorized.ts); the source pins the receiver's (known-hosts.ts).
  */
 import { once } from "node:events";
-import type { Server } from "node:net";
-import { connect, createServer, type TLSSocket } from "node:tls";
+import type { Socket } from "node:net";
+import { connect, createSecureContext, type SecureContext, TLSSocket } from "node:tls";
 import { BlockferryError } from "../errors.js";
 import { fingerprintOfCert, type HostKey } from "./keys.js";
-import { type Endpoint, startListening, tune } from "./tcp.js";
+import { type Endpoint, tune } from "./tcp.js";
 
 const TLS = {
   minVersion: "TLSv1.3",
@@ -68,38 +68,38 @@ export async function connectTls(
   return socket;
 }
 
+/** What a receiver presents to every source: its key, TLS 1.3 only, and a request for the source's key. */
+export function serverContext(mine: HostKey): SecureContext {
+  return createSecureContext({ key: mine.key, cert: mine.cert, ...TLS });
+}
+
 /**
- * Listens for TLS connections. A client that completes the handshake with a
- * key goes to `onClient` with the key's fingerprint; one that fails the
- * handshake, or shows no key, is logged with its address and dropped.
+ * The receiver's side of the handshake on an accepted connection: resolves
+ * with the key the source proved it holds, rejects (E_AUTH) with why not.
+ * How long it may take is the caller's (admission.ts).
  */
-export async function listenTls(
-  at: Endpoint,
-  mine: HostKey,
-  onClient: (socket: TLSSocket, fingerprint: string) => void,
-  onRefused: (peer: string, reason: string) => void,
-): Promise<Server> {
-  const server = createServer({
-    key: mine.key,
-    cert: mine.cert,
+export function acceptTls(raw: Socket, context: SecureContext): Promise<{ socket: TLSSocket; fingerprint: string }> {
+  const socket = new TLSSocket(raw, {
+    isServer: true,
+    secureContext: context,
     requestCert: true,
     rejectUnauthorized: false,
-    // A client that stalls mid-handshake is dropped and logged (tests shorten the wait).
-    handshakeTimeout: Number(process.env.BLOCKFERRY_HANDSHAKE_MS) || 10_000,
-    ...TLS,
   });
-  server.on("secureConnection", (socket: TLSSocket) => {
-    const fingerprint = peerFingerprint(socket);
-    if (fingerprint === undefined) {
-      onRefused(`${socket.remoteAddress}:${socket.remotePort}`, "no client key presented");
+  return new Promise((resolve, reject) => {
+    const fail = (why: string) => {
       socket.destroy();
-      return;
-    }
-    onClient(tune(socket), fingerprint);
+      reject(new BlockferryError("E_AUTH", why));
+    };
+    const onError = (e: Error) => fail(`TLS handshake failed: ${e.message}`);
+    const onClose = () => fail("TLS handshake failed: the peer closed the connection");
+    socket.once("error", onError).once("close", onClose);
+    // "secure" is the event tls.Server itself waits for on the sockets it accepts.
+    socket.once("secure", () => {
+      socket.off("error", onError).off("close", onClose);
+      socket.on("error", () => {}); // later failures surface through reads and writes
+      const fingerprint = peerFingerprint(socket);
+      if (fingerprint === undefined) return fail("no client key presented");
+      resolve({ socket: tune(socket), fingerprint });
+    });
   });
-  server.on("tlsClientError", (e, socket) => {
-    onRefused(`${socket.remoteAddress}:${socket.remotePort}`, `TLS handshake failed: ${e.message}`);
-    socket.destroy();
-  });
-  return startListening(server, at);
 }

@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { FrameChannel } from "../../src/protocol/frames.js";
 import { MAX_BODY, MessageType } from "../../src/protocol/messages.js";
 import { seededBytes } from "../helpers/random.js";
-import { budget, check, expectRefusal, printSummary, runs, within } from "./fuzz.js";
+import { budget, check, chunks, expectRefusal, printSummary, runs, within } from "./fuzz.js";
 import * as m from "./messages.js";
 import { mutate, mutations } from "./mutate.js";
 
@@ -51,12 +51,6 @@ function framed(frames: Array<{ type: number; body: Buffer }>): Buffer {
       return [head, body];
     }),
   );
-}
-
-/** `bytes` cut at `cuts` (taken modulo its length). */
-function chunks(bytes: Buffer, cuts: number[]): Buffer[] {
-  const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  return [0, ...at].map((from, i) => bytes.subarray(from, at[i] ?? bytes.length)).filter((c) => c.length > 0);
 }
 
 /** Feeds the chunks to a FrameChannel; ends the stream only if asked. Returns the frames and how it stopped. */

@@ -77,3 +77,9 @@ export function outcome<T>(codes: readonly ErrorCode[], f: () => T): { value: T 
     return { error: e };
   }
 }
+
+/** `bytes` cut at `cuts` (taken modulo its length): how a stream may arrive. */
+export function chunks(bytes: Buffer, cuts: number[]): Buffer[] {
+  const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+  return [0, ...at].map((from, i) => bytes.subarray(from, at[i] ?? bytes.length)).filter((c) => c.length > 0);
+}
