@@ -2,7 +2,7 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { checkAllowed, parseAllow } from "../src/job/authorized.js";
+import { checkAllowed, parseAllow } from "../src/transport/allow-list.js";
 import { parseDestination } from "../src/transport/destination.js";
 import { FINGERPRINT, generateHostKey } from "../src/transport/keys.js";
 import { checkKnownHost } from "../src/transport/known-hosts.js";

@@ -1,7 +1,7 @@
 import type { Duplex } from "node:stream";
 import type { Command } from "commander";
 import { TransferStats } from "../engine/stats.js";
-import { allows, receiveOne } from "../job/receive.js";
+import { allows, receiveOne, tellRefusedPeer } from "../job/receive.js";
 import { checkReceiverSetup } from "../job/receiver-setup.js";
 import { listenSecure } from "../transport/secure.js";
 import { stdioStream } from "../transport/stdio.js";
@@ -58,6 +58,7 @@ export function registerReceive(program: Command): void {
           accept(s);
         },
         stderrLog,
+        tellRefusedPeer,
       );
       const address = server.address();
       stderrLog(

@@ -2,8 +2,8 @@
 import { access } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { type Authorized, parseAllow, readAllowFile } from "../job/authorized.js";
 import { type AdmissionLimits, DEFAULT_LIMITS } from "../transport/admission.js";
+import { type Authorized, parseAllow, readAllowFile } from "../transport/allow-list.js";
 import { defaultKeyDir, loadHostKey } from "../transport/keys.js";
 import { readSecret } from "../transport/secret.js";
 import type { ClientSecurity, ServerSecurity } from "../transport/secure.js";

@@ -1,11 +1,12 @@
 /** The receiving end: one connection, or a server taking many. */
 import type { Server, Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import { tellPeer } from "../engine/peer.js";
 import { TransferStats } from "../engine/stats.js";
 import { type ProbeResult, runTarget, type TargetResult } from "../engine/target.js";
 import { BlockferryError } from "../errors.js";
 import { FrameChannel } from "../protocol/frames.js";
-import { listenSecure, type OnPeer, type ServerSecurity } from "../transport/secure.js";
+import { listenSecure, type OnPeer, type ServerSecurity, type TellRefused } from "../transport/secure.js";
 import type { Endpoint } from "../transport/tcp.js";
 import { type ReceiverConfig, receiverResolver } from "./targets.js";
 
@@ -28,6 +29,9 @@ export async function receiveOne(
     checkpointBytes: config.checkpointBytes,
   });
 }
+
+/** A peer that proved a key not allowed here hears why (ERROR), then the connection ends. */
+export const tellRefusedPeer: TellRefused = (stream, error) => tellPeer(new FrameChannel(stream), error);
 
 /** `authorize` as a predicate. */
 export function allows(authorize: (target: string) => void): (name: string) => boolean {
@@ -101,7 +105,7 @@ export async function serve(at: Endpoint, config: ReceiverConfig, security: Serv
         socket.destroy();
       });
   };
-  const server = await listenSecure(at, security, onPeer, config.log);
+  const server = await listenSecure(at, security, onPeer, config.log, tellRefusedPeer);
   // Closing the server also drops copies under way: their targets stay marked incomplete.
   const close = server.close.bind(server);
   server.on("connection", (s: Socket) => {

@@ -9,11 +9,6 @@
 import type { Server } from "node:net";
 import type { Duplex } from "node:stream";
 import { BlockferryError } from "../errors.js";
-import type { Authorized } from "../job/authorized.js";
-import { checkAllowed } from "../job/authorized.js";
-import { codecs } from "../protocol/codecs.js";
-import { FrameChannel } from "../protocol/frames.js";
-import { MessageType } from "../protocol/messages.js";
 import {
   Admission,
   type AdmissionLimits,
@@ -22,6 +17,7 @@ import {
   LimitedLog,
   type OnAuthenticated,
 } from "./admission.js";
+import { type Authorized, checkAllowed } from "./allow-list.js";
 import type { HostKey } from "./keys.js";
 import { checkKnownHost } from "./known-hosts.js";
 import { RecordStream } from "./records.js";
@@ -64,6 +60,12 @@ export async function connectSecure(
 export type OnPeer = OnAuthenticated;
 
 /**
+ * Tells a peer that proved its key, but is not allowed here, why it is
+ * refused (the caller speaks the protocol; this layer only decides).
+ */
+export type TellRefused = (stream: Duplex, error: BlockferryError) => Promise<void>;
+
+/**
  * Listens on `at`; each connection gets a place among those waiting to
  * authenticate (admission.ts), then goes to `onPeer` once its peer has
  * proved itself. Refusals, of connections and of peers, go to `log` as lines.
@@ -73,9 +75,10 @@ export async function listenSecure(
   security: ServerSecurity,
   onPeer: OnPeer,
   log: (line: string) => void,
+  tellRefused: TellRefused = async () => {},
 ): Promise<Server> {
   const refusals = new LimitedLog(log);
-  const authenticate = security.kind === "tls" ? tlsPeers(security) : plaintextPeers(security.secret);
+  const authenticate = security.kind === "tls" ? tlsPeers(security, tellRefused) : plaintextPeers(security.secret);
   const admission = new Admission(security.limits ?? DEFAULT_LIMITS, authenticate, onPeer, refusals);
   const server = await listenTcp(at, (socket) => admission.admit(socket));
   // Accepting can fail (EMFILE when out of descriptors): a refusal, not the end of the server.
@@ -83,22 +86,17 @@ export async function listenSecure(
   return server;
 }
 
-function tlsPeers(security: Extract<ServerSecurity, { kind: "tls" }>): Authenticate {
+function tlsPeers(security: Extract<ServerSecurity, { kind: "tls" }>, tellRefused: TellRefused): Authenticate {
   const context = serverContext(security.key);
   const { authorized } = security;
   return async (raw, refused) => {
     const { socket, fingerprint } = await acceptTls(raw, context);
     if (!authorized.has(fingerprint)) {
-      const message = `key ${fingerprint} is not allowed here`;
-      refused(message);
+      const error = new BlockferryError("E_AUTH", `key ${fingerprint} is not allowed here`);
+      refused(error.message);
       // The peer proved its key: it may hear why, then the connection ends.
-      const channel = new FrameChannel(socket);
-      await channel
-        .send(MessageType.error, codecs.error.encode({ code: "E_AUTH", message }))
-        .then(() => channel.end())
-        .then(() => channel.closed(1000))
-        .catch(() => {});
-      throw new BlockferryError("E_AUTH", message);
+      await tellRefused(socket, error).catch(() => {});
+      throw error;
     }
     return { stream: socket, authorize: (target) => checkAllowed(authorized, fingerprint, target) };
   };

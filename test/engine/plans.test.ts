@@ -4,10 +4,10 @@
  * (source-plan.ts). No volume, no channel.
  */
 import { describe, expect, it } from "vitest";
-import type { SourceBatch } from "../../src/engine/volume-reader.js";
 import { FINE_MAX_RUN_BLOCKS, piecesOf, planBatch } from "../../src/engine/source-plan.js";
 import type { TargetState } from "../../src/engine/state.js";
 import { planTarget, type TargetFacts } from "../../src/engine/target-plan.js";
+import type { SourceBatch } from "../../src/engine/volume-reader.js";
 import type { Hello } from "../../src/protocol/messages.js";
 
 const hello = (over: Partial<Hello> = {}, flags: Partial<Hello["flags"]> = {}): Hello => ({

@@ -2,8 +2,8 @@ import { closeSync, ftruncateSync, openSync, readFileSync, writeFileSync, writeS
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { BufferPool } from "../../src/engine/buffer-pool.js";
-import { readBatches } from "../../src/engine/volume-reader.js";
 import { TransferStats } from "../../src/engine/stats.js";
+import { readBatches } from "../../src/engine/volume-reader.js";
 import { openVolume, type Volume } from "../../src/native/index.js";
 import { scratchDir } from "../helpers/files.js";
 import { seededBytes, testSeed } from "../helpers/random.js";

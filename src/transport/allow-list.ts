@@ -6,8 +6,8 @@
  */
 import { readFile } from "node:fs/promises";
 import { BlockferryError, fromFsError } from "../errors.js";
-import { FINGERPRINT } from "../transport/keys.js";
 import { invalid } from "../validate.js";
+import { FINGERPRINT } from "./keys.js";
 
 /** Fingerprint → the target names that key may write ("*": all). */
 export type Authorized = Map<string, Set<string>>;
