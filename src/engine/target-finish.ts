@@ -72,7 +72,10 @@ export async function finishCopy(e: CopyEnding): Promise<TargetResult> {
     state.dirs = dirs.map((d) => ({ path: d.dest, at: placedAt, entries: d.entries, bytes: d.bytes }));
     await opened.state.save(state);
   }
-  await closeAfterDone(channel);
+  // A copy that differs is this side's verdict, whatever the source answers to DONE.
+  await closeAfterDone(channel).catch((err: unknown) => {
+    if (verified) throw err;
+  });
   if (!verified) {
     throw new BlockferryError(
       "E_VERIFY",
