@@ -29,6 +29,8 @@ export type ErrorCode =
   | "E_INCOMPLETE" // status: the copy is not complete and verified
   | "E_STALE" // status: the last completed sync is older than --max-age
   | "E_CONFIG" // a job file that does not parse or holds a bad value
+  | "E_DIVERGED" // the target was written since its last sync: overwriting it would lose that (--force)
+  | "E_PROMOTED" // the target was promoted to serve as the primary: syncs into it are refused (--force)
   | "E_INTERNAL"; // a bug: please report
 
 /** Every code, known at run time (the Record makes the compiler check the list against the type). */
@@ -58,6 +60,8 @@ const KNOWN: Record<ErrorCode, true> = {
   E_INCOMPLETE: true,
   E_STALE: true,
   E_CONFIG: true,
+  E_DIVERGED: true,
+  E_PROMOTED: true,
   E_INTERNAL: true,
 };
 

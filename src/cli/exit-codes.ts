@@ -26,6 +26,8 @@ export const EXIT = {
   incomplete: 18,
   stale: 19,
   config: 20,
+  diverged: 21,
+  promoted: 22,
   // 128 + the signal's number, as a shell reports a process killed by it
   interrupted: 130,
 } as const;
@@ -56,6 +58,8 @@ const exitForCode: Record<ErrorCode, number> = {
   E_INCOMPLETE: EXIT.incomplete,
   E_STALE: EXIT.stale,
   E_CONFIG: EXIT.config,
+  E_DIVERGED: EXIT.diverged,
+  E_PROMOTED: EXIT.promoted,
   E_INTERNAL: EXIT.internal,
 };
 

@@ -8,6 +8,7 @@ import { registerBench } from "./bench.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
 import { registerInfo } from "./info.js";
 import { registerKeygen } from "./keygen.js";
+import { registerPromote } from "./promote.js";
 import { registerReceive } from "./receive.js";
 import { registerRun } from "./run.js";
 import { registerSend } from "./send.js";
@@ -31,6 +32,7 @@ registerInfo(program);
 registerKeygen(program);
 registerSend(program);
 registerStatus(program);
+registerPromote(program);
 registerRun(program);
 registerBench(program);
 

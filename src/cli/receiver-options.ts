@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { parseImageCap } from "../job/image-growth.js";
+import { type KeepGood, type KeepGoodMethod, parseKeepGood } from "../job/keep-good.js";
 import {
   type AllowedDir,
   DEFAULT_STATE_DIR,
@@ -11,6 +12,7 @@ import {
 } from "../job/targets.js";
 import { printable } from "../printable.js";
 import { parseSize } from "../units.js";
+import { invalid } from "../validate.js";
 
 export interface ReceiverFlags {
   target: TargetConfig[];
@@ -19,6 +21,8 @@ export interface ReceiverFlags {
   checkpoint?: string;
   allowDir: AllowedDir[];
   maxImageSize: Array<[string, number]>;
+  keepGood: Array<[string, KeepGoodMethod]>;
+  keepGoodSize: Array<[string, string]>;
 }
 
 /** The options `serve` and `receive` share: which targets they may write, and how. */
@@ -38,6 +42,18 @@ export function addReceiverOptions(command: Command): Command {
     )
     .option("--create", "create a missing target image file (otherwise refused)")
     .option(
+      "--keep-good <[NAME=]reflink|lvm>",
+      "keep the last good copy while a sync writes the target: a reflink clone of an image, an LVM snapshot of an LV (repeatable)",
+      (spec: string, all: Array<[string, KeepGoodMethod]>) => [...all, parseKeepGood(spec)],
+      [] as Array<[string, KeepGoodMethod]>,
+    )
+    .option(
+      "--keep-good-size <[NAME=]SIZE>",
+      "with --keep-good lvm on a thick LV: the snapshot's size, e.g. 20G or 25%ORIGIN (default 20%ORIGIN)",
+      (spec: string, all: Array<[string, string]>) => [...all, parseNamed("--keep-good-size", spec)],
+      [] as Array<[string, string]>,
+    )
+    .option(
       "--max-image-size <[NAME=]SIZE>",
       "grow an image target to at most SIZE for a source (repeatable; default: its filesystem's size)",
       (spec: string, all: Array<[string, number]>) => [...all, parseImageCap(spec)],
@@ -55,12 +71,31 @@ export function receiverConfig(flags: ReceiverFlags, log: (line: string) => void
   return {
     targets: targetMap(flags.target),
     imageCaps: network ? new Map(flags.maxImageSize) : undefined,
+    keepGood: keepGoodMap(flags.keepGood, flags.keepGoodSize),
     create: flags.create ?? false,
     stateDir: flags.stateDir,
     allowDirs: flags.allowDir,
     checkpointBytes: flags.checkpoint === undefined ? undefined : parseSize("--checkpoint", flags.checkpoint),
     log,
   };
+}
+
+/** "[NAME=]VALUE": the target NAME's value, or "*" for every target. */
+function parseNamed(what: string, spec: string): [string, string] {
+  const at = spec.indexOf("=");
+  const [name, value] = at < 0 ? ["*", spec] : [spec.slice(0, at), spec.slice(at + 1)];
+  if (name === "" || value === "") throw invalid(what, "VALUE or NAME=VALUE", spec);
+  return [name, value];
+}
+
+function keepGoodMap(methods: Array<[string, KeepGoodMethod]>, sizes: Array<[string, string]>): Map<string, KeepGood> {
+  const sizeOf = new Map(sizes);
+  for (const [name] of sizes) {
+    if (!methods.some(([n, m]) => (n === name || n === "*" || name === "*") && m === "lvm")) {
+      throw invalid("--keep-good-size", `a target kept with --keep-good lvm`, name);
+    }
+  }
+  return new Map(methods.map(([name, method]) => [name, { method, size: sizeOf.get(name) ?? sizeOf.get("*") }]));
 }
 
 export function stderrLog(line: string): void {

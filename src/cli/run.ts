@@ -14,13 +14,14 @@ import type { SyncSummary } from "./summary.js";
 import { checkSyncFlags, defineSync, parseWithDir, type SyncFlags, syncWithFlags } from "./sync.js";
 
 /** `sync` options a job file may not hold: they are the run's own. */
-const RUN_LEVEL = new Set(["json", "quiet"]);
+const RUN_LEVEL = new Set(["json", "quiet", "force"]);
 
 interface RunFlags {
   jobs: string;
   check?: boolean;
   json?: boolean;
   quiet?: boolean;
+  force?: boolean;
 }
 
 /** `blockferry run JOBFILE [JOB...]`: the nightly jobs a file describes. */
@@ -34,6 +35,10 @@ export function registerRun(program: Command): void {
     .option("--check", "check the file and list its jobs; run nothing")
     .option("--json", "print a JSON summary of every job on stdout")
     .option("-q, --quiet", "no progress, no summaries on stderr (errors still)")
+    .option(
+      "--force",
+      "this run only: overwrite targets written since their last sync, or promoted (never a job file key)",
+    )
     .action(async (file: string, names: string[], flags: RunFlags) => {
       const parallel = Number(flags.jobs);
       if (!/^\d+$/.test(flags.jobs) || parallel < 1 || parallel > 64) {
@@ -102,6 +107,7 @@ function flagsFor(job: Job, options: readonly Option[], run: RunFlags): SyncFlag
     flags[o.attributeName()] = o.negate ? v !== true : v;
   }
   flags.quiet = run.quiet ?? false;
+  flags.force = run.force ?? false;
   flags.json = false; // the run prints one summary of all jobs
   return flags as unknown as SyncFlags;
 }

@@ -16,6 +16,7 @@ interface SendFlags extends SourceFlags {
   full?: boolean;
   verify?: boolean;
   dryRun?: boolean;
+  force?: boolean;
   allowLive?: boolean;
 }
 
@@ -39,6 +40,7 @@ export function registerSend(program: Command): void {
       full: flags.full ?? false,
       verify: flags.verify ?? false,
       dryRun: flags.dryRun ?? false,
+      force: flags.force ?? false,
       readCache: flags.cache,
       allowLive: flags.allowLive ?? false,
     };

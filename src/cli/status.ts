@@ -40,8 +40,30 @@ export function registerStatus(program: Command): void {
     });
 }
 
-/** Why the copy cannot be relied on, if it cannot. */
+/**
+ * Why no usable standby is here, if none is: the copy itself must be
+ * complete, verified and unwritten since, or a good copy kept while a later
+ * sync writes it (`blockferry promote` restores it), or the copy promoted.
+ */
 function judge(s: TargetStatus, maxAgeMs: number | undefined): BlockferryError | undefined {
+  if (s.promotedAt !== undefined) return undefined; // the primary now: a sync into it is refused
+  const main = mainProblem(s);
+  if (main !== undefined && s.good === undefined) {
+    const lost = s.lostGood === undefined ? "" : `; the kept good copy was lost at ${s.lostGood.at}: ${s.lostGood.why}`;
+    return new BlockferryError("E_INCOMPLETE", `${s.target}: ${main}${lost}`);
+  }
+  const usable = main === undefined ? s.ageSeconds : ageOf(s.good?.lastSync);
+  if (maxAgeMs !== undefined && (usable ?? Number.POSITIVE_INFINITY) * 1000 > maxAgeMs) {
+    return new BlockferryError(
+      "E_STALE",
+      `${s.target}: the last completed sync is ${hours(usable ?? 0)} old, more than --max-age ${maxAgeMs / 3_600_000} h`,
+    );
+  }
+  return undefined;
+}
+
+/** Why the copy itself (not a kept one) cannot be relied on. */
+function mainProblem(s: TargetStatus): string | undefined {
   if (!s.complete) {
     const why =
       s.runningPid !== undefined
@@ -49,27 +71,19 @@ function judge(s: TargetStatus, maxAgeMs: number | undefined): BlockferryError |
         : s.lastSync === undefined
           ? "the first copy has not completed"
           : "a sync started and did not complete";
-    return new BlockferryError("E_INCOMPLETE", `${s.target}: incomplete: ${why}; do not fail over to it`);
+    return `incomplete: ${why}; do not fail over to it`;
   }
   if (s.writtenSince === "unrecorded") {
-    return new BlockferryError(
-      "E_INCOMPLETE",
-      `${s.target}: its state records no change stamp, so nothing shows the volume is still the copy that was verified; sync it again`,
-    );
+    return "its state records no change stamp, so nothing shows the volume is still the copy that was verified; sync it again";
   }
   if (s.writtenSince === "yes") {
-    return new BlockferryError(
-      "E_INCOMPLETE",
-      `${s.target}: written since the last sync (mounted read-write, or changed outside blockferry): no longer the verified copy`,
-    );
-  }
-  if (maxAgeMs !== undefined && (s.ageSeconds ?? Number.POSITIVE_INFINITY) * 1000 > maxAgeMs) {
-    return new BlockferryError(
-      "E_STALE",
-      `${s.target}: the last completed sync is ${hours(s.ageSeconds ?? 0)} old, more than --max-age ${maxAgeMs / 3_600_000} h`,
-    );
+    return "written since the last sync (mounted read-write, or changed outside blockferry): no longer the verified copy";
   }
   return undefined;
+}
+
+function ageOf(sync: TargetStatus["lastSync"]): number | undefined {
+  return sync === undefined ? undefined : (Date.now() - Date.parse(sync.at)) / 1000;
 }
 
 function hours(seconds: number): string {
@@ -78,9 +92,13 @@ function hours(seconds: number): string {
 
 function describe(s: TargetStatus): string {
   const lines = [
-    `${s.target}: ${s.complete ? (s.writtenSince === "yes" ? "WRITTEN SINCE its last sync" : "complete and verified") : s.runningPid !== undefined ? "INCOMPLETE, a sync is running" : "INCOMPLETE"}, generation ${s.generation}` +
-      (s.stateFile ? ` (state ${s.stateFile})` : ""),
+    `${s.target}: ${headline(s)}, generation ${s.generation}` + (s.stateFile ? ` (state ${s.stateFile})` : ""),
   ];
+  if (s.promotedAt !== undefined) {
+    lines.push(
+      `  promoted at ${s.promotedAt}: it serves as the primary; syncs into it are refused (exit 22) unless --force`,
+    );
+  }
   const l = s.lastSync;
   if (l !== undefined) {
     const how = l.mode === "copy" ? "full copy" : l.mode === "cached" ? "delta (digest cache)" : "delta";
@@ -90,7 +108,20 @@ function describe(s: TargetStatus): string {
         (l.reread ? "re-read from disk and checked" : "checked against the source's fingerprint"),
     );
   }
+  const g = s.good;
+  if (g !== undefined) {
+    const from = g.lastSync === undefined ? "" : `, synced ${g.lastSync.at} from ${g.lastSync.sourceId}`;
+    const use = mainProblem(s) === undefined ? "" : "; this is the good copy: `blockferry promote` makes it the volume";
+    lines.push(`  kept good copy: generation ${g.generation}${from}, ${g.method} at ${g.where}${use}`);
+  }
+  if (s.lostGood !== undefined) lines.push(`  LOST a kept good copy at ${s.lostGood.at}: ${s.lostGood.why}`);
   for (const d of s.dirs)
     lines.push(`  directory ${d.path}: ${d.entries} entries, ${formatBytes(d.bytes)}, placed ${d.at}`);
   return `${lines.map(printable).join("\n")}\n`;
+}
+
+function headline(s: TargetStatus): string {
+  if (s.promotedAt !== undefined) return "PROMOTED (the primary now)";
+  if (!s.complete) return s.runningPid !== undefined ? "INCOMPLETE, a sync is running" : "INCOMPLETE";
+  return s.writtenSince === "yes" ? "WRITTEN SINCE its last sync" : "complete and verified";
 }

@@ -5,6 +5,7 @@ import type { DirSpec } from "../engine/dir-transfer.js";
 import { TransferStats } from "../engine/stats.js";
 import { BlockferryError } from "../errors.js";
 import { defaultCacheDir } from "../job/digest-caches.js";
+import { type KeepGood, parseKeepGood } from "../job/keep-good.js";
 import { runNightly } from "../job/nightly.js";
 import { DEFAULT_STATE_DIR } from "../job/targets.js";
 import { jsonText } from "../printable.js";
@@ -30,6 +31,9 @@ export interface SyncFlags extends ClientSecurityFlags {
   bwlimit?: string;
   verify?: boolean;
   dryRun?: boolean;
+  force?: boolean;
+  keepGood?: string;
+  keepGoodSize?: string;
   json?: boolean;
   quiet?: boolean;
   create?: boolean;
@@ -69,9 +73,18 @@ export function defineSync(command: Command): Command {
     .option("--bwlimit <rate>", "at most this many bytes per second on the wire, e.g. 50M")
     .option("--verify", "the target re-reads the copy from disk (O_DIRECT) before confirming it")
     .option("--dry-run", "compare and report how many blocks and bytes would be sent; write nothing")
+    .option(
+      "--force",
+      "overwrite a target written since its last sync (a failed-over standby) or promoted: what it holds is lost",
+    )
     .option("--json", "print a JSON summary on stdout")
     .option("-q, --quiet", "no progress, no summary on stderr (for cron)")
     .option("--create", "local DEST: create the image file if missing")
+    .option(
+      "--keep-good <method>",
+      "local or ssh DEST: keep its last good copy while the sync writes it (reflink for an image on XFS or btrfs, lvm for an LV)",
+    )
+    .option("--keep-good-size <size>", "with --keep-good lvm on a thick LV: the snapshot's size (default 20%ORIGIN)")
     .option("--state-dir <dir>", "local DEST on a block device: where its state file lives", DEFAULT_STATE_DIR)
     .option("--no-cache", "compare with the target's own digests, not the digest cache kept from the last sync")
     .option("--cache-dir <dir>", "where the digest caches of destinations live", defaultCacheDir())
@@ -137,6 +150,8 @@ export async function syncWithFlags(
       full: flags.full ?? false,
       verify: (flags.verify ?? false) || (flags.paranoid ?? false),
       dryRun: flags.dryRun ?? false,
+      force: flags.force ?? false,
+      keepGood: keepGoodOf(flags),
       create: flags.create ?? false,
       stateDir: flags.stateDir,
       cacheDir: flags.cacheDir,
@@ -201,4 +216,18 @@ export function parseWithDir(spec: string): DirSpec {
     throw invalid("--with-dir", "SRC_DIR or SRC_DIR:DEST_DIR with DEST_DIR an absolute path", spec);
   }
   return { source, dest: resolve(dest) };
+}
+
+/** --keep-good and --keep-good-size, checked. */
+function keepGoodOf(flags: SyncFlags): KeepGood | undefined {
+  if (flags.keepGood === undefined) {
+    if (flags.keepGoodSize !== undefined)
+      throw invalid("--keep-good-size", "--keep-good lvm as well", flags.keepGoodSize);
+    return undefined;
+  }
+  const [, method] = parseKeepGood(flags.keepGood);
+  if (flags.keepGoodSize !== undefined && method !== "lvm") {
+    throw invalid("--keep-good-size", "--keep-good lvm (a reflink clone has no size)", flags.keepGoodSize);
+  }
+  return { method, size: flags.keepGoodSize };
 }

@@ -26,6 +26,8 @@ export function helloOf(o: SourceOptions, offered: CachedDigests | undefined): H
       full: o.full ?? false,
       verify: o.verify ?? false,
       dryRun: o.dryRun ?? false,
+      // Only when set: HELLOs stay as older receivers know them.
+      ...(o.force ? { force: true } : {}),
     },
     sourceId: o.sourceId,
     cacheGeneration: offered?.generation ?? 0,

@@ -20,6 +20,8 @@ export interface SourceOptions {
   verify?: boolean;
   /** Compare and count what would be sent; send and change nothing. */
   dryRun?: boolean;
+  /** Write a target that was written since its last sync, or promoted (its data is lost). */
+  force?: boolean;
   rateLimiter?: RateLimiter | undefined;
   /**
    * The digests of what the target holds, kept from the last sync: offered to

@@ -42,6 +42,37 @@ export interface TargetState {
   dirs?: PlacedDir[] | undefined;
   /** The receiving process while a sync runs (status tells a running sync from an interrupted one). */
   writerPid?: number | undefined;
+  /**
+   * --keep-good: the copy of the last completed sync, preserved before this
+   * sync's first write and dropped once a sync is verified. While the main
+   * copy is mid-sync (or a sync failed), this is the good copy.
+   */
+  good?: GoodCopy | undefined;
+  /** When `blockferry promote` made this copy the primary: syncs into it are refused (E_PROMOTED) unless forced. */
+  promotedAt?: string | undefined;
+  /** A preserved copy found broken (a classic snapshot that filled up during a sync): when, and why. */
+  lostGood?: { at: string; why: string } | undefined;
+}
+
+/** What a completed sync left: enough to make a preserved copy the main one again. */
+export interface CompletedRecord {
+  sourceId: string;
+  sourceSize: number;
+  blockSize: number;
+  seed: string;
+  fingerprint: string;
+  generation: number;
+  lastSync?: LastSync | undefined;
+  dirs?: PlacedDir[] | undefined;
+}
+
+export interface GoodCopy {
+  /** A reflink clone of an image file, or an LVM snapshot of a logical volume. */
+  method: "reflink" | "lvm";
+  /** The clone's path, or the snapshot's VG/LV. */
+  where: string;
+  preservedAt: string;
+  record: CompletedRecord;
 }
 
 export interface LastSync {

@@ -23,8 +23,9 @@ export async function planFor(
   const { volume } = opened;
   // Taken before anything here could touch the volume (growing an image does).
   const stamp = await opened.stamp();
-  await probeGrowth(opened, hello.sourceSize);
   const saved = await opened.state.load();
+  if (!hello.flags.force) await refuseOverwrite(saved, opened, stats, log);
+  await probeGrowth(opened, hello.sourceSize);
   const prefixIntact =
     saved !== undefined && resumable(saved, hello, opened.identity, volume.size)
       ? await checkPrefix(saved, stamp, opened, stats, log)
@@ -39,6 +40,54 @@ export async function planFor(
     freshSeed: randomBytes(8).readBigUInt64BE(),
   });
   return { plan, saved };
+}
+
+/**
+ * A standby that took over must never be overwritten by the old primary's
+ * next sync, nor a copy swapped in by mistake: a target promoted to primary,
+ * or whose last sync completed and which was written since (its change
+ * stamp moved), is refused before anything is written, unless forced. Where
+ * the stamp cannot tell (a device's host rebooted), the copy is read and its
+ * fingerprint compared with the one recorded.
+ */
+async function refuseOverwrite(
+  saved: TargetState | undefined,
+  opened: OpenedTarget,
+  stats: TransferStats,
+  log: (line: string) => void,
+): Promise<void> {
+  const ways = "sync the other way to keep what it holds (failback, see the README), or pass --force to discard it";
+  if (saved?.promotedAt !== undefined) {
+    throw new BlockferryError(
+      "E_PROMOTED",
+      `target ${opened.describe} was promoted at ${saved.promotedAt} and serves as the primary: a sync into it would overwrite that; ${ways}`,
+    );
+  }
+  if (saved === undefined || !saved.complete || !saved.verified) return;
+  let written = await writtenSince(saved.stamp, opened);
+  if (written === "unknown") {
+    log(
+      `${opened.describe}: cannot tell from its change stamp whether it was written since its last sync: reading it to check`,
+    );
+    const batchBytes = Math.max(MAX_BLOCKS_BYTES, saved.blockSize);
+    const end = Math.min(saved.sourceSize, opened.volume.size);
+    const sum = await fingerprintVolume(opened.volume, end, saved.blockSize, BigInt(saved.seed), stats, batchBytes);
+    written = sum.hex === saved.fingerprint && end === saved.sourceSize ? "no" : "yes";
+  }
+  if (written === "yes") {
+    const since = saved.lastSync?.at ?? saved.updatedAt;
+    throw new BlockferryError(
+      "E_DIVERGED",
+      `target ${opened.describe} was written since its last sync at ${since} (mounted read-write, or a standby that took over): it holds data the source does not; ${ways}`,
+    );
+  }
+}
+
+async function writtenSince(recorded: string | undefined, opened: OpenedTarget): Promise<"no" | "yes" | "unknown"> {
+  if (opened.writtenSince !== undefined) return opened.writtenSince(recorded);
+  const now = await opened.stamp();
+  if (recorded === undefined || now === undefined) return "unknown";
+  return now === recorded ? "no" : "yes";
 }
 
 /**

@@ -11,6 +11,7 @@ import { FINGERPRINT_SIZE, type Hello, MAX_BLOCKS_BYTES, MessageType } from "../
 import type { BlockWriter } from "./block-writer.js";
 import { receiveDirectories } from "./dir-transfer.js";
 import { type Fingerprint, fingerprintVolume } from "./fingerprint.js";
+import { checkGoodCopy, dropGoodCopy } from "./good-copy.js";
 import { fromPeer, unexpected } from "./peer.js";
 import type { TargetState } from "./state.js";
 import type { TransferStats } from "./stats.js";
@@ -101,7 +102,8 @@ async function record(e: CopyEnding, verified: boolean, fingerprint: Fingerprint
   const at = new Date().toISOString();
   state.writerPid = undefined;
   if (verified) {
-    // Taken after the last write and sync: any later write changes it.
+    await dropGoodCopy(e.opened, state, e.log);
+    // Taken after the last write and sync (and the preserved copy's removal): any later write changes it.
     state.stamp = await e.opened.stamp(true);
     state.generation += 1;
     Object.assign(state, { complete: true, verified: true, blocksDone: Math.ceil(hello.sourceSize / hello.blockSize) });
@@ -117,6 +119,7 @@ async function record(e: CopyEnding, verified: boolean, fingerprint: Fingerprint
       reread: hello.flags.verify,
     };
   } else {
+    await checkGoodCopy(e.opened, state, e.log);
     // Something between the source's reads and this disk went wrong.
     Object.assign(state, {
       complete: false,

@@ -26,6 +26,7 @@ import { DigestQueue } from "./digest-queue.js";
 import { FailureLatch } from "./failure-latch.js";
 import { FineAnswers } from "./fine-answers.js";
 import { Fingerprint, foldZeroRun } from "./fingerprint.js";
+import { checkGoodCopy, preserveGoodCopy } from "./good-copy.js";
 import { fromPeer, unexpected } from "./peer.js";
 import type { TargetState } from "./state.js";
 import { TransferStats } from "./stats.js";
@@ -155,6 +156,9 @@ export class TargetSession {
       }
     } catch (e) {
       await this.#pause();
+      if (!this.#plan.dryRun && (await checkGoodCopy(this.#opened, this.#state, this.#log))) {
+        await this.#opened.state.save(this.#state).catch(() => {});
+      }
       throw e;
     }
   }
@@ -277,6 +281,7 @@ export class TargetSession {
         Math.min(this.#fromBlock * blockSize, sourceSize);
     // A dry run changes nothing: no state, no size, no writes.
     if (plan.dryRun) return;
+    await preserveGoodCopy(this.#opened, this.#saved, this.#state, this.#log);
     await this.#opened.state.save(this.#state);
     if (!volume.info.isBlockDevice) {
       // A fresh copy into an image starts from all holes (its zero blocks then cost nothing).

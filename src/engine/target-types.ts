@@ -21,6 +21,28 @@ export interface OpenedTarget {
   stamp: (seal?: boolean) => Promise<string | undefined>;
   /** --with-dir: throws unless this peer may place a directory at `dest` (asked right before each). */
   checkDir?: (dest: string) => Promise<void>;
+  /**
+   * Whether the volume was written since the stamp `recorded` was taken:
+   * "unknown" when that cannot be told (a device's host rebooted since).
+   * Absent: the stamps are compared as they are.
+   */
+  writtenSince?: (recorded: string | undefined) => Promise<"no" | "yes" | "unknown">;
+  /** --keep-good: how the last good copy is preserved before a sync writes the volume. */
+  keeper?: GoodCopyKeeper | undefined;
+}
+
+/**
+ * Keeps the copy of the last completed sync while the next one writes the
+ * volume: a reflink clone of an image, or an LVM snapshot of an LV.
+ */
+export interface GoodCopyKeeper {
+  method: "reflink" | "lvm";
+  /** Preserves the volume as it is now, replacing an earlier preserved copy; returns where it is kept. */
+  preserve(): Promise<string>;
+  /** Drops the preserved copy at `where` (after a verified sync). */
+  drop(where: string): Promise<void>;
+  /** Why the copy at `where` no longer holds what was preserved (a classic snapshot that filled up), or "". */
+  lost(where: string): Promise<string>;
 }
 
 /** Looks the requested target up and opens it, or throws the refusal to send back. */

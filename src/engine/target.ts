@@ -16,7 +16,14 @@ import { TargetSession } from "./target-session.js";
 import type { OpenedTarget, ProbeResult, TargetOptions, TargetResult } from "./target-types.js";
 
 export { CHECKPOINT_BYTES } from "./target-session.js";
-export type { OpenedTarget, ProbeResult, TargetOptions, TargetResolver, TargetResult } from "./target-types.js";
+export type {
+  GoodCopyKeeper,
+  OpenedTarget,
+  ProbeResult,
+  TargetOptions,
+  TargetResolver,
+  TargetResult,
+} from "./target-types.js";
 
 export async function runTarget(o: TargetOptions): Promise<TargetResult | ProbeResult> {
   const { channel } = o;

@@ -66,3 +66,18 @@ export async function changeStamp(path: string, seal = false): Promise<string | 
   const backingStamp = backing === "" ? "" : await changeStamp(backing, seal).catch(() => "gone");
   return `block:${boot}:${diskseq || parentSeq}:${f[4]}:${f[6]}:${f[11] ?? ""}:${f[13] ?? ""}:${backingStamp}`;
 }
+
+/**
+ * Whether the volume at `path` was written since `recorded` was taken: "no"
+ * when its stamp is still that one; "unknown" when none was recorded, the
+ * kernel does not tell, or a device's host rebooted since (its write counters
+ * start again); else "yes".
+ */
+export async function writtenSince(path: string, recorded: string | undefined): Promise<"no" | "yes" | "unknown"> {
+  const now = await changeStamp(path).catch(() => undefined);
+  if (recorded === undefined || now === undefined) return "unknown";
+  if (now === recorded) return "no";
+  // block:BOOT-ID:...: after a reboot the counters say nothing.
+  const boot = (stamp: string) => (stamp.startsWith("block:") ? stamp.split(":")[1] : "");
+  return boot(now) !== boot(recorded) ? "unknown" : "yes";
+}

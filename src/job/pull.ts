@@ -12,6 +12,7 @@ import { protocolError } from "../protocol/body.js";
 import { withRemote } from "../transport/ssh.js";
 import { destroyOnAbort } from "./abort.js";
 import { receiveOne } from "./receive.js";
+import { checkReceiverSetup } from "./receiver-setup.js";
 import { sendArgs } from "./source-setup.js";
 import type { SyncJobOptions, SyncOutcome } from "./sync-types.js";
 import { localTargetName, targetMap } from "./targets.js";
@@ -26,12 +27,10 @@ export async function pullOverSsh(from: { host: string; path: string }, o: SyncJ
   // The remote keeps one cache per (this host, this path).
   const cacheKey = `pull://${hostname()}${local}`;
   const args = ["send", "--stdio", "--target-name", name, "--cache-key", cacheKey, ...sendArgs(o), from.path];
-  const config = {
-    targets: targetMap([{ name, path: dest.path }]),
-    create: o.create,
-    stateDir: o.stateDir,
-    log: o.log,
-  };
+  const keepGood = o.keepGood === undefined ? undefined : new Map([[name, o.keepGood]]);
+  const targets = targetMap([{ name, path: dest.path }]);
+  const config = { targets, create: o.create, stateDir: o.stateDir, keepGood, log: o.log };
+  await checkReceiverSetup(config);
   const target = await withRemote(from.host, args, o.ssh, o.log, async (stream) => {
     const release = destroyOnAbort(o.signal, stream);
     try {

@@ -13,9 +13,11 @@ import { FrameChannel } from "../protocol/frames.js";
 import { memoryPair } from "../transport/memory.js";
 import { connectSecure } from "../transport/secure.js";
 import { withRemote } from "../transport/ssh.js";
+import { invalid } from "../validate.js";
 import { destroyOnAbort } from "./abort.js";
 import { destinationKey, digestCacheAt } from "./digest-caches.js";
 import { receiveOne } from "./receive.js";
+import { checkReceiverSetup } from "./receiver-setup.js";
 import { openSource, sourceIdOf, sourceOptions } from "./source-setup.js";
 import type { SyncJobOptions, SyncOutcome } from "./sync-types.js";
 import { localTargetName, targetMap } from "./targets.js";
@@ -34,6 +36,13 @@ export async function push(o: SyncJobOptions): Promise<SyncOutcome> {
     };
     const dest = o.destination;
     if (dest.kind === "tcp") {
+      if (o.keepGood !== undefined) {
+        throw invalid(
+          "--keep-good",
+          "a local or ssh DEST (a receiver keeps its own: serve --keep-good)",
+          dest.targetName,
+        );
+      }
       const socket = await connectSecure(dest.endpoint, await o.security(), o.log);
       const release = destroyOnAbort(o.signal, socket);
       try {
@@ -64,7 +73,9 @@ async function toLocal(path: string, o: SyncJobOptions, common: Common): Promise
   const name = localTargetName(resolve(path));
   const targets = targetMap([{ name, path }]);
   const allowDirs = (o.dirs ?? []).map((d) => ({ name, dir: d.dest }));
-  const config = { targets, create: o.create, stateDir: o.stateDir, allowDirs, log: o.log };
+  const keepGood = o.keepGood === undefined ? undefined : new Map([[name, o.keepGood]]);
+  const config = { targets, create: o.create, stateDir: o.stateDir, allowDirs, keepGood, log: o.log };
+  await checkReceiverSetup(config);
   const target = receiveOne(pair.b, config, new TransferStats());
   const source = runSource({ ...common, channel: new FrameChannel(pair.a), targetName: name });
   const [s, t] = await Promise.allSettled([source, target]);
@@ -81,6 +92,8 @@ async function toLocal(path: string, o: SyncJobOptions, common: Common): Promise
 async function overSsh(dest: { host: string; path: string }, o: SyncJobOptions, common: Common) {
   const name = localTargetName(dest.path);
   const args = ["receive", "--stdio", "--target", `${name}=${dest.path}`, ...(o.create ? ["--create"] : [])];
+  if (o.keepGood !== undefined) args.push("--keep-good", `${name}=${o.keepGood.method}`);
+  if (o.keepGood?.size !== undefined) args.push("--keep-good-size", `${name}=${o.keepGood.size}`);
   // The user names the directories on the remote host: its receiver may place exactly those.
   for (const dir of o.dirs ?? []) args.push("--allow-dir", `${name}=${dir.dest}`);
   return withRemote(dest.host, args, o.ssh, o.log, async (stream) => {

@@ -9,7 +9,8 @@ import { dirname } from "node:path";
 import { BlockferryError } from "../errors.js";
 import { quoted } from "../printable.js";
 import { invalid } from "../validate.js";
-import { type ReceiverConfig, resolvedPath } from "./targets.js";
+import { checkReflinks } from "./keep-good.js";
+import { keepGoodOf, type ReceiverConfig, resolvedPath, type TargetConfig } from "./targets.js";
 
 /** Throws for the first part of the receiver's set-up that cannot work; `allowNames`: the names --allow grants. */
 export async function checkReceiverSetup(config: ReceiverConfig, allowNames: Iterable<string> = []): Promise<void> {
@@ -34,9 +35,37 @@ export async function checkReceiverSetup(config: ReceiverConfig, allowNames: Ite
     const info = await stat(a.dir).catch(() => undefined);
     if (!info?.isDirectory()) throw new BlockferryError("E_NOT_FOUND", `${spec}: no such directory on this host`);
   }
+  for (const name of config.keepGood?.keys() ?? []) {
+    if (name !== "*" && !config.targets.has(name))
+      throw invalid("--keep-good", `the NAME of a --target (${known})`, name);
+  }
+  for (const t of config.targets.values()) await checkKeepGood(t, config);
   for (const name of allowNames) {
     if (name !== "*" && !config.targets.has(name)) {
       throw invalid("--allow", `target names of this receiver (${known}) or *`, name);
     }
   }
+}
+
+/** --keep-good that cannot work here is refused at start: an LV for lvm, an image on a filesystem with reflinks. */
+async function checkKeepGood(t: TargetConfig, config: ReceiverConfig): Promise<void> {
+  const keep = keepGoodOf(t, config);
+  if (keep === undefined) return;
+  const info = await stat(t.path).catch(() => undefined);
+  if (keep.method === "reflink") {
+    if (info?.isBlockDevice()) {
+      throw invalid(
+        "--keep-good",
+        `lvm for the block device of target ${t.name} (reflinks keep image files)`,
+        "reflink",
+      );
+    }
+    await checkReflinks(t.path, t.name);
+    return;
+  }
+  await checkLvmTarget(t);
+}
+
+async function checkLvmTarget(t: TargetConfig): Promise<void> {
+  throw new BlockferryError("E_UNSUPPORTED", `--keep-good ${t.name}=lvm: not available in this build`);
 }

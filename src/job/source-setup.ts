@@ -24,6 +24,8 @@ export interface SourceSettings {
   full: boolean;
   verify: boolean;
   dryRun: boolean;
+  /** Overwrite a target written since its last sync, or promoted (--force): what it holds is lost. */
+  force?: boolean | undefined;
   /** Bytes per second on the wire, or undefined for no limit. */
   bwlimit: number | undefined;
   /** Offer the digest cache to the target (false: --no-cache, --paranoid). A new one is written either way. */
@@ -63,6 +65,7 @@ export function sourceOptions(
     full: s.full,
     verify: s.verify,
     dryRun: s.dryRun,
+    force: s.force ?? false,
     rateLimiter: s.bwlimit === undefined ? undefined : new RateLimiter(s.bwlimit),
     cache,
     readCache: s.readCache,
@@ -88,6 +91,7 @@ export const SEND_OPTIONS: readonly SendOption[] = [
   { flag: "--full", value: (s) => s.full },
   { flag: "--verify", value: (s) => s.verify },
   { flag: "--dry-run", value: (s) => s.dryRun },
+  { flag: "--force", value: (s) => s.force ?? false },
   { flag: "--no-cache", value: (s) => !s.readCache },
   { flag: "--allow-live", value: (s) => s.allowLive ?? false },
 ];

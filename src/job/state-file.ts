@@ -41,7 +41,39 @@ function isState(v: unknown): v is TargetState {
     typeof s.updatedAt === "string" &&
     (s.lastSync === undefined || isLastSync(s.lastSync)) &&
     (s.writerPid === undefined || Number.isSafeInteger(s.writerPid)) &&
-    (s.dirs === undefined || (Array.isArray(s.dirs) && s.dirs.every(isPlacedDir)))
+    (s.dirs === undefined || (Array.isArray(s.dirs) && s.dirs.every(isPlacedDir))) &&
+    (s.good === undefined || isGoodCopy(s.good)) &&
+    (s.promotedAt === undefined || typeof s.promotedAt === "string") &&
+    (s.lostGood === undefined || isLostGood(s.lostGood))
+  );
+}
+
+function isLostGood(v: unknown): boolean {
+  const l = v as Record<string, unknown>;
+  return typeof v === "object" && v !== null && typeof l.at === "string" && typeof l.why === "string";
+}
+
+function isGoodCopy(v: unknown): boolean {
+  const g = v as Record<string, unknown>;
+  const r = g?.record as Record<string, unknown> | undefined;
+  return (
+    typeof v === "object" &&
+    v !== null &&
+    (g.method === "reflink" || g.method === "lvm") &&
+    typeof g.where === "string" &&
+    typeof g.preservedAt === "string" &&
+    typeof r === "object" &&
+    r !== null &&
+    typeof r.sourceId === "string" &&
+    Number.isSafeInteger(r.sourceSize) &&
+    Number.isSafeInteger(r.blockSize) &&
+    typeof r.seed === "string" &&
+    /^\d{1,20}$/.test(r.seed) &&
+    typeof r.fingerprint === "string" &&
+    /^[0-9a-f]{32}$/.test(r.fingerprint) &&
+    Number.isSafeInteger(r.generation) &&
+    (r.lastSync === undefined || isLastSync(r.lastSync)) &&
+    (r.dirs === undefined || (Array.isArray(r.dirs) && r.dirs.every(isPlacedDir)))
   );
 }
 

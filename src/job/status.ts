@@ -10,7 +10,7 @@ import { BlockferryError, fromFsError } from "../errors.js";
 import { openVolume } from "../native/index.js";
 import { quoted } from "../printable.js";
 import { deviceNumber } from "../volume/device-number.js";
-import { changeStamp, volumeIdentity } from "./identity.js";
+import { volumeIdentity, writtenSince } from "./identity.js";
 import { FileStateStore } from "./state-file.js";
 
 export interface TargetStatus {
@@ -36,6 +36,12 @@ export interface TargetStatus {
    * sync of this blockferry).
    */
   writtenSince: "no" | "yes" | "unknown" | "unrecorded";
+  /** --keep-good: the copy of the last completed sync, kept while a later one writes the volume (or after it failed). */
+  good: { method: string; where: string; generation: number; lastSync: TargetState["lastSync"] } | undefined;
+  /** A preserved copy found broken (a classic snapshot that filled up): the good copy was lost then. */
+  lostGood: TargetState["lostGood"];
+  /** Promoted to serve as the primary (`blockferry promote`), and when. */
+  promotedAt: string | undefined;
 }
 
 /**
@@ -59,18 +65,23 @@ export async function targetStatus(path: string, stateDir: string, log: (line: s
     dirs: state?.dirs ?? [],
     ageSeconds: completedAt === undefined ? undefined : (Date.now() - Date.parse(completedAt)) / 1000,
     runningPid,
-    writtenSince: state?.complete ? await writtenSince(path, state.stamp) : "unknown",
+    writtenSince: !state?.complete
+      ? "unknown"
+      : state.stamp === undefined
+        ? "unrecorded"
+        : await writtenSince(path, state.stamp),
+    good:
+      state.good === undefined
+        ? undefined
+        : {
+            method: state.good.method,
+            where: state.good.where,
+            generation: state.good.record.generation,
+            lastSync: state.good.record.lastSync,
+          },
+    lostGood: state.lostGood,
+    promotedAt: state.promotedAt,
   };
-}
-
-async function writtenSince(path: string, recorded: string | undefined): Promise<TargetStatus["writtenSince"]> {
-  if (recorded === undefined) return "unrecorded";
-  const now = await changeStamp(path).catch(() => undefined);
-  if (now === undefined) return "unknown";
-  if (now === recorded) return "no";
-  // block:BOOT-ID:...: after a reboot the counters say nothing.
-  const boot = (stamp: string) => (stamp.startsWith("block:") ? stamp.split(":")[1] : "");
-  return boot(now) !== boot(recorded) ? "unknown" : "yes";
 }
 
 /**
@@ -108,7 +119,7 @@ async function writing(path: string, pid: number): Promise<boolean> {
  * volume's. A state that names another volume (the image replaced, a file
  * copied in) is not this volume's record.
  */
-async function findState(
+export async function findState(
   path: string,
   stateDir: string,
   log: (line: string) => void,

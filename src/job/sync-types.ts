@@ -6,6 +6,7 @@ import type { TargetResult } from "../engine/target.js";
 import type { Destination } from "../transport/destination.js";
 import type { ClientSecurity } from "../transport/secure.js";
 import type { SshOptions } from "../transport/ssh.js";
+import type { KeepGood } from "./keep-good.js";
 import type { SourceSettings } from "./source-setup.js";
 
 export interface SyncJobOptions extends SourceSettings {
@@ -13,6 +14,8 @@ export interface SyncJobOptions extends SourceSettings {
   destination: Destination;
   /** Local destination: create a missing image file. */
   create: boolean;
+  /** Local or ssh destination: keep the last good copy while the sync writes it (--keep-good). */
+  keepGood?: KeepGood | undefined;
   stateDir: string;
   /** Where the digest caches of destinations live. */
   cacheDir: string;

@@ -8,13 +8,14 @@ import { createHash } from "node:crypto";
 import { realpath, stat } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { refuseWorkingName } from "../dirsync/place.js";
-import type { OpenedTarget, TargetResolver } from "../engine/target.js";
+import type { GoodCopyKeeper, OpenedTarget, TargetResolver } from "../engine/target.js";
 import { BlockferryError } from "../errors.js";
 import { openVolume } from "../native/index.js";
 import { quoted } from "../printable.js";
 import { invalid } from "../validate.js";
-import { changeStamp, volumeIdentity } from "./identity.js";
+import { changeStamp, volumeIdentity, writtenSince } from "./identity.js";
 import { checkImageGrowth } from "./image-growth.js";
+import { type KeepGood, reflinkKeeper } from "./keep-good.js";
 import { FileStateStore } from "./state-file.js";
 
 export const DEFAULT_STATE_DIR = "/var/lib/blockferry";
@@ -45,6 +46,8 @@ export interface ReceiverConfig {
    * Undefined: no limit (a local copy, or `receive --stdio` under ssh).
    */
   imageCaps?: Map<string, number> | undefined;
+  /** --keep-good: how each target's last good copy is kept while a sync writes it (NAME or "*"). */
+  keepGood?: Map<string, KeepGood> | undefined;
   /** Bytes between checkpoints; undefined for the default. */
   checkpointBytes?: number | undefined;
   log: (line: string) => void;
@@ -106,8 +109,26 @@ export function receiverResolver(
     const state = new FileStateStore(await statePath(target, config.stateDir), config.log);
     const identity = await volumeIdentity(target.path, volume.size);
     const stamp = (seal?: boolean) => changeStamp(target.path, seal);
-    return { volume, state, identity, stamp, checkDir, describe: `${target.name} (${target.path})` };
+    const written = (recorded: string | undefined) => writtenSince(target.path, recorded);
+    const describe = `${target.name} (${target.path})`;
+    const keeper = keeperFor(target, config, volume.info.isBlockDevice);
+    return { volume, state, identity, stamp, writtenSince: written, checkDir, describe, keeper };
   };
+}
+
+/** How `target`'s last good copy is kept, if the receiver keeps one (checked at start: checkReceiverSetup). */
+export function keepGoodOf(target: TargetConfig, config: ReceiverConfig): KeepGood | undefined {
+  return config.keepGood?.get(target.name) ?? config.keepGood?.get("*");
+}
+
+function keeperFor(target: TargetConfig, config: ReceiverConfig, isBlockDevice: boolean): GoodCopyKeeper | undefined {
+  const keep = keepGoodOf(target, config);
+  if (keep === undefined) return undefined;
+  if (keep.method === "reflink" && !isBlockDevice) return reflinkKeeper(target.path);
+  throw new BlockferryError(
+    "E_UNSUPPORTED",
+    `--keep-good ${target.name}=${keep.method}: not for ${isBlockDevice ? "a block device" : "an image file"} (reflink keeps images, lvm keeps LVs)`,
+  );
 }
 
 /** "/dev/vg/backup" → "local_dev_vg_backup": a target name (see src/job/targets.ts) that says which volume. */

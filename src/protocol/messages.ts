@@ -157,6 +157,8 @@ export interface HelloFlags {
   dryRun: boolean;
   /** bench --to: measure the link and the target's reads; nothing is written or recorded. */
   probe?: boolean;
+  /** Write the target even though it was written since its last sync, or promoted (--force). */
+  force?: boolean;
 }
 export interface Hello {
   version: number;

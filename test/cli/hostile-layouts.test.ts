@@ -113,7 +113,7 @@ describe("protected paths are compared as the kernel resolves them", () => {
 });
 
 describe("the image change stamp includes the change time", () => {
-  it("a byte changed and the modification time put back: status says written since, and the next sync does not trust the cache", async () => {
+  it("a byte changed and the modification time put back: status says written since, the next sync is refused, and a forced one does not trust the cache", async () => {
     const dir = join(scratch.dir, "mtime");
     mkdirSync(dir);
     const source = join(dir, "src.img");
@@ -128,7 +128,9 @@ describe("the image change stamp includes the change time", () => {
     const status = await run(["status", "--json", copy]);
     expect(status.code).toBe(EXIT.incomplete);
     expect(JSON.parse(status.stdout)).toMatchObject({ ok: false, writtenSince: "yes" });
-    const again = await run(["sync", source, copy]);
+    const refused = await run(["sync", source, copy]);
+    expect(refused.code, refused.stderr).toBe(EXIT.diverged);
+    const again = await run(["sync", "--force", source, copy]);
     expect(again.code, again.stderr).toBe(EXIT.ok);
     expect(again.stderr).toMatch(/digest cache is not used: the target was written outside blockferry/);
     expect(readFileSync(copy).equals(data)).toBe(true);

@@ -180,7 +180,11 @@ describe("blockferry status", () => {
     expect(written.code).toBe(EXIT.incomplete);
     expect(JSON.parse(written.stdout)).toMatchObject({ ok: false, complete: true, writtenSince: "yes" });
     expect(written.stderr).toMatch(/written since the last sync .*no longer the verified copy/);
-    expect((await run(["sync", "-q", source, target])).code).toBe(EXIT.ok);
+    // A copy written since its last sync is not overwritten unless forced.
+    const refused = await run(["sync", "-q", source, target]);
+    expect(refused.code).toBe(EXIT.diverged);
+    expect(refused.stderr).toMatch(/was written since its last sync .*--force/);
+    expect((await run(["sync", "-q", "--force", source, target])).code).toBe(EXIT.ok);
     expect(JSON.parse((await run(["status", "--json", target])).stdout)).toMatchObject({
       ok: true,
       writtenSince: "no",

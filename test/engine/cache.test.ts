@@ -31,7 +31,9 @@ async function syncedPair(name: string, seed: number) {
   const state = new MemoryStateStore();
   const warnings: string[] = [];
   const cache = new FileDigestCache(cachePath, `local:${target}`, (line) => warnings.push(line));
-  const sync = async (extra: { readCache?: boolean; cut?: number; verify?: boolean; cacheRuns?: number } = {}) => {
+  const sync = async (
+    extra: { readCache?: boolean; cut?: number; verify?: boolean; cacheRuns?: number; force?: boolean } = {},
+  ) => {
     const stats = new TransferStats();
     const targetStats = new TransferStats();
     const logs: string[] = [];
@@ -43,6 +45,7 @@ async function syncedPair(name: string, seed: number) {
       source_: {
         cache,
         readCache: extra.readCache ?? true,
+        force: extra.force ?? false,
         cacheRuns: extra.cacheRuns ?? 6,
         verify: extra.verify ?? false,
         stats,
@@ -108,7 +111,7 @@ describe("digest cache: the next sync compares against the source's cache, the t
     expect(used).toEqual([true, true, false, true, true]);
   });
 
-  it("a target written behind blockferry's back is noticed, compared in full and repaired", async () => {
+  it("a target written behind blockferry's back is refused, then with --force compared in full and repaired", async () => {
     const seed = testSeed("behind the back");
     const p = await syncedPair("behind", seed);
     // Someone writes into the copy (mounts it, say): the source's cache no longer describes it.
@@ -116,7 +119,11 @@ describe("digest cache: the next sync compares against the source's cache, the t
     writeSync(fd, seededBytes(4096, seed + 9), 0, 4096, 5 * BS + 100);
     closeSync(fd);
     scatter(p.source, 5, seed + 1);
-    const r = await p.sync();
+    const held = readFileSync(p.target);
+    const refused = await p.sync();
+    expect(refused.target.status === "rejected" && refused.target.reason).toMatchObject({ code: "E_DIVERGED" });
+    expect(readFileSync(p.target).equals(held)).toBe(true);
+    const r = await p.sync({ force: true });
     fulfilled(r.target);
     expect(fulfilled(r.source)).toMatchObject({ compared: true, cached: false });
     expect(r.logs.join("\n")).toMatch(/digest cache is not used: the target was written outside blockferry/);

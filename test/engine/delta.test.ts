@@ -57,7 +57,12 @@ describe("delta sync: a target holding an earlier copy gets only what changed", 
     const fd = openSync(source, "r+");
     writeSync(fd, Buffer.alloc(4 * BS), 0, 4 * BS, 8 * BS); // and the source zeroed four blocks
     closeSync(fd);
-    const r = await copyInProcess({ source, target, state });
+    // Written since its last sync: refused, untouched, until forced (the standby may hold new data).
+    const changed = readFileSync(target);
+    const refused = await copyInProcess({ source, target, state });
+    expect(refused.target.status === "rejected" && refused.target.reason).toMatchObject({ code: "E_DIVERGED" });
+    expect(readFileSync(target).equals(changed)).toBe(true);
+    const r = await copyInProcess({ source, target, state, source_: { force: true } });
     fulfilled(r.source);
     fulfilled(r.target);
     expect(readFileSync(target).equals(readFileSync(source))).toBe(true);
@@ -235,7 +240,8 @@ describe("two-level comparison: only the 4 KiB pieces that differ inside changed
     const fd = openSync(source, "r+");
     writeSync(fd, Buffer.alloc(3 * BS + 4096), 0, 3 * BS + 4096, 8 * BS - 4096); // zeros across blocks
     closeSync(fd);
-    const r = await copyInProcess({ source, target, state, source_: { fineSize: FINE } });
+    // Written since its last sync: repaired only when forced (the refusal is tested above).
+    const r = await copyInProcess({ source, target, state, source_: { fineSize: FINE, force: true } });
     fulfilled(r.source);
     fulfilled(r.target);
     expect(readFileSync(target).equals(readFileSync(source))).toBe(true);

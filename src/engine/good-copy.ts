@@ -1,0 +1,73 @@
+/**
+ * --keep-good on the target: the copy of the last completed sync is
+ * preserved (target-types.ts GoodCopyKeeper) before a sync's first write,
+ * stays while that sync runs and after it fails, and is dropped only once a
+ * sync is verified. A copy half-written by an unfinished sync is never
+ * preserved over a good one. So once a first sync has completed, the
+ * secondary holds a verified copy at every instant.
+ */
+import type { CompletedRecord, TargetState } from "./state.js";
+import type { OpenedTarget } from "./target-types.js";
+
+type Log = (line: string) => void;
+
+/** What a preserved copy must remember of the sync it holds. */
+function completedRecord(s: TargetState): CompletedRecord {
+  const { sourceId, sourceSize, blockSize, seed, fingerprint, generation, lastSync, dirs } = s;
+  return { sourceId, sourceSize, blockSize, seed, fingerprint, generation, lastSync, dirs };
+}
+
+/** Before the first write: `state.good` is the copy this sync may not destroy (preserved now, or kept). */
+export async function preserveGoodCopy(
+  opened: OpenedTarget,
+  saved: TargetState | undefined,
+  state: TargetState,
+  log: Log,
+) {
+  const keeper = opened.keeper;
+  if (keeper === undefined) return;
+  if (saved?.complete && saved.verified) {
+    const where = await keeper.preserve();
+    const preservedAt = new Date().toISOString();
+    state.good = { method: keeper.method, where, preservedAt, record: completedRecord(saved) };
+    log(`${opened.describe}: generation ${saved.generation} kept at ${where} until this sync is verified`);
+  } else if (saved?.good !== undefined) {
+    state.good = saved.good;
+    log(
+      `${opened.describe}: holds an unfinished sync; generation ${saved.good.record.generation}, kept at ${saved.good.where}, stays the good copy`,
+    );
+  } else {
+    log(`${opened.describe}: no completed sync to keep yet (--keep-good starts with the first one)`);
+  }
+}
+
+/** After a verified sync the volume is the good copy: the preserved one goes. */
+export async function dropGoodCopy(opened: OpenedTarget, state: TargetState, log: Log): Promise<void> {
+  const good = state.good;
+  if (good === undefined || opened.keeper === undefined) return;
+  try {
+    await opened.keeper.drop(good.where);
+    state.good = undefined;
+  } catch (e) {
+    // Kept on record, so that status shows it and the next sync replaces it.
+    log(`warning: ${opened.describe}: the preserved copy ${good.where} was not removed: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * After a sync that did not complete: is the preserved copy still whole? A
+ * classic snapshot that filled up no longer is: said loudly, and recorded.
+ */
+export async function checkGoodCopy(opened: OpenedTarget, state: TargetState, log: Log): Promise<boolean> {
+  const good = state.good;
+  if (good === undefined || opened.keeper === undefined) return false;
+  const why = await opened.keeper.lost(good.where).catch((e: unknown) => `cannot be checked: ${(e as Error).message}`);
+  if (why === "") return false;
+  log(
+    `WARNING: ${opened.describe}: the preserved good copy ${good.where} (generation ${good.record.generation}) is LOST: ${why}; ` +
+      "until a sync completes there is no verified copy here",
+  );
+  state.good = undefined;
+  state.lostGood = { at: new Date().toISOString(), why };
+  return true;
+}
