@@ -167,6 +167,7 @@ export async function syncWithFlags(
       preSnapshot: flags.preSnapshot,
       postSnapshot: flags.postSnapshot,
       hookTimeoutMs,
+      destinationName: dest,
       // Where snapshot locks live; tests point it elsewhere.
       lockDir: process.env.BLOCKFERRY_LOCK_DIR,
       signal,

@@ -14,6 +14,7 @@ import { hostname } from "node:os";
 import { BlockferryError } from "../errors.js";
 import { type LvmSnapshot, takeLvmSnapshot } from "../volume/lvm.js";
 import { runHook } from "./hooks.js";
+import { recordSource } from "./source-record.js";
 import { runSync, type SyncJobOptions, type SyncOutcome } from "./sync.js";
 
 export interface NightlyOptions extends SyncJobOptions {
@@ -27,6 +28,8 @@ export interface NightlyOptions extends SyncJobOptions {
   lockDir?: string | undefined;
   /** Aborted on SIGINT/SIGTERM: the job stops and cleans up. */
   signal: AbortSignal;
+  /** DEST as the user named it (recorded with the source, for the refusal's message). */
+  destinationName: string;
 }
 
 /** The sync's outcome, and the snapshot the copy was read from (removed again), if any. */
@@ -93,6 +96,8 @@ export async function runNightly(o: NightlyOptions): Promise<NightlyOutcome> {
   if (o.signal.aborted && (failure !== undefined || outcome === undefined)) throw interrupted(failure);
   if (failure !== undefined) throw failure;
   if (outcome === undefined) throw new BlockferryError("E_INTERNAL", "the sync ended without an outcome");
+  // This host's volume is a source now: a sync pointed the wrong way will not overwrite it.
+  if (outcome.direction === "push" && !o.dryRun) await recordSource(o.stateDir, o.source, o.destinationName, o.log);
   return { ...outcome, snapshot: snapshot === undefined ? undefined : `${snapshot.vg}/${snapshot.name}` };
 }
 

@@ -6,6 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { realpath, stat } from "node:fs/promises";
+import { homedir } from "node:os";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { refuseWorkingName } from "../dirsync/place.js";
 import type { GoodCopyKeeper, OpenedTarget, TargetResolver } from "../engine/target.js";
@@ -16,9 +17,18 @@ import { invalid } from "../validate.js";
 import { changeStamp, volumeIdentity, writtenSince } from "./identity.js";
 import { checkImageGrowth } from "./image-growth.js";
 import { type KeepGood, reflinkKeeper } from "./keep-good.js";
+import { refuseSourceVolume } from "./source-record.js";
 import { FileStateStore } from "./state-file.js";
 
-export const DEFAULT_STATE_DIR = "/var/lib/blockferry";
+/**
+ * Where state files of block-device targets and records of sources live:
+ * BLOCKFERRY_STATE_DIR if set, the system's for root, else the user's own.
+ */
+export const DEFAULT_STATE_DIR =
+  process.env.BLOCKFERRY_STATE_DIR ||
+  (process.getuid?.() === 0
+    ? "/var/lib/blockferry"
+    : join(process.env.XDG_STATE_HOME || join(homedir(), ".local", "state"), "blockferry"));
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export interface TargetConfig {
@@ -95,7 +105,10 @@ export function receiverResolver(
     }
     const checkDir = (dest: string) => checkDirAllowed(dest, target.name, config);
     for (const dir of hello.dirs) await checkDir(dir);
-    if (!hello.flags.probe) await checkImageGrowth(target, hello.sourceSize, config.imageCaps);
+    if (!hello.flags.probe) {
+      await checkImageGrowth(target, hello.sourceSize, config.imageCaps);
+      await refuseSourceVolume(config.stateDir, target.path, target.name, hello.flags.force === true, config.log);
+    }
     const exists = await stat(target.path).then(
       () => true,
       () => false,

@@ -114,10 +114,18 @@ describe.skipIf(skip !== undefined)("the standby (image targets, reflinks on XFS
     expect(late.code, late.stderr).toBe(EXIT.promoted);
     expect(late.stderr).toMatch(/was promoted at .* serves as the primary/);
     expect(readFileSync(n.copy).equals(n.night1)).toBe(true);
-    // The secondary serves: new data lands on it. Failback: a delta into the repaired primary.
+    // The secondary serves: new data lands on it. Failback: a delta into the repaired primary, which
+    // this host knows as a source: forced, as a sync pointed the wrong way would not be.
     scatter(n.copy, 20, seed + 2);
     const served = readFileSync(n.copy);
-    const back = await run(["sync", "--json", n.copy, n.source]);
+    const primaryNow = sha256(n.source);
+    const unforced = await run(["sync", "-q", n.copy, n.source]);
+    expect(unforced.code, unforced.stderr).toBe(EXIT.diverged);
+    expect(unforced.stderr).toMatch(
+      /is this host's source of syncs to .*copy\.img .* check SOURCE and DEST, or pass --force/,
+    );
+    expect(sha256(n.source)).toBe(primaryNow);
+    const back = await run(["sync", "--json", "--force", n.copy, n.source]);
     expect(back.code, back.stderr).toBe(EXIT.ok);
     expect(JSON.parse(back.stdout)).toMatchObject({ mode: "delta" });
     expect(readFileSync(n.source).equals(served)).toBe(true);

@@ -10,6 +10,8 @@ import { collectOutput } from "./output.js";
 const root = join(import.meta.dirname, "..", "..");
 /** Digest caches of the syncs this test file runs: never the system's. */
 const cacheDir = mkdtempSync(join(tmpdir(), "blockferry-test-cache-"));
+/** State files of block-device targets, and records of sources: never the system's. */
+const stateDir = mkdtempSync(join(tmpdir(), "blockferry-test-state-"));
 /**
  * One host key for the sources and receivers of this test file (as on a host
  * that is both): receivers allow it for every target, and startServer pins
@@ -21,6 +23,7 @@ writeFileSync(join(keyDir, "allowed_sources"), `${hostKey.fingerprint} *\n`);
 // Registered on the importing test file (vitest workers never emit "exit").
 afterAll(() => {
   rmSync(cacheDir, { recursive: true, force: true });
+  rmSync(stateDir, { recursive: true, force: true });
   rmSync(keyDir, { recursive: true, force: true });
 });
 
@@ -42,7 +45,13 @@ export function start(
   const [file, ...rest] = ns === undefined ? command : ["ip", "netns", "exec", ns, ...command];
   const child = spawn(file as string, rest, {
     cwd: root,
-    env: { ...process.env, BLOCKFERRY_CACHE_DIR: cacheDir, BLOCKFERRY_KEY_DIR: keyDir, ...env },
+    env: {
+      ...process.env,
+      BLOCKFERRY_CACHE_DIR: cacheDir,
+      BLOCKFERRY_KEY_DIR: keyDir,
+      BLOCKFERRY_STATE_DIR: stateDir,
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const out = collectOutput(child);
