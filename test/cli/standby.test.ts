@@ -31,8 +31,8 @@ const SIZE = 48 << 20;
 const state = (image: string) => JSON.parse(readFileSync(`${image}.blockferry-state.json`, "utf8")).state;
 
 /** A sync slowed down and killed with SIGKILL (both roles: the primary dying) once it has written something. */
-async function interruptedSync(source: string, copy: string, extra: string[] = []): Promise<void> {
-  const child = start(["sync", "--bwlimit", "8M", "--keep-good", "reflink", ...extra, source, copy], {
+async function interruptedSync(source: string, copy: string, extra = ["--keep-good", "reflink"]): Promise<void> {
+  const child = start(["sync", "--bwlimit", "8M", ...extra, source, copy], {
     BLOCKFERRY_STATUS_SECONDS: "0.2",
   });
   let progress = "";
@@ -144,14 +144,7 @@ describe.skipIf(skip !== undefined)("the standby (image targets, reflinks on XFS
     // Without --keep-good, a sync that did not finish leaves nothing to promote.
     const m = await firstNight("nothing-kept", testSeed("nothing kept"));
     writeMixedImage(m.source, SIZE, 5);
-    const child = start(["sync", "--bwlimit", "8M", m.source, m.copy], { BLOCKFERRY_STATUS_SECONDS: "0.2" });
-    let progress = "";
-    child.stderr?.on("data", (d: Buffer) => {
-      progress += d.toString();
-    });
-    for (let i = 0; i < 400 && !/sent [1-9][\d.]* MiB/.test(progress); i++) await new Promise((r) => setTimeout(r, 50));
-    child.kill("SIGKILL");
-    await child.output();
+    await interruptedSync(m.source, m.copy, []);
     const refused = await run(["promote", m.copy]);
     expect(refused.code).toBe(EXIT.incomplete);
     expect(refused.stderr).toMatch(/no good copy was kept: there is no verified copy here to promote/);
