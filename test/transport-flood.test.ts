@@ -84,7 +84,7 @@ describe("a receiver flooded with idle connections", () => {
       for (let i = 0; i < 20 && attack.stats.connected < 1100; i++) await new Promise((r) => setTimeout(r, 100));
       for (let round = 0; round < 3; round++) {
         writeFileSync(target, seededBytes(16 * 1024 * 1024, seed + 2 + round)); // each round copies again
-        const r = await run(["sync", "--json", "--no-cache", source, `tcp://127.0.0.1:${server.port}/pool`]);
+        const r = await run(["sync", "--json", "--no-cache", "--force", source, `tcp://127.0.0.1:${server.port}/pool`]);
         expect(r.code, r.stderr).toBe(EXIT.ok);
         expect(JSON.parse(r.stdout)).toMatchObject({ verified: true });
         expect(sha256(target)).toBe(sha256(source));

@@ -59,8 +59,8 @@ describe.skipIf(skipReason !== undefined)("sync to block devices", () => {
     writeMixedImage(source, 20 * 1024 * 1024, seed);
     const device = loop("cached.img", seededBytes(24 * 1024 * 1024, seed + 1));
     const states = join(scratch.dir, "state-cached");
-    const sync = async () => {
-      const r = await run(["sync", "--json", "--state-dir", states, source, device]);
+    const sync = async (...flags: string[]) => {
+      const r = await run(["sync", "--json", "--state-dir", states, ...flags, source, device]);
       expect(r.code, r.stderr).toBe(EXIT.ok);
       expect(
         readFileSync(device)
@@ -68,6 +68,13 @@ describe.skipIf(skipReason !== undefined)("sync to block devices", () => {
           .equals(readFileSync(source)),
       ).toBe(true);
       return { ...r, summary: JSON.parse(r.stdout) };
+    };
+    // A write outside blockferry makes the copy diverge: refused, the device untouched, until --force.
+    const refusedAsDiverged = async () => {
+      const before = readFileSync(device);
+      const r = await run(["sync", "--json", "--state-dir", states, source, device]);
+      expect(r.code, r.stderr).toBe(EXIT.diverged);
+      expect(readFileSync(device).equals(before)).toBe(true);
     };
     await sync();
     scatter(source, 10, seed + 2);
@@ -79,21 +86,24 @@ describe.skipIf(skipReason !== undefined)("sync to block devices", () => {
     fsyncSync(fd);
     closeSync(fd);
     scatter(source, 10, seed + 4);
-    const compared = await sync();
+    await refusedAsDiverged();
+    const compared = await sync("--force");
     expect(compared.summary).toMatchObject({ mode: "delta", digestsFrom: "target" });
     expect(compared.summary.bytes.targetRead).toBeGreaterThan(0);
     expect(compared.stderr).toMatch(/digest cache is not used: the target was written outside blockferry/);
     // Discarded (blkdiscard, fstrim through a mount): counted apart from writes, seen too.
     execFileSync("blkdiscard", ["--offset", String(4 * 65536), "--length", String(65536), device]);
     scatter(source, 3, seed + 5);
-    const discarded = await sync();
+    await refusedAsDiverged();
+    const discarded = await sync("--force");
     expect(discarded.summary).toMatchObject({ digestsFrom: "target" });
     // Written through the loop device's backing file, around the device: its stamp is part of the device's.
     const backing = openSync(join(scratch.dir, "cached.img"), "r+");
     writeSync(backing, seededBytes(4096, seed + 6), 0, 4096, 7 * 65536);
     fsyncSync(backing);
     closeSync(backing);
-    const around = await sync();
+    await refusedAsDiverged();
+    const around = await sync("--force");
     expect(around.summary).toMatchObject({ digestsFrom: "target" });
     const untouched = await sync();
     expect(untouched.summary).toMatchObject({ digestsFrom: "cache", bytes: { targetRead: 0 } });
