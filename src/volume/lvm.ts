@@ -65,6 +65,12 @@ export interface LvmSnapshot {
   originPath: string;
   /** E_SNAPSHOT when the snapshot filled up or is invalid: what was read from it cannot be trusted. */
   checkUsage(): Promise<void>;
+  /**
+   * What to report for a sync from the snapshot that failed: the kernel fails
+   * every read of a classic snapshot that overflowed (EIO), so then that
+   * E_SNAPSHOT (with `failure` as its cause); otherwise `failure` itself.
+   */
+  explain(failure: unknown): Promise<unknown>;
   /** lvremove -f VG/NAME; idempotent, safe to call twice or concurrently; releases the lock. */
   remove(): Promise<void>;
 }
@@ -224,6 +230,13 @@ function openSnapshot(
     }
     lock.release();
   };
+  const overflowed = async (cause?: unknown) => {
+    const state = await snapshotState(origin.vg, name, log);
+    if (state.attr.startsWith("S") || state.attr[4] === "I" || state.percent >= 100) {
+      return new BlockferryError("E_SNAPSHOT", filledUp(origin, full, state.size), { cause });
+    }
+    return undefined;
+  };
   return {
     vg: origin.vg,
     origin: origin.lv,
@@ -231,11 +244,11 @@ function openSnapshot(
     devicePath,
     originPath: origin.path,
     checkUsage: async () => {
-      const state = await snapshotState(origin.vg, name, log);
-      if (state.attr.startsWith("S") || state.attr[4] === "I" || state.percent >= 100) {
-        throw new BlockferryError("E_SNAPSHOT", filledUp(origin, full, state.size));
-      }
+      const error = await overflowed();
+      if (error !== undefined) throw error;
     },
+    // When lvs cannot tell, the failure stands as it is.
+    explain: (failure) => overflowed(failure).then((error) => error ?? failure, () => failure),
     // One removal however many callers; after a failure the next call tries again.
     remove: () => {
       removing ??= remove().catch((e) => {

@@ -82,9 +82,10 @@ let recorders = 0;
 export function snapshotRecorder(s: Scenario, vg: string, origin: string) {
   const file = join(s.dir, `snapshot-seen-${++recorders}`);
   const snapshot = `${vg}/${origin}-blockferry-snap`;
-  const command = ["lvs", ...REPORT.map((w) => (w === "|" ? "'|'" : w)), snapshot].join(" ");
+  const command = `${["lvs", ...REPORT.map((w) => (w === "|" ? "'|'" : w)), snapshot].join(" ")} > ${file}`;
   return {
-    flags: ["--post-snapshot", `${command} > ${file}`],
+    command,
+    flags: ["--post-snapshot", command],
     seen(): Lv {
       const [lv] = parseLvs(readFileSync(file, "utf8"));
       if (lv === undefined) throw new Error(`the hook saw no ${snapshot}`);
