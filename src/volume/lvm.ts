@@ -35,7 +35,7 @@ const SUFFIX = "-blockferry-snap";
 /** LVM refuses longer LV names. */
 const NAME_MAX = 127;
 const REPORT = ["--noheadings", "--nosuffix", "--units", "b", "--separator", "|"];
-const ORIGIN_FIELDS = ["vg_name", "lv_name", "lv_path", "lv_attr", "origin", "lv_size"] as const;
+const ORIGIN_FIELDS = ["vg_name", "lv_name", "lv_path", "lv_attr", "origin", "lv_size", "segtype", "pool_lv", "vg_free"] as const;
 const LIST_FIELDS = ["lv_name", "origin", "lv_tags"] as const;
 const SNAPSHOT_FIELDS = ["lv_path", "lv_attr", "data_percent", "lv_size"] as const;
 const LV_FORMS = "an LVM logical volume (/dev/VG/LV, /dev/mapper/VG-LV or VG/LV)";
@@ -80,6 +80,10 @@ interface Origin {
   lv: string;
   path: string;
   size: number;
+  /** A thin LV's pool; undefined for a thick LV. */
+  pool: string | undefined;
+  /** Bytes free in the volume group. */
+  vgFree: number;
 }
 
 type Log = (line: string) => void;
@@ -90,6 +94,7 @@ export async function takeLvmSnapshot(r: SnapshotRequest): Promise<LvmSnapshot> 
   const origin = await resolveOrigin(source, r.log);
   const name = snapshotName(origin.lv);
   const full = `${origin.vg}/${origin.lv}`;
+  const create = createArgs(origin, name, r.size, sizeArgs);
   const lockPath = join(r.lockDir ?? DEFAULT_LOCK_DIR, lockFileName(origin.vg, origin.lv));
   const lock = acquirePidLock(lockPath, `the snapshot of ${full}`, r.log);
   // lvcreate can fail after the LV exists (activation, udev): leave nothing behind.
@@ -97,7 +102,6 @@ export async function takeLvmSnapshot(r: SnapshotRequest): Promise<LvmSnapshot> 
     removeIfOurs(origin, name, r.log).catch((e) => r.log(`cannot remove ${origin.vg}/${name}: ${e.message}`));
   try {
     await removeStale(origin, name, r.log);
-    const create = ["--snapshot", "--permission", "r", "--name", name, "--addtag", TAG, ...sizeArgs, full];
     await lvm("lvcreate", create, r.log).catch(async (e) => {
       if (!(e instanceof ToolError)) throw e;
       await discard();
@@ -107,12 +111,44 @@ export async function takeLvmSnapshot(r: SnapshotRequest): Promise<LvmSnapshot> 
       await discard();
       throw e;
     });
-    r.log(`snapshot ${origin.vg}/${name} of ${full}: ${formatBytes(state.size)} for changes, read from ${state.path}`);
+    const room =
+      origin.pool === undefined
+        ? `${formatBytes(state.size)} for changes`
+        : `a thin snapshot, its changes in the pool ${origin.vg}/${origin.pool}`;
+    r.log(`snapshot ${origin.vg}/${name} of ${full}: ${room}, read from ${state.path}`);
     return openSnapshot(origin, name, state.path, lock, r.log, r.removeRetryDelaysMs ?? REMOVE_RETRY_DELAYS_MS);
   } catch (e) {
     lock.release();
     throw e;
   }
+}
+
+/**
+ * lvcreate's arguments. A thick origin gets a classic (copy-on-write) snapshot
+ * of the size asked for. A thin origin gets a thin snapshot, which takes its
+ * room in the pool as blocks change: it has no size of its own (with one,
+ * lvcreate would make a classic snapshot instead), and LVM flags it to be
+ * skipped at activation, so it is activated regardless.
+ */
+function createArgs(origin: Origin, name: string, size: string | undefined, sizeArgs: string[]): string[] {
+  const full = `${origin.vg}/${origin.lv}`;
+  const args = ["--snapshot", "--permission", "r", "--name", name, "--addtag", TAG];
+  if (origin.pool !== undefined) {
+    if (size !== undefined) {
+      const thin = `no size: ${full} is a thin volume, whose snapshot takes its room in the pool ${origin.vg}/${origin.pool}`;
+      throw invalid("--snapshot-size", thin, size);
+    }
+    return [...args, "--ignoreactivationskip", full];
+  }
+  if (origin.vgFree === 0) {
+    // lvcreate itself only says "Calculated size of logical volume is 0 extents".
+    throw new BlockferryError(
+      "E_SNAPSHOT",
+      `cannot create a snapshot of ${full}: the volume group ${origin.vg} has no free space, where a snapshot` +
+        " keeps the blocks that change while it is read; free some or add a disk to it (vgextend)",
+    );
+  }
+  return [...args, ...sizeArgs, full];
 }
 
 /** lvcreate's size arguments for --snapshot-size (validated before any command runs). */
@@ -170,7 +206,14 @@ async function resolveOrigin(source: string, log: Log): Promise<Origin> {
       `source: expected ${LV_FORMS} that is not a snapshot, got ${describe(source)}, ${what}`,
     );
   }
-  return { vg: row.vg_name, lv: row.lv_name, path: row.lv_path, size: Number(row.lv_size) };
+  return {
+    vg: row.vg_name,
+    lv: row.lv_name,
+    path: row.lv_path,
+    size: Number(row.lv_size),
+    pool: row.segtype === "thin" ? row.pool_lv : undefined,
+    vgFree: Number(row.vg_free),
+  };
 }
 
 /** Removes our snapshot left by a run that died; refuses an LV of that name that is not ours. */
@@ -231,6 +274,8 @@ function openSnapshot(
     lock.release();
   };
   const overflowed = async (cause?: unknown) => {
+    // A thin snapshot never overflows: its data_percent is the share of it mapped in the pool.
+    if (origin.pool !== undefined) return undefined;
     const state = await snapshotState(origin.vg, name, log);
     if (state.attr.startsWith("S") || state.attr[4] === "I" || state.percent >= 100) {
       return new BlockferryError("E_SNAPSHOT", filledUp(origin, full, state.size), { cause });

@@ -36,7 +36,7 @@ export function makeLv(s: Scenario, vg: string, name: string, mib: number): stri
 
 /** A thin pool of `poolMib` and a thin LV of `mib` in it; the thin LV's path. */
 export function makeThinLv(s: Scenario, vg: string, pool: string, name: string, poolMib: number, mib: number): string {
-  s.sh("lvcreate", "-y", "-W", "n", "--type", "thin-pool", "-L", `${poolMib}M`, "-n", pool, vg);
+  s.sh("lvcreate", "-y", "--type", "thin-pool", "-L", `${poolMib}M`, "-n", pool, vg);
   s.sh("lvcreate", "-y", "-W", "n", "-V", `${mib}M`, "--thin", `${vg}/${pool}`, "-n", name);
   return `/dev/${vg}/${name}`;
 }
