@@ -35,7 +35,17 @@ const SUFFIX = "-blockferry-snap";
 /** LVM refuses longer LV names. */
 const NAME_MAX = 127;
 const REPORT = ["--noheadings", "--nosuffix", "--units", "b", "--separator", "|"];
-const ORIGIN_FIELDS = ["vg_name", "lv_name", "lv_path", "lv_attr", "origin", "lv_size", "segtype", "pool_lv", "vg_free"] as const;
+const ORIGIN_FIELDS = [
+  "vg_name",
+  "lv_name",
+  "lv_path",
+  "lv_attr",
+  "origin",
+  "lv_size",
+  "segtype",
+  "pool_lv",
+  "vg_free",
+] as const;
 const LIST_FIELDS = ["lv_name", "origin", "lv_tags"] as const;
 const SNAPSHOT_FIELDS = ["lv_path", "lv_attr", "data_percent", "lv_size"] as const;
 const LV_FORMS = "an LVM logical volume (/dev/VG/LV, /dev/mapper/VG-LV or VG/LV)";
@@ -277,7 +287,8 @@ function openSnapshot(
     // A thin snapshot never overflows: its data_percent is the share of it mapped in the pool.
     if (origin.pool !== undefined) return undefined;
     const state = await snapshotState(origin.vg, name, log);
-    if (state.attr.startsWith("S") || state.attr[4] === "I" || state.percent >= 100) {
+    // "I": invalid (lv_attr's fifth letter); "S" would be a merging snapshot, which ours never is.
+    if (state.attr[4] === "I" || state.percent >= 100) {
       return new BlockferryError("E_SNAPSHOT", filledUp(origin, full, state.size), { cause });
     }
     return undefined;
@@ -293,7 +304,11 @@ function openSnapshot(
       if (error !== undefined) throw error;
     },
     // When lvs cannot tell, the failure stands as it is.
-    explain: (failure) => overflowed(failure).then((error) => error ?? failure, () => failure),
+    explain: (failure) =>
+      overflowed(failure).then(
+        (error) => error ?? failure,
+        () => failure,
+      ),
     // One removal however many callers; after a failure the next call tries again.
     remove: () => {
       removing ??= remove().catch((e) => {

@@ -12,7 +12,17 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { basename, join } from "node:path";
 
 export const DEFAULT_CACHE = "/var/cache/blockferry-guest";
@@ -56,7 +66,8 @@ export function prepareKernel(cacheDir: string, log: Log): GuestKernel {
 function kernelPackage(): string {
   const out = execFileSync("apt-cache", ["depends", META_PACKAGE], { encoding: "utf8" });
   const m = /Depends: (linux-image-[0-9][^\s]*)/.exec(out);
-  if (!m?.[1]) throw new Error(`apt-cache depends ${META_PACKAGE}: no linux-image-VERSION package in ${JSON.stringify(out)}`);
+  if (!m?.[1])
+    throw new Error(`apt-cache depends ${META_PACKAGE}: no linux-image-VERSION package in ${JSON.stringify(out)}`);
   return m[1];
 }
 
@@ -127,7 +138,8 @@ function buildInitramfs(dir: string, log: Log): string {
     });
     renameSync(part, path);
     // Those of earlier init scripts are of no more use.
-    for (const f of readdirSync(dir)) if (/^initramfs-.*\.cpio\.gz$/.test(f) && join(dir, f) !== path) rmSync(join(dir, f));
+    for (const f of readdirSync(dir))
+      if (/^initramfs-.*\.cpio\.gz$/.test(f) && join(dir, f) !== path) rmSync(join(dir, f));
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

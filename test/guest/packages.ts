@@ -20,7 +20,8 @@ export const PACKAGES = [
 ];
 
 function installed(pkg: string): boolean {
-  const r = spawnSync("dpkg-query", ["-W", "-f=${Status}", pkg], { encoding: "utf8" });
+  // dpkg-query's own format syntax, not a template string.
+  const r = spawnSync("dpkg-query", ["-W", "-f=$" + "{Status}", pkg], { encoding: "utf8" });
   return r.status === 0 && r.stdout.includes("install ok installed");
 }
 

@@ -7,7 +7,16 @@
  * except in CI (CI=true), where that is a failure. Exit code: vitest's in the
  * guest, or 1 when the guest did not get that far.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { DEFAULT_CACHE, prepareKernel } from "./kernel.js";
@@ -91,7 +100,8 @@ async function main(): Promise<number> {
   const exitFile = join(runDir, "exit-code");
   const code = existsSync(exitFile) ? Number(readFileSync(exitFile, "utf8").trim()) : 1;
   if (booted.timedOut) console.error(`[guest] the guest did not power off in time: killed`);
-  else if (!existsSync(exitFile)) console.error(`[guest] the guest stopped (qemu exit ${booted.code}) before its scenarios ended`);
+  else if (!existsSync(exitFile))
+    console.error(`[guest] the guest stopped (qemu exit ${booted.code}) before its scenarios ended`);
   if (code !== 0) {
     printLogsOfFailures(runDir, report, files);
     console.error(`[guest] FAILED after ${seconds} s; everything the guest wrote is in ${runDir}`);

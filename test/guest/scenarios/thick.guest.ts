@@ -38,9 +38,9 @@ beforeAll(() => {
 });
 
 /** One sync from a snapshot of the origin; its JSON summary and the snapshot as LVM showed it. */
-function sync(dest: string, ...extra: string[]) {
+function sync(dest: string, extra: string[] = [], source = origin) {
   const recorder = snapshotRecorder(s, VG, "data");
-  const r = s.bf(["sync", "--json", "--snapshot", "lvm", ...recorder.flags, ...extra, origin, dest]);
+  const r = s.bf(["sync", "--json", "--snapshot", "lvm", ...recorder.flags, ...extra, source, dest]);
   expect(r.code, r.stderr).toBe(0);
   expectNoSnapshot(s, VG);
   return { summary: JSON.parse(r.stdout), snapshot: recorder.seen() };
@@ -50,7 +50,7 @@ it("copies a thick LV from a read-only snapshot to an image file and to another 
   // Without --snapshot-size: all free extents of the VG (here 2 GiB), which lvm2 cuts down to the
   // most a classic snapshot can use (the origin and its exception table, in whole 4 MiB extents).
   expect(vgFree(s, VG)).toBeGreaterThan(1024 * MiB);
-  const toImage = sync(image, "--create");
+  const toImage = sync(image, ["--create"]);
   expect(toImage.summary).toMatchObject({ ok: true, mode: "copy", snapshot: `${VG}/data-blockferry-snap` });
   expect(toImage.snapshot).toMatchObject({ origin: "data", tags: ["blockferry"], size: 20 * MiB, active: true });
   // A classic snapshot (s), read-only (r).
@@ -58,7 +58,7 @@ it("copies a thick LV from a read-only snapshot to an image file and to another 
   expectSameBytes(s, image, origin);
 
   // A block device target is compared first (here with the fresh LV's zeros).
-  const toLv = sync(copyLv, "--snapshot-size", "8M");
+  const toLv = sync(copyLv, ["--snapshot-size", "8M"]);
   expect(toLv.summary).toMatchObject({ ok: true, snapshot: `${VG}/data-blockferry-snap` });
   expect(toLv.snapshot).toMatchObject({ size: 8 * MiB });
   expectSameBytes(s, copyLv, origin);
@@ -66,9 +66,13 @@ it("copies a thick LV from a read-only snapshot to an image file and to another 
   // 1 MiB rewritten in the data, 256 KiB written into the zeros: 16 + 4 blocks of 64 KiB.
   writeSeeded(s, origin, 3 * MiB, MiB, seed + 2);
   writeSeeded(s, origin, 8 * MiB, 256 * 1024, seed + 3);
-  for (const dest of [image, copyLv]) {
-    const delta = sync(dest, "--snapshot-size", "50%ORIGIN");
-    expect(delta.summary).toMatchObject({ ok: true, mode: "delta", blocks: { changed: 16 + 4 } });
+  // The origin named as VG/LV and as /dev/mapper/VG-LV: the same origin, so the digest cache serves.
+  for (const [dest, source] of [
+    [image, `${VG}/data`],
+    [copyLv, `/dev/mapper/${VG}-data`],
+  ] as const) {
+    const delta = sync(dest, ["--snapshot-size", "50%ORIGIN"], source);
+    expect(delta.summary).toMatchObject({ ok: true, mode: "delta", digestsFrom: "cache", blocks: { changed: 16 + 4 } });
     // lvm2 takes N%ORIGIN of that most a snapshot can use (20 MiB), rounded up to whole extents.
     expect(delta.snapshot).toMatchObject({ size: 12 * MiB });
     expectSameBytes(s, dest, origin);
