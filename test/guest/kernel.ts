@@ -43,24 +43,41 @@ type Log = (line: string) => void;
 /** The kernel linux-image-amd64 points at now, cached; the newest cached one when apt cannot fetch it. */
 export function prepareKernel(cacheDir: string, log: Log): GuestKernel {
   mkdirSync(cacheDir, { recursive: true });
-  const pkg = kernelPackage();
-  const version = pkg.replace(/^linux-image-/, "");
-  let dir = join(cacheDir, version);
-  if (!existsSync(join(dir, "modules.list"))) {
-    try {
-      fetchKernel(pkg, version, dir, log);
-    } catch (e) {
-      const cached = cachedVersions(cacheDir).at(-1);
-      if (cached === undefined) throw e;
-      log(`cannot fetch ${pkg} (${(e as Error).message.split("\n")[0]}): using the cached ${cached}`);
-      dir = join(cacheDir, cached);
-    }
+  let dir: string;
+  try {
+    dir = currentKernel(cacheDir, log);
+  } catch (e) {
+    const cached = cachedVersions(cacheDir).at(-1);
+    if (cached === undefined) throw e;
+    log(`cannot fetch the current kernel (${firstLine(e)}): using the cached ${cached}`);
+    dir = join(cacheDir, cached);
   }
   return {
     version: basename(dir),
     vmlinuz: join(dir, "vmlinuz"),
     initramfs: buildInitramfs(dir, log),
   };
+}
+
+/** Its cache folder, fetched if missing; apt's package lists refreshed once if they are missing or stale. */
+function currentKernel(cacheDir: string, log: Log): string {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const pkg = kernelPackage();
+      const version = pkg.replace(/^linux-image-/, "");
+      const dir = join(cacheDir, version);
+      if (!existsSync(join(dir, "modules.list"))) fetchKernel(pkg, version, dir, log);
+      return dir;
+    } catch (e) {
+      if (attempt > 0) throw e;
+      log(`${firstLine(e)}: apt-get update, then once more`);
+      execFileSync("apt-get", ["update", "-qq"], { stdio: ["ignore", "ignore", "inherit"] });
+    }
+  }
+}
+
+function firstLine(e: unknown): string {
+  return ((e as Error).message ?? String(e)).split("\n")[0] ?? "";
 }
 
 function kernelPackage(): string {
