@@ -60,8 +60,9 @@ it("refuses to copy a mounted origin without a snapshot, unless --allow-live; wi
   expectNoSnapshot(s, VG);
 });
 
-it("refuses a volume group without free space for the snapshot", () => {
+it("refuses a volume group without free space for the snapshot", ({ onTestFinished }) => {
   s.sh("lvcreate", "-y", "-W", "n", "-l", "100%FREE", "-n", "filler", VG);
+  onTestFinished(() => void s.sh("lvremove", "-y", `${VG}/filler`));
   const refused = newTarget();
   const r = s.bf(["sync", "--snapshot", "lvm", origin, refused, "--create"]);
   expect(r.code, r.stderr).toBe(16);
@@ -72,18 +73,17 @@ it("refuses a volume group without free space for the snapshot", () => {
   expect(r.stderr).not.toContain("lvcreate");
   expect(existsSync(refused)).toBe(false);
   expect(lvNames(s, VG)).toEqual(["data", "filler"]);
-  s.sh("lvremove", "-y", `${VG}/filler`);
 });
 
-it("refuses an origin that is itself a snapshot", () => {
+it("refuses an origin that is itself a snapshot", ({ onTestFinished }) => {
   s.sh("lvcreate", "-y", "--snapshot", "-L", "8M", "-n", "manual", `${VG}/data`);
+  onTestFinished(() => void s.sh("lvremove", "-y", `${VG}/manual`));
   const refused = newTarget();
   const r = s.bf(["sync", "--snapshot", "lvm", `/dev/${VG}/manual`, refused, "--create"]);
   expect(r.code, r.stderr).toBe(2);
   expect(r.stderr).toContain(`that is not a snapshot, got "/dev/${VG}/manual", a snapshot of ${VG}/data`);
   expect(existsSync(refused)).toBe(false);
   expect(lvNames(s, VG)).toEqual(["data", "manual"]);
-  s.sh("lvremove", "-y", `${VG}/manual`);
 });
 
 it("never touches an LV of the snapshot's name that blockferry did not make", () => {
