@@ -1,23 +1,36 @@
 /**
- * LVM snapshot provider: a read-only copy-on-write snapshot of the origin LV
- * for the time of one sync, made and removed with LVM's command-line tools.
+ * LVM snapshot provider: a read-only snapshot of the origin LV for the time
+ * of one sync, made and removed with LVM's command-line tools. A thick LV
+ * gets a classic copy-on-write snapshot, a thin LV a thin snapshot.
  *
  * The commands, in order (REPORT is `--noheadings --nosuffix --units b --separator '|'`):
  *
- *   lvs REPORT -o vg_name,lv_name,lv_path,lv_attr,origin,lv_size -- SOURCE    what the source is
+ *   lvs REPORT -o vg_name,lv_name,lv_path,lv_attr,origin,lv_size,segtype,pool_lv,vg_free -- SOURCE
+ *     what the source is, thin or not, and the room for a classic snapshot
  *     (then the pid lock LOCK_DIR/lvm-VG-LV.lock is taken)
  *   lvs REPORT -o lv_name,origin,lv_tags -- VG                                is our name taken?
  *   lvremove -f VG/NAME                                     if by our snapshot, left by a run that died
- *   lvcreate --snapshot --permission r --name NAME --addtag blockferry SIZE VG/LV
- *     SIZE: -l 100%FREE (the default), -l N%FREE, -l N%ORIGIN, -l N%VG or -L BYTESb
+ *   lvcreate --snapshot --permission r --name NAME --addtag blockferry SIZE VG/LV          thick origin
+ *     SIZE: -l 100%FREE (the default), -l N%FREE, -l N%ORIGIN, -l N%VG or -L BYTESb; lvm2 cuts
+ *     it to the most the snapshot can use (the origin and its exception table), and takes
+ *     N%ORIGIN of that
+ *   lvcreate --snapshot --permission r --name NAME --addtag blockferry --ignoreactivationskip VG/LV
+ *     thin origin: no size (its room is in the pool); lvm2 flags thin snapshots to be skipped
+ *     at activation, so without -K it would have no device to read
  *     on failure: the lv_name listing again, and lvremove -f VG/NAME if lvcreate left the LV behind
  *   lvs REPORT -o lv_path,lv_attr,data_percent,lv_size -- VG/NAME             where to read it; checkUsage()
  *   lvremove -f VG/NAME                                     remove(), which then releases the lock
+ *
+ * A classic snapshot that runs out of room is invalidated by the kernel: every
+ * read of it fails (EIO) from then on, and lvs shows it as "I" (invalid) at
+ * 100.00%. A thin snapshot has no room of its own to run out of.
  *
  * NAME is LV-blockferry-snap, and the snapshot is tagged blockferry: the next
  * run recognises (and removes) a snapshot left by a run that died, and never
  * touches an LV of that name that is not ours. The pid lock per origin keeps
  * two runs from racing on that one name.
+ *
+ * Tried for real by the guest tier (test/guest), on lvm2 2.03.16 and Linux 6.1.
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";

@@ -3,7 +3,8 @@
  * target: an origin mounted read-write copied without a snapshot (E_BUSY,
  * unless --allow-live; with --snapshot lvm it is the normal case), a volume
  * group with no free space for a classic snapshot, an origin that is itself a
- * snapshot, and an LV of the snapshot's name that is not blockferry's.
+ * snapshot, a source that is no LV, and an LV of the snapshot's name that is
+ * not blockferry's.
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -84,6 +85,19 @@ it("refuses an origin that is itself a snapshot", ({ onTestFinished }) => {
   expect(r.stderr).toContain(`that is not a snapshot, got "/dev/${VG}/manual", a snapshot of ${VG}/data`);
   expect(existsSync(refused)).toBe(false);
   expect(lvNames(s, VG)).toEqual(["data", "manual"]);
+});
+
+it("refuses a source that is no LV (here the disk under the VG)", () => {
+  const refused = newTarget();
+  const r = s.bf(["sync", "--snapshot", "lvm", s.disk, refused, "--create"]);
+  expect(r.code, r.stderr).toBe(16);
+  const vg = s.disk.replace("/dev/", "");
+  expect(r.stderr).toContain(
+    `source: expected an LVM logical volume (/dev/VG/LV, /dev/mapper/VG-LV or VG/LV), got "${s.disk}":` +
+      ` lvs failed with exit code 5: Volume group "${vg}" not found; Cannot process volume group ${vg}`,
+  );
+  expect(existsSync(refused)).toBe(false);
+  expect(lvNames(s, VG)).toEqual(["data"]);
 });
 
 it("never touches an LV of the snapshot's name that blockferry did not make", () => {
