@@ -12,7 +12,8 @@ export default defineConfig({
     testTimeout: 300_000,
     hookTimeout: 120_000,
     fileParallelism: false,
-    // The guest has no terminal: plain lines on its serial console.
-    silent: false,
+    // One worker for every file, its imports (vitest, the libraries) loaded and transformed once:
+    // under emulation that saves seconds per file. Scenario files share no state but the disk they own.
+    isolate: false,
   },
 });
