@@ -29,3 +29,11 @@ export function quoted(s: string | Buffer): string {
   const text = typeof s === "string" ? s : s.toString("utf8");
   return `"${printable(text).replace(/"/g, '\\"')}"`;
 }
+
+// What JSON.stringify leaves as it is but a terminal may act on: DEL, C1 controls, separators, bidi controls.
+const JSON_UNSAFE = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** JSON.stringify(value), with the characters it leaves raw that a terminal acts on written as \u escapes (the same JSON value). */
+export function jsonText(value: unknown): string {
+  return JSON.stringify(value).replace(JSON_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}

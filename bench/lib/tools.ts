@@ -22,16 +22,17 @@ export function ddNcTool(link: Link, source: string, target: string, lz4 = false
   };
 }
 
-/** `blockferry receive` with `receive` options, then `blockferry sync` with `sync` options. */
+/** `blockferry receive` with `receive` options, then `blockferry sync` with `sync` options (of `build`'s CLI). */
 export function blockferryTool(
   link: Link,
   source: string,
   target: string,
   o: { receive?: string[]; sync?: string[] } = {},
+  build = cli,
 ): Starter {
   return async () => {
-    const { receiver, port } = await startReceiver(link.dst, cli, link.dstIp, target, o.receive ?? []);
-    const args = [process.execPath, cli, "sync", ...(o.sync ?? []), source, `tcp://${link.dstIp}:${port}/t`];
+    const { receiver, port } = await startReceiver(link.dst, build, link.dstIp, target, o.receive ?? []);
+    const args = [process.execPath, build, "sync", ...(o.sync ?? []), source, `tcp://${link.dstIp}:${port}/t`];
     return { receiver, args };
   };
 }

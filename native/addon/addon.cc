@@ -14,6 +14,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("digestBlocks", Napi::Function::New(env, DigestBlocksAsync));
   exports.Set("compressBlocks", Napi::Function::New(env, CompressBlocksAsync));
   exports.Set("decodeBlocks", Napi::Function::New(env, DecodeBlocksAsync));
+  exports.Set("receiveUnits", Napi::Function::New(env, ReceiveUnitsAsync));
   exports.Set("foldDigests", Napi::Function::New(env, FoldDigestsAsync));
   return exports;
 }

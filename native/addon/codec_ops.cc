@@ -3,6 +3,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "args.h"
 #include "compress.h"
@@ -158,6 +161,69 @@ class FoldWorker : public PromiseWorker {
   bool repeat_;
 };
 
+// Units received in a message, decoded straight from its chunks into place
+// and, for whole blocks, digested and folded into a fingerprint sum in the
+// same call: one pass over the bytes on one worker thread.
+class ReceiveWorker : public PromiseWorker {
+ public:
+  struct Fold {
+    size_t block_size;
+    uint64_t seed;
+    uint64_t first_block;
+  };
+
+  ReceiveWorker(Napi::Env env, std::vector<Slice> parts, const uint32_t* sizes, ByteSpan kinds,
+                size_t count, ByteSpan dst, size_t unit, const uint32_t* offsets,
+                std::optional<Fold> fold)
+      : PromiseWorker(env),
+        parts_(std::move(parts)),
+        sizes_(sizes),
+        kinds_(kinds),
+        count_(count),
+        dst_(dst),
+        unit_(unit),
+        offsets_(offsets),
+        fold_(fold) {
+    KeepAlive(kinds.owner);
+    KeepAlive(dst.owner);
+  }
+  ~ReceiveWorker() override { std::free(zero_); }
+
+ protected:
+  void Run() override {
+    DecodeUnits(parts_.data(), parts_.size(), sizes_, kinds_.data, count_, dst_.data, dst_.length,
+                unit_, offsets_);
+    if (!fold_) return;
+    size_t blocks = BlockCount(dst_.length, fold_->block_size);
+    std::vector<uint8_t> digests(blocks * kDigestSize);
+    zero_ = Malloc(blocks);
+    zero_count_ = blocks;
+    DigestBlocks(dst_.data, dst_.length, fold_->block_size, fold_->seed, digests.data(), zero_);
+    FoldDigests(sum_, digests.data(), blocks, fold_->first_block, fold_->seed, false);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    if (!fold_) return env.Undefined();
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("sum", Napi::Buffer<uint8_t>::Copy(env, sum_, kDigestSize));
+    r.Set("zero", TakeBuffer(env, zero_, zero_count_));
+    zero_ = nullptr;
+    return r;
+  }
+
+ private:
+  std::vector<Slice> parts_;
+  const uint32_t* sizes_;
+  ByteSpan kinds_;
+  size_t count_;
+  ByteSpan dst_;
+  size_t unit_;
+  const uint32_t* offsets_;
+  std::optional<Fold> fold_;
+  uint8_t sum_[kDigestSize] = {};
+  uint8_t* zero_ = nullptr;
+  size_t zero_count_ = 0;
+};
+
 }  // namespace
 
 Napi::Value FoldDigestsAsync(const Napi::CallbackInfo& info) {
@@ -203,6 +269,59 @@ Napi::Value DecodeBlocksAsync(const Napi::CallbackInfo& info) {
   }
   auto* worker = new DecodeWorker(info.Env(), src, sizes, kinds, dst, bs);
   worker->KeepAlive(sizes_owner);
+  return worker->Queue();
+}
+
+// receiveUnits(parts, sizes, kinds, dst, unit, offsets | null, fold | null):
+// fold is [blockSize, seed, firstBlock]; resolves to { sum, zero } with a fold.
+Napi::Value ReceiveUnitsAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray())
+    throw Napi::TypeError::New(env, "argument parts: expected an array of Buffers");
+  Napi::Array list = info[0].As<Napi::Array>();
+  std::vector<Slice> parts;
+  std::vector<Napi::Object> owners;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    Napi::Value v = list.Get(i);
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      throw Napi::TypeError::New(env, "argument parts: expected an array of Buffers");
+    }
+    Napi::Uint8Array u = v.As<Napi::Uint8Array>();
+    parts.push_back(Slice{u.Data(), u.ByteLength()});
+    owners.push_back(u);
+  }
+  ByteSpan kinds = BytesArg(info, 2, "kinds");
+  size_t count = kinds.length;
+  Napi::Object sizes_owner;
+  const uint32_t* sizes = Uint32Arg(info, 1, "sizes", count, &sizes_owner);
+  ByteSpan dst = BytesArg(info, 3, "dst");
+  size_t unit = BlockSizeArg(info, 4);
+  Napi::Object offsets_owner;
+  const uint32_t* offsets =
+      info[5].IsNull() ? nullptr : Uint32Arg(info, 5, "offsets", count, &offsets_owner);
+  std::optional<ReceiveWorker::Fold> fold;
+  if (!info[6].IsNull()) {
+    if (!info[6].IsArray())
+      throw Napi::TypeError::New(env, "argument fold: expected [blockSize, seed, firstBlock]");
+    Napi::Array f = info[6].As<Napi::Array>();
+    Napi::Value v_bs = f.Get(0u), v_seed = f.Get(1u), v_first = f.Get(2u);
+    if (!v_bs.IsNumber() || !v_seed.IsBigInt() || !v_first.IsNumber()) {
+      throw Napi::TypeError::New(env, "argument fold: expected [blockSize, seed, firstBlock]");
+    }
+    int64_t bs = v_bs.As<Napi::Number>().Int64Value();
+    int64_t first = v_first.As<Napi::Number>().Int64Value();
+    bool lossless = false;
+    uint64_t seed = v_seed.As<Napi::BigInt>().Uint64Value(&lossless);
+    if (bs <= 0 || bs > (1 << 30) || first < 0 || !lossless) {
+      throw Napi::RangeError::New(env, "fold: bad block size, seed or first block");
+    }
+    fold = ReceiveWorker::Fold{static_cast<size_t>(bs), seed, static_cast<uint64_t>(first)};
+  }
+  auto* worker =
+      new ReceiveWorker(env, std::move(parts), sizes, kinds, count, dst, unit, offsets, fold);
+  for (const auto& o : owners) worker->KeepAlive(o);
+  worker->KeepAlive(sizes_owner);
+  if (offsets != nullptr) worker->KeepAlive(offsets_owner);
   return worker->Queue();
 }
 

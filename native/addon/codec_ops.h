@@ -9,6 +9,10 @@ Napi::Value DigestBlocksAsync(const Napi::CallbackInfo& info);
 Napi::Value CompressBlocksAsync(const Napi::CallbackInfo& info);
 // decodeBlocks(src, sizes, kinds, dst, blockSize) -> Promise<undefined>
 Napi::Value DecodeBlocksAsync(const Napi::CallbackInfo& info);
+// receiveUnits(parts, sizes, kinds, dst, unit, offsets | null, [blockSize, seed, firstBlock] |
+// null)
+//   -> Promise<undefined | {sum, zero}>
+Napi::Value ReceiveUnitsAsync(const Napi::CallbackInfo& info);
 // foldDigests(acc, digests, count, firstBlock, seed, repeat) -> Promise<Buffer>
 Napi::Value FoldDigestsAsync(const Napi::CallbackInfo& info);
 }  // namespace blockferry

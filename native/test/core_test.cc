@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -235,6 +236,64 @@ TEST_CASE(decode_rejects_malformed_input_without_overrun) {
       CHECK(e.kind() == ErrorKind::kCorrupt);
     }
   }
+}
+
+// A payload of mixed units, cut into slices at every offset: the same bytes out, each unit in
+// place.
+TEST_CASE(decode_units_from_slices_and_to_offsets) {
+  const size_t unit = 4096;
+  std::vector<uint8_t> raw = Random(unit, 11), text = Compressible(unit, 12);
+  std::vector<uint8_t> packed(CompressCapacity(unit, unit));
+  uint32_t lz4_size = 0;
+  CompressBlocks(text.data(), unit, unit, packed.data(), packed.size(), &lz4_size);
+  CHECK(lz4_size > 0);
+  std::vector<uint8_t> wire(raw);
+  wire.insert(wire.end(), packed.begin(), packed.begin() + lz4_size);
+  uint32_t sizes[] = {static_cast<uint32_t>(unit), 0, lz4_size};
+  uint8_t kinds[] = {0, 2, 1};
+  // Pieces 1, 2 and 4 of a 5-piece region: the others keep what was there.
+  uint32_t offsets[] = {unit, 2 * unit, 4 * unit};
+  for (size_t cut = 1; cut < wire.size(); cut += 97) {
+    Slice slices[] = {{wire.data(), cut}, {wire.data() + cut, wire.size() - cut}};
+    std::vector<uint8_t> out(5 * unit, 0xAB);
+    DecodeUnits(slices, 2, sizes, kinds, 3, out.data(), out.size(), unit, offsets);
+    CHECK(std::equal(raw.begin(), raw.end(), out.begin() + unit));
+    CHECK(std::all_of(out.begin() + 2 * unit, out.begin() + 3 * unit,
+                      [](uint8_t b) { return b == 0; }));
+    CHECK(std::equal(text.begin(), text.end(), out.begin() + 4 * unit));
+    CHECK(std::all_of(out.begin(), out.begin() + unit, [](uint8_t b) { return b == 0xAB; }));
+    CHECK(std::all_of(out.begin() + 3 * unit, out.begin() + 4 * unit,
+                      [](uint8_t b) { return b == 0xAB; }));
+  }
+}
+
+TEST_CASE(decode_units_refuses_what_does_not_fit) {
+  const size_t unit = 4096;
+  std::vector<uint8_t> wire = Random(2 * unit + 10, 13);
+  std::vector<uint8_t> out(2 * unit);
+  uint32_t sizes[] = {static_cast<uint32_t>(unit), static_cast<uint32_t>(unit)};
+  uint8_t kinds[] = {0, 0};
+  Slice whole{wire.data(), 2 * unit};
+  Slice extra{wire.data(), wire.size()};
+  // Input left over after the last unit.
+  CHECK_THROWS_KIND(DecodeUnits(&extra, 1, sizes, kinds, 2, out.data(), out.size(), unit, nullptr),
+                    ErrorKind::kCorrupt);
+  // Offsets that go back, or past the destination.
+  uint32_t back[] = {static_cast<uint32_t>(unit), 0}, past[] = {0, static_cast<uint32_t>(2 * unit)};
+  CHECK_THROWS_KIND(DecodeUnits(&whole, 1, sizes, kinds, 2, out.data(), out.size(), unit, back),
+                    ErrorKind::kCorrupt);
+  CHECK_THROWS_KIND(DecodeUnits(&whole, 1, sizes, kinds, 2, out.data(), out.size(), unit, past),
+                    ErrorKind::kCorrupt);
+  // A unit whose size runs past the input.
+  Slice short_input{wire.data(), unit + 1};
+  CHECK_THROWS_KIND(
+      DecodeUnits(&short_input, 1, sizes, kinds, 2, out.data(), out.size(), unit, nullptr),
+      ErrorKind::kCorrupt);
+  // The destination inside a slice.
+  Slice overlapping{out.data(), out.size()};
+  CHECK_THROWS_KIND(
+      DecodeUnits(&overlapping, 1, sizes, kinds, 2, out.data(), out.size(), unit, nullptr),
+      ErrorKind::kInvalid);
 }
 
 TEST_CASE(reads_match_file_contents_at_odd_sizes) {

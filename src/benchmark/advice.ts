@@ -3,6 +3,8 @@
  * again with other settings: compression on or off, and (for scattered
  * changes with the digest cache) the block size.
  */
+
+import { DIGEST_SIZE } from "../native/index.js";
 import { formatBytes, formatRate } from "../units.js";
 import { type ModelInput, type Prediction, predict } from "./model.js";
 
@@ -71,7 +73,7 @@ export function advise(m: ModelInput, p: Prediction): string[] {
     out.push(
       `delta with the digest cache: changed blocks travel whole (${formatBytes(p.deltaCached.changedBytes)}); if the changes are ` +
         `scattered writes smaller than a block, --block-size ${sizeFlag(smaller)} sends up to 4 times less ` +
-        `(for 4 times the digests: ${formatBytes((m.size / smaller) * 16)} in the cache)`,
+        `(for 4 times the digests: ${formatBytes((m.size / smaller) * DIGEST_SIZE)} in the cache)`,
     );
   }
   return out;

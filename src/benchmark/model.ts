@@ -35,6 +35,7 @@
  * changed blocks travel whole. Without --to there is no network stage (this host only).
  */
 import { SAMPLE_CHUNK_BYTES } from "../engine/sample-read.js";
+import { DIGEST_SIZE } from "../native/index.js";
 import { MIN_FINE_SIZE } from "../protocol/messages.js";
 
 /** Batches the source's read-ahead digests and compresses at once (src/engine/source.ts). */
@@ -153,8 +154,8 @@ export function predict(m: ModelInput): Prediction {
         : nonZero;
   // The two-level comparison reads each changed block on the target once more.
   const targetRead = holds + changed;
-  const digestBytes = blocks(holds) * 16 + messages(holds) * PER_MESSAGE_BYTES;
-  const fineDigests = (changed / MIN_FINE_SIZE) * 16;
+  const digestBytes = blocks(holds) * DIGEST_SIZE + messages(holds) * PER_MESSAGE_BYTES;
+  const fineDigests = (changed / MIN_FINE_SIZE) * DIGEST_SIZE;
   // In step at the pace the probe measured; without it, each on a disk of its own at this host's rate.
   const inStep = reads !== undefined && reads.inStepSource > 0 && reads.inStepTarget > 0;
   const both =

@@ -11,9 +11,10 @@ import { remoteError, unexpected } from "../engine/peer.js";
 import { SAMPLE_CHUNK_BYTES } from "../engine/sample-read.js";
 import { BlockferryError } from "../errors.js";
 import { protocolError } from "../protocol/body.js";
+import { codecs } from "../protocol/codecs.js";
 import { type Frame, FrameChannel } from "../protocol/frames.js";
 import {
-  codecs,
+  FINGERPRINT_SIZE,
   MAX_PROBE_READ_BYTES,
   MAX_PROBE_READ_MS,
   MessageType,
@@ -125,7 +126,7 @@ async function probe(channel: FrameChannel, o: ProbeRequest): Promise<ProbeResul
       flags: { compress: false, full: false, verify: false, dryRun: false, probe: true },
       sourceId: o.sourceId,
       cacheGeneration: 0,
-      cacheFingerprint: Buffer.alloc(16),
+      cacheFingerprint: Buffer.alloc(FINGERPRINT_SIZE),
       fineSize: 0,
       dirs: [],
     }),
@@ -178,13 +179,10 @@ async function stream(channel: FrameChannel, ms: number): Promise<Rate> {
   const started = performance.now();
   const reader = (async () => {
     for (;;) {
-      const echo = codecs.probeEcho.decode(
-        expect(await next(channel, "a PROBE acknowledgement"), MessageType.probeEcho),
-      );
+      const body = expect(await next(channel, "a PROBE acknowledgement"), MessageType.probeEcho);
       // The target answers in order: the end marker's echo comes after every acknowledgement.
-      if (echo.equals(END_MARKER)) return;
-      if (echo.length !== 8) throw protocolError("a PROBE acknowledgement of the wrong size");
-      const bytes = Number(echo.readBigUInt64BE());
+      if (codecs.probeEcho.decode(body).equals(END_MARKER)) return;
+      const { bytes } = codecs.probeReceived.decode(body);
       if (bytes > sent) throw protocolError("more bytes acknowledged than sent");
       acks.push({ at: performance.now(), bytes });
     }
@@ -261,9 +259,8 @@ async function targetRead(
   for (;;) {
     const frame = await next(channel, "PROBE_READ_RESULT");
     if (frame.type === MessageType.probeReadResult) return codecs.probeReadResult.decode(frame.body);
-    const echo = codecs.probeEcho.decode(expect(frame, MessageType.probeEcho));
-    if (echo.length !== 16) throw protocolError("a read progress of the wrong size");
-    onProgress(Number(echo.readBigUInt64BE(0)), Number(echo.readBigUInt64BE(8)));
+    const progress = codecs.probeReadProgress.decode(expect(frame, MessageType.probeEcho));
+    onProgress(progress.bytes, progress.dataBytes);
   }
 }
 

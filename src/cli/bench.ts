@@ -4,6 +4,7 @@ import { formatReport } from "../benchmark/report.js";
 import { type BenchDestination, runBench } from "../benchmark/run.js";
 import { BlockferryError } from "../errors.js";
 import { localTargetName } from "../job/targets.js";
+import { jsonText, printable } from "../printable.js";
 import { parseDestination } from "../transport/destination.js";
 import { connectSecure } from "../transport/secure.js";
 import { withRemote } from "../transport/ssh.js";
@@ -59,7 +60,7 @@ export function registerBench(program: Command): void {
       } catch (e) {
         if (flags.json) {
           const code = e instanceof BlockferryError ? e.code : "E_INTERNAL";
-          process.stdout.write(`${JSON.stringify({ ok: false, code, message: (e as Error).message })}\n`);
+          process.stdout.write(`${jsonText({ ok: false, code, message: (e as Error).message })}\n`);
         }
         throw e;
       }
@@ -73,7 +74,7 @@ async function bench(volume: string | undefined, flags: BenchFlags, startupSecon
     ? () => {}
     : (line: string) => {
         const at = ((performance.now() - started) / 1000).toFixed(0).padStart(3);
-        process.stderr.write(`blockferry bench [${at} s of ${settings.seconds}]: ${line}\n`);
+        process.stderr.write(`blockferry bench [${at} s of ${settings.seconds}]: ${printable(line)}\n`);
       };
   const to =
     flags.to === undefined ? undefined : await destination(flags.to, flags, flags.quiet ? () => {} : stderrLog);
@@ -85,8 +86,8 @@ async function bench(volume: string | undefined, flags: BenchFlags, startupSecon
     startupSeconds,
     progress: log,
   });
-  if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-  else process.stdout.write(`${formatReport(report)}\n`);
+  if (flags.json) process.stdout.write(`${jsonText(report)}\n`);
+  else process.stdout.write(`${formatReport(report).split("\n").map(printable).join("\n")}\n`);
 }
 
 /** Every value `bench` takes, checked before anything is measured. */

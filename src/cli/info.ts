@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { openVolume } from "../native/index.js";
+import { jsonText, printable } from "../printable.js";
 
 /** `blockferry info PATH`: what blockferry sees of a volume, without writing to it. */
 export function registerInfo(program: Command): void {
@@ -13,12 +14,12 @@ export function registerInfo(program: Command): void {
       const info = volume.info;
       await volume.close();
       if (options.json) {
-        process.stdout.write(`${JSON.stringify(info)}\n`);
+        process.stdout.write(`${jsonText(info)}\n`);
         return;
       }
       const kind = info.isBlockDevice ? "block device" : "image file";
       process.stdout.write(
-        `${info.path}: ${kind}, ${info.size} bytes, ${info.sectorSize}-byte sectors, ` +
+        `${printable(info.path)}: ${kind}, ${info.size} bytes, ${info.sectorSize}-byte sectors, ` +
           `O_DIRECT ${info.direct ? "yes" : "no (buffered reads)"}\n`,
       );
     });

@@ -3,6 +3,7 @@ import "./threadpool.js"; // first: sizes the thread pool before anything uses i
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { BlockferryError } from "../errors.js";
+import { printable } from "../printable.js";
 import { registerBench } from "./bench.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
 import { registerInfo } from "./info.js";
@@ -40,10 +41,12 @@ try {
     // commander has printed the message; help and --version end with 0.
     process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.usage;
   } else if (e instanceof BlockferryError) {
-    process.stderr.write(`blockferry: ${e.message}\n`);
+    process.stderr.write(`blockferry: ${printable(e.message)}\n`);
     process.exitCode = exitCodeFor(e.code);
   } else {
-    process.stderr.write(`blockferry: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.stderr.write(
+      `blockferry: internal error: ${printable(e instanceof Error ? (e.stack ?? e.message) : String(e))}\n`,
+    );
     process.exitCode = EXIT.internal;
   }
 }

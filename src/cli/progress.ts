@@ -4,6 +4,7 @@
  * a status line at any time, as dd does.
  */
 import type { TransferStats } from "../engine/stats.js";
+import { printable } from "../printable.js";
 import { formatBytes, formatDuration, formatRate } from "../units.js";
 
 export type ProgressMode = "bar" | "lines" | "quiet";
@@ -47,7 +48,7 @@ export class Progress {
 
   constructor(stats: TransferStats, label: string, mode: ProgressMode) {
     this.#stats = stats;
-    this.#label = label;
+    this.#label = printable(label);
     this.#mode = mode;
   }
 

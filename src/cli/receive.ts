@@ -2,12 +2,18 @@ import type { Duplex } from "node:stream";
 import type { Command } from "commander";
 import { TransferStats } from "../engine/stats.js";
 import { allows, receiveOne } from "../job/receive.js";
+import { checkReceiverSetup } from "../job/receiver-setup.js";
 import { listenSecure } from "../transport/secure.js";
 import { stdioStream } from "../transport/stdio.js";
 import { parseEndpoint } from "../transport/tcp.js";
 import { invalid } from "../validate.js";
 import { addReceiverOptions, type ReceiverFlags, receiverConfig, stderrLog } from "./receiver-options.js";
-import { addServerSecurityOptions, type ServerSecurityFlags, serverSecurity } from "./security-options.js";
+import {
+  addServerSecurityOptions,
+  allowedNames,
+  type ServerSecurityFlags,
+  serverSecurity,
+} from "./security-options.js";
 
 /** `blockferry receive`: take one copy, on a port or on stdin/stdout, then exit. */
 export function registerReceive(program: Command): void {
@@ -23,7 +29,8 @@ export function registerReceive(program: Command): void {
     if (flags.target.length === 0) throw invalid("--target", "at least one NAME=PATH", "none");
     if (!!flags.listen === !!flags.stdio)
       throw invalid("receive", "exactly one of --listen and --stdio", "both or neither");
-    const config = receiverConfig(flags, stderrLog);
+    const config = receiverConfig(flags, stderrLog, !flags.stdio);
+    await checkReceiverSetup(config, allowedNames(flags));
     const stats = new TransferStats();
     let stream: Duplex;
     let authorize: (target: string) => void = () => {};

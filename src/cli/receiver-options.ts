@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { parseImageCap } from "../job/image-growth.js";
 import {
   type AllowedDir,
   DEFAULT_STATE_DIR,
@@ -8,6 +9,7 @@ import {
   type TargetConfig,
   targetMap,
 } from "../job/targets.js";
+import { printable } from "../printable.js";
 import { parseSize } from "../units.js";
 
 export interface ReceiverFlags {
@@ -16,6 +18,7 @@ export interface ReceiverFlags {
   stateDir: string;
   checkpoint?: string;
   allowDir: AllowedDir[];
+  maxImageSize: Array<[string, number]>;
 }
 
 /** The options `serve` and `receive` share: which targets they may write, and how. */
@@ -34,6 +37,12 @@ export function addReceiverOptions(command: Command): Command {
       [] as AllowedDir[],
     )
     .option("--create", "create a missing target image file (otherwise refused)")
+    .option(
+      "--max-image-size <[NAME=]SIZE>",
+      "grow an image target to at most SIZE for a source (repeatable; default: its filesystem's size)",
+      (spec: string, all: Array<[string, number]>) => [...all, parseImageCap(spec)],
+      [] as Array<[string, number]>,
+    )
     .option("--state-dir <dir>", "where block devices' state files live", DEFAULT_STATE_DIR)
     .option(
       "--checkpoint <size>",
@@ -41,9 +50,11 @@ export function addReceiverOptions(command: Command): Command {
     );
 }
 
-export function receiverConfig(flags: ReceiverFlags, log: (line: string) => void): ReceiverConfig {
+/** `network`: sources reach it over TCP, so what they ask of image targets is capped (--max-image-size). */
+export function receiverConfig(flags: ReceiverFlags, log: (line: string) => void, network: boolean): ReceiverConfig {
   return {
     targets: targetMap(flags.target),
+    imageCaps: network ? new Map(flags.maxImageSize) : undefined,
     create: flags.create ?? false,
     stateDir: flags.stateDir,
     allowDirs: flags.allowDir,
@@ -53,5 +64,5 @@ export function receiverConfig(flags: ReceiverFlags, log: (line: string) => void
 }
 
 export function stderrLog(line: string): void {
-  process.stderr.write(`blockferry: ${line}\n`);
+  process.stderr.write(`blockferry: ${printable(line)}\n`);
 }

@@ -4,6 +4,7 @@ import { BlockferryError } from "../errors.js";
 import { type Job, readJobFile, type Setting } from "../job/job-file.js";
 import { runScheduled } from "../job/schedule.js";
 import { destinationKey } from "../job/sync.js";
+import { jsonText, printable } from "../printable.js";
 import { parseDestination } from "../transport/destination.js";
 import { invalid } from "../validate.js";
 import { exitCodeFor } from "./exit-codes.js";
@@ -46,7 +47,8 @@ export function registerRun(program: Command): void {
       // Bad values (a size, a destination) are found now, before any job runs.
       for (const { job, flags: f } of prepared) check(job, f, file);
       if (flags.check) {
-        for (const { job } of prepared) process.stdout.write(`${job.name}: ${job.source} -> ${job.destination}\n`);
+        for (const { job } of prepared)
+          process.stdout.write(`${printable(`${job.name}: ${job.source} -> ${job.destination}`)}\n`);
         return;
       }
       const signal = abortOnSignals(stderrLog);
@@ -148,7 +150,7 @@ function report(jobs: Job[], results: PromiseSettledResult<SyncSummary>[], flags
     stderrLog(`[${job.name}] failed: ${error.message}`);
     return { job: job.name, ok: false, code: error.code, exitCode: exitCodeFor(error.code), message: error.message };
   });
-  if (flags.json) process.stdout.write(`${JSON.stringify({ ok: failed.length === 0, jobs: rows })}\n`);
+  if (flags.json) process.stdout.write(`${jsonText({ ok: failed.length === 0, jobs: rows })}\n`);
   const first = failed[0];
   if (first === undefined) return;
   // The exit code is the first failed job's (in file order), so one job's failure is never masked.

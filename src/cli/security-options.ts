@@ -46,6 +46,11 @@ export function addClientSecurityOptions(command: Command): Command {
     .option("--trust-new-host", "pin a receiver not yet in known_hosts (check its fingerprint first)");
 }
 
+/** The target names --allow grants (checked against the receiver's targets at start). */
+export function allowedNames(flags: ServerSecurityFlags): string[] {
+  return flags.allow.flatMap(([, names]) => [...names]);
+}
+
 async function plaintext(
   flags: CommonFlags,
   log: (line: string) => void,

@@ -1,9 +1,15 @@
 import type { Command } from "commander";
 import { serve } from "../job/receive.js";
+import { checkReceiverSetup } from "../job/receiver-setup.js";
 import { parseEndpoint } from "../transport/tcp.js";
 import { invalid } from "../validate.js";
 import { addReceiverOptions, type ReceiverFlags, receiverConfig, stderrLog } from "./receiver-options.js";
-import { addServerSecurityOptions, type ServerSecurityFlags, serverSecurity } from "./security-options.js";
+import {
+  addServerSecurityOptions,
+  allowedNames,
+  type ServerSecurityFlags,
+  serverSecurity,
+} from "./security-options.js";
 
 /** `blockferry serve`: a receiver daemon writing only the targets it is given. */
 export function registerServe(program: Command): void {
@@ -17,8 +23,10 @@ export function registerServe(program: Command): void {
   ).action(async (flags: ReceiverFlags & ServerSecurityFlags & { listen: string }) => {
     if (flags.target.length === 0) throw invalid("--target", "at least one NAME=PATH", "none");
     const at = parseEndpoint(flags.listen, "127.0.0.1");
+    const config = receiverConfig(flags, stderrLog, true);
+    await checkReceiverSetup(config, allowedNames(flags));
     const security = await serverSecurity(flags, stderrLog);
-    const server = await serve(at, receiverConfig(flags, stderrLog), security);
+    const server = await serve(at, config, security);
     const address = server.address();
     stderrLog(
       `listening on ${typeof address === "object" && address ? `${address.address}:${address.port}` : flags.listen}`,

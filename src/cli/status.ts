@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { BlockferryError } from "../errors.js";
 import { type TargetStatus, targetStatus } from "../job/status.js";
 import { DEFAULT_STATE_DIR } from "../job/targets.js";
+import { jsonText, printable } from "../printable.js";
 import { formatBytes, parseDuration } from "../units.js";
 import { stderrLog } from "./receiver-options.js";
 
@@ -22,12 +23,16 @@ export function registerStatus(program: Command): void {
     .option("--json", "print JSON on stdout")
     .action(async (target: string, flags: StatusFlags) => {
       const maxAgeMs = flags.maxAge === undefined ? undefined : parseDuration("--max-age", flags.maxAge);
-      const status = await targetStatus(target, flags.stateDir, stderrLog);
+      const status = await targetStatus(target, flags.stateDir, stderrLog).catch((e: unknown) => {
+        // Monitoring reads stdout: a status it cannot take is still one line of JSON.
+        if (flags.json && e instanceof BlockferryError) {
+          process.stdout.write(`${jsonText({ target, ok: false, code: e.code, problem: e.message })}\n`);
+        }
+        throw e;
+      });
       const problem = judge(status, maxAgeMs);
       if (flags.json) {
-        process.stdout.write(
-          `${JSON.stringify({ ...status, ok: problem === undefined, problem: problem?.message })}\n`,
-        );
+        process.stdout.write(`${jsonText({ ...status, ok: problem === undefined, problem: problem?.message })}\n`);
       } else {
         process.stdout.write(describe(status));
       }
@@ -37,9 +42,6 @@ export function registerStatus(program: Command): void {
 
 /** Why the copy cannot be relied on, if it cannot. */
 function judge(s: TargetStatus, maxAgeMs: number | undefined): BlockferryError | undefined {
-  if (s.stateFile === undefined) {
-    return new BlockferryError("E_INCOMPLETE", `${s.target}: no blockferry state found: never synced here`);
-  }
   if (!s.complete) {
     const why =
       s.runningPid !== undefined
@@ -48,6 +50,12 @@ function judge(s: TargetStatus, maxAgeMs: number | undefined): BlockferryError |
           ? "the first copy has not completed"
           : "a sync started and did not complete";
     return new BlockferryError("E_INCOMPLETE", `${s.target}: incomplete: ${why}; do not fail over to it`);
+  }
+  if (s.writtenSince === "unrecorded") {
+    return new BlockferryError(
+      "E_INCOMPLETE",
+      `${s.target}: its state records no change stamp, so nothing shows the volume is still the copy that was verified; sync it again`,
+    );
   }
   if (s.writtenSince === "yes") {
     return new BlockferryError(
@@ -84,5 +92,5 @@ function describe(s: TargetStatus): string {
   }
   for (const d of s.dirs)
     lines.push(`  directory ${d.path}: ${d.entries} entries, ${formatBytes(d.bytes)}, placed ${d.at}`);
-  return `${lines.join("\n")}\n`;
+  return `${lines.map(printable).join("\n")}\n`;
 }

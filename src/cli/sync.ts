@@ -1,11 +1,13 @@
 import { isAbsolute, resolve } from "node:path";
 import type { Command } from "commander";
+import { statRoot } from "../dirsync/walk.js";
 import type { DirSpec } from "../engine/dir-transfer.js";
 import { TransferStats } from "../engine/stats.js";
 import { BlockferryError } from "../errors.js";
 import { runNightly } from "../job/nightly.js";
 import { defaultCacheDir } from "../job/sync.js";
 import { DEFAULT_STATE_DIR } from "../job/targets.js";
+import { jsonText } from "../printable.js";
 import { MAX_DIRS } from "../protocol/messages.js";
 import { parseDestination } from "../transport/destination.js";
 import { parseDuration } from "../units.js";
@@ -121,6 +123,8 @@ export async function syncWithFlags(
   showProgress = true,
 ): Promise<SyncSummary> {
   const { settings, destination, snapshot, hookTimeoutMs, dirs } = checkSyncFlags(dest, flags);
+  // Before any hook, snapshot or copy: a directory that is not there would only fail after all of them.
+  for (const dir of dirs) await statRoot(dir.source);
   const stats = new TransferStats();
   const quietLog = flags.quiet ? () => {} : log;
   const progress = new Progress(stats, "sync", showProgress ? progressMode(flags.quiet ?? false) : "quiet");
@@ -154,7 +158,7 @@ export async function syncWithFlags(
     });
     progress.stop();
     const summary = summarize(source, dest, outcome, stats, flags.dryRun ?? false, settings.blockSize);
-    if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    if (flags.json) process.stdout.write(`${jsonText(summary)}\n`);
     if (!flags.quiet) log(describeSummary(summary));
     return summary;
   } catch (e) {
@@ -162,7 +166,7 @@ export async function syncWithFlags(
     if (flags.json) {
       const code = e instanceof BlockferryError ? e.code : "E_INTERNAL";
       process.stdout.write(
-        `${JSON.stringify({ ok: false, source, destination: dest, code, message: (e as Error).message })}\n`,
+        `${jsonText({ ok: false, source, destination: dest, code, message: (e as Error).message })}\n`,
       );
     }
     throw e;

@@ -12,9 +12,10 @@ import { sendTree } from "../dirsync/send-tree.js";
 import { type SessionBudget, TreeWriter } from "../dirsync/tree-writer.js";
 import { BlockferryError } from "../errors.js";
 import { protocolError } from "../protocol/body.js";
+import { codecs } from "../protocol/codecs.js";
 import { type DirEnd, DirStreamDigest, dirCodecs } from "../protocol/dir-messages.js";
 import type { Frame, FrameChannel } from "../protocol/frames.js";
-import { codecs, MessageType } from "../protocol/messages.js";
+import { MessageType } from "../protocol/messages.js";
 import { remoteError, unexpected } from "./peer.js";
 
 /** The source's side of the channel after DONE: sends go through the rate limit; replies are DIR_DONE bodies. */
@@ -58,9 +59,8 @@ export async function sendDirectories(
     }
     const done = dirCodecs.done.decode(await io.reply());
     if (done.index !== index || done.entries !== sent.entries || done.bytes !== sent.bytes) {
-      throw new BlockferryError(
-        "E_PROTOCOL",
-        `protocol error: DIR_DONE for directory ${done.index} with ${done.entries} entries and ${done.bytes} bytes; expected directory ${index}, ${sent.entries} entries, ${sent.bytes} bytes`,
+      throw protocolError(
+        `DIR_DONE for directory ${done.index} with ${done.entries} entries and ${done.bytes} bytes; expected directory ${index}, ${sent.entries} entries, ${sent.bytes} bytes`,
       );
     }
     log(`${spec.source}: ${sent.entries} entries, ${sent.bytes} bytes of files placed at ${spec.dest}`);

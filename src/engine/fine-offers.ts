@@ -10,13 +10,14 @@
  */
 import { BlockferryError } from "../errors.js";
 import { digestBlocks } from "../native/index.js";
-import { codecs, type FineNeed, MessageType } from "../protocol/messages.js";
+import { protocolError } from "../protocol/body.js";
+import { codecs } from "../protocol/codecs.js";
+import { type FineNeed, MessageType } from "../protocol/messages.js";
 import { blocksMessage } from "./blocks-message.js";
 import type { DataBatch } from "./source-batches.js";
 import type { TransferStats } from "./stats.js";
+import { Wakeup } from "./wakeup.js";
 
-/** Longest run of changed blocks offered piece by piece: 1 MiB of 64K blocks. Longer runs are rewrites. */
-export const FINE_MAX_RUN_BLOCKS = 16;
 /** Bytes of offered blocks kept at once (one offer may exceed it alone: 16 blocks of 16 MiB). */
 const MAX_OFFERED_BYTES = 32 * 1024 * 1024;
 
@@ -40,8 +41,8 @@ export class FineOffers {
   #work = Promise.resolve();
   /** Bytes of the offers kept (offered, or answered with pieces not yet on the wire). */
   #keptBytes = 0;
-  #roomMade: () => void = () => {};
-  #allAnswered: () => void = () => {};
+  /** Woken when kept bytes go down, and when the last pending offer is answered. */
+  readonly #progress = new Wakeup();
 
   constructor(
     fineSize: number,
@@ -60,7 +61,7 @@ export class FineOffers {
   /** Resolves once an offer of `bytes` may be kept: earlier offers' pieces went out, or none is kept. */
   async room(bytes: number, failed: Promise<never>): Promise<void> {
     while (this.#keptBytes > 0 && this.#keptBytes + bytes > MAX_OFFERED_BYTES) {
-      await Promise.race([new Promise<void>((r) => (this.#roomMade = r)), failed]);
+      await this.#progress.wait(failed);
     }
   }
 
@@ -76,16 +77,16 @@ export class FineOffers {
   answer(need: FineNeed): void {
     const offer = this.#pending[0];
     if (offer === undefined || need.firstBlock !== offer.first || need.count !== offer.count) {
-      throw new BlockferryError("E_PROTOCOL", `protocol error: FINE_NEED for block ${need.firstBlock}, not offered`);
+      throw protocolError(`FINE_NEED for block ${need.firstBlock}, not offered`);
     }
     this.#pending.shift();
     const pieces = neededPieces(need.bitmap, Math.ceil(offer.data.length / this.#fineSize));
-    if (this.#pending.length === 0) this.#allAnswered();
+    if (this.#pending.length === 0) this.#progress.wake();
     this.#work = this.#work.then(async () => {
       const message = await piecesMessage(offer, pieces, this.#fineSize, this.#compress, this.#stats);
-      await this.#transmit(MessageType.fineBlocks, codecs.blocks.encode(message));
+      await this.#transmit(MessageType.fineBlocks, codecs.fineBlocks.encode(message));
       this.#keptBytes -= offer.data.length;
-      this.#roomMade();
+      this.#progress.wake();
     });
     this.#work.catch((e: unknown) => {
       this.#fail(e instanceof BlockferryError ? e : new BlockferryError("E_INTERNAL", String(e)));
@@ -95,7 +96,7 @@ export class FineOffers {
   /** Resolves once every offer is answered and its pieces sent (before END). */
   async drained(failed: Promise<never>): Promise<void> {
     while (this.#pending.length > 0) {
-      await Promise.race([new Promise<void>((r) => (this.#allAnswered = r)), failed]);
+      await this.#progress.wait(failed);
     }
     await Promise.race([this.#work, failed]);
   }
@@ -104,16 +105,16 @@ export class FineOffers {
 /** Indices of the 1 bits of a FINE_NEED bitmap, checked against the offer's piece count. */
 function neededPieces(bitmap: Buffer, pieces: number): number[] {
   if (bitmap.length !== Math.ceil(pieces / 8)) {
-    throw new BlockferryError("E_PROTOCOL", `protocol error: FINE_NEED of ${bitmap.length} bytes for ${pieces} pieces`);
+    throw protocolError(`FINE_NEED of ${bitmap.length} bytes for ${pieces} pieces`);
   }
   const out: number[] = [];
   for (let i = 0; i < bitmap.length * 8; i++) {
     if (((bitmap[i >> 3] ?? 0) >> (i & 7)) & 1) {
-      if (i >= pieces) throw new BlockferryError("E_PROTOCOL", "protocol error: FINE_NEED past the offer");
+      if (i >= pieces) throw protocolError("FINE_NEED past the offer");
       out.push(i);
     }
   }
-  if (out.length === 0) throw new BlockferryError("E_PROTOCOL", "protocol error: FINE_NEED of no piece");
+  if (out.length === 0) throw protocolError("FINE_NEED of no piece");
   return out;
 }
 

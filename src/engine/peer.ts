@@ -5,15 +5,14 @@
  */
 import { BlockferryError } from "../errors.js";
 import { protocolError } from "../protocol/body.js";
-import type { FrameChannel } from "../protocol/frames.js";
-import { codecs, MessageType } from "../protocol/messages.js";
+import { codecs } from "../protocol/codecs.js";
+import type { Frame, FrameChannel } from "../protocol/frames.js";
+import { MessageType } from "../protocol/messages.js";
+import { FailureLatch } from "./failure-latch.js";
 
 export type FrameHandler = (type: MessageType, body: Buffer) => void | Promise<void>;
 
-export class PeerListener {
-  #failure: BlockferryError | undefined;
-  #reject: (e: BlockferryError) => void = () => {};
-  readonly #failed: Promise<never>;
+export class PeerListener extends FailureLatch {
   readonly finished: Promise<void>;
 
   /**
@@ -22,8 +21,7 @@ export class PeerListener {
    * waiting for the peer to read is released too.
    */
   constructor(channel: FrameChannel, handle: FrameHandler, what: string, endExpected: () => boolean) {
-    this.#failed = new Promise<never>((_, reject) => (this.#reject = reject));
-    this.#failed.catch(() => {}); // observed through failed(); never unhandled
+    super();
     this.finished = (async () => {
       try {
         for (;;) {
@@ -36,31 +34,18 @@ export class PeerListener {
           await handle(frame.type, frame.body);
         }
       } catch (e) {
-        this.fail(e instanceof BlockferryError ? e : new BlockferryError("E_INTERNAL", String(e), { cause: e }));
+        this.fail(e);
         channel.destroy();
       }
     })();
   }
+}
 
-  get failure(): BlockferryError | undefined {
-    return this.#failure;
-  }
-
-  fail(e: BlockferryError): void {
-    if (this.#failure !== undefined) return;
-    this.#failure = e;
-    this.#reject(e);
-  }
-
-  /** Rejects as soon as the peer fails (one promise, however often asked). */
-  failed(): Promise<never> {
-    return this.#failed;
-  }
-
-  /** The peer's failure if there was one, else `e`. */
-  explain(e: unknown): unknown {
-    return this.#failure ?? e;
-  }
+/** The peer's next frame (undefined: it closed cleanly); its ERROR is thrown as its failure, with its reason. */
+export async function fromPeer(channel: FrameChannel, what: string): Promise<Frame | undefined> {
+  const frame = await channel.receive();
+  if (frame?.type === MessageType.error) throw remoteError(codecs.error.decode(frame.body), what);
+  return frame;
 }
 
 export function remoteError(m: { code: string; message: string }, what: string): BlockferryError {

@@ -1,19 +1,11 @@
-/**
- * The target's side of a probe (`blockferry bench --to`, HELLO flag "probe"):
- * the target was authorized and resolved as for a copy, and from here on
- * nothing is written and nothing recorded. It echoes small bodies (round-trip
- * time), counts and discards PROBE payloads (goodput, acknowledged as
- * received), and reads samples of its own volume on request (what a delta's
- * comparison would cost it). Everything the peer asks is capped.
- */
-import { BlockferryError } from "../errors.js";
 import { protocolError } from "../protocol/body.js";
+import { codecs } from "../protocol/codecs.js";
 import type { FrameChannel } from "../protocol/frames.js";
-import { codecs, type Hello, MessageType, PROTOCOL_VERSION } from "../protocol/messages.js";
+import { FINGERPRINT_SIZE, type Hello, MessageType, PROTOCOL_VERSION } from "../protocol/messages.js";
 import { remoteError, unexpected } from "./peer.js";
 import { dataLayout, sampleRead } from "./sample-read.js";
 import { TransferStats } from "./stats.js";
-import type { OpenedTarget, TargetResult } from "./target.js";
+import type { OpenedTarget, ProbeResult } from "./target-types.js";
 
 /** A probe session lasts at most this long, whatever the peer asks. */
 export const MAX_PROBE_SESSION_MS = 10 * 60 * 1000;
@@ -24,7 +16,7 @@ export async function answerProbe(
   opened: OpenedTarget,
   stats: TransferStats = new TransferStats(),
   log?: (line: string) => void,
-): Promise<TargetResult> {
+): Promise<ProbeResult> {
   const { volume } = opened;
   const started = performance.now();
   log?.(`${opened.describe}: probe from ${hello.sourceId} (nothing is written)`);
@@ -39,7 +31,7 @@ export async function answerProbe(
       cached: false,
       seed: 0n,
       resumeBlock: 0,
-      resumeFingerprint: Buffer.alloc(16),
+      resumeFingerprint: Buffer.alloc(FINGERPRINT_SIZE),
       checkpointBlocks: 1,
       generation: 0,
       cacheRefusal: "",
@@ -56,9 +48,7 @@ export async function answerProbe(
     if (frame.type === MessageType.error) throw remoteError(codecs.error.decode(frame.body), "source");
     if (frame.type === MessageType.probe) {
       received += codecs.probe.decode(frame.body).bytes;
-      const count = Buffer.alloc(8);
-      count.writeBigUInt64BE(BigInt(received));
-      await channel.send(MessageType.probeEcho, codecs.probeEcho.encode(count));
+      await channel.send(MessageType.probeEcho, codecs.probeReceived.encode({ bytes: received }));
     } else if (frame.type === MessageType.probeEcho) {
       await channel.send(MessageType.probeEcho, codecs.probeEcho.encode(codecs.probeEcho.decode(frame.body)));
     } else if (frame.type === MessageType.probeRead) {
@@ -71,10 +61,8 @@ export async function answerProbe(
       let bytes = 0;
       const progress = (data: Buffer) => {
         bytes += data.length;
-        const body = Buffer.alloc(16);
-        body.writeBigUInt64BE(BigInt(bytes), 0);
-        body.writeBigUInt64BE(BigInt(layout.dataBytes), 8);
-        channel.send(MessageType.probeEcho, codecs.probeEcho.encode(body)).catch(() => {});
+        const body = codecs.probeReadProgress.encode({ bytes, dataBytes: layout.dataBytes });
+        channel.send(MessageType.probeEcho, body).catch(() => {});
       };
       const read = await sampleRead({
         volume,
@@ -95,22 +83,13 @@ export async function answerProbe(
   }
   await channel.end();
   if (received === 0 && stats.readBytes === 0) log?.(`${opened.describe}: probe ended without measuring`);
-  return {
-    mode: "probe",
-    target: opened.describe,
-    sourceId: hello.sourceId,
-    fingerprint: "",
-    verified: false,
-    resumedFromBlock: 0,
-    stats,
-    dirs: [],
-  };
+  return { mode: "probe", target: opened.describe, sourceId: hello.sourceId, stats };
 }
 
 /** Refuses a probe that also asks for something only a copy does. */
 export function checkProbeHello(hello: Hello): void {
   const { compress, full, verify, dryRun } = hello.flags;
   if (compress || full || verify || dryRun || hello.dirs.length > 0 || hello.cacheGeneration > 0) {
-    throw new BlockferryError("E_PROTOCOL", "protocol error: a probe HELLO with copy options");
+    throw protocolError("a probe HELLO with copy options");
   }
 }

@@ -27,6 +27,12 @@ export interface TargetState {
   generation: number;
   /** The volume's change stamp when the last sync completed (see src/job/identity.ts). */
   stamp?: string | undefined;
+  /**
+   * An interrupted copy: the volume's change stamp once its last writes were
+   * done and synced. A resume trusts blocks [0, blocksDone) without reading
+   * them only while the stamp is still this; otherwise it reads them again.
+   */
+  pausedStamp?: string | undefined;
   startedAt: string;
   updatedAt: string;
   completedAt?: string;

@@ -5,14 +5,10 @@
  * AHEAD_BYTES of what the source has answered, so memory stays bounded.
  */
 import type { Volume } from "../native/index.js";
+import { DIGEST_SIZE } from "../native/index.js";
+import { codecs } from "../protocol/codecs.js";
 import type { FrameChannel } from "../protocol/frames.js";
-import {
-  codecs,
-  DIGESTS_AHEAD_BYTES,
-  MAX_BLOCKS_BYTES,
-  MAX_BLOCKS_PER_MESSAGE,
-  MessageType,
-} from "../protocol/messages.js";
+import { DIGESTS_AHEAD_BYTES, MAX_BLOCKS_BYTES, MAX_BLOCKS_PER_MESSAGE, MessageType } from "../protocol/messages.js";
 import { BufferPool } from "./buffer-pool.js";
 import { readBatches } from "./source-batches.js";
 import type { TransferStats } from "./stats.js";
@@ -52,7 +48,8 @@ export async function streamDigests(s: DigestStream): Promise<void> {
       const entry = {
         firstBlock: firstBlock + at,
         count: n,
-        digests: digests === undefined ? undefined : Buffer.from(digests.subarray(at * 16, (at + n) * 16)),
+        digests:
+          digests === undefined ? undefined : Buffer.from(digests.subarray(at * DIGEST_SIZE, (at + n) * DIGEST_SIZE)),
       };
       s.ours.add(entry);
       await s.channel.send(MessageType.digests, codecs.digests.encode(entry));

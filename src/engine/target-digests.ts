@@ -6,14 +6,16 @@
  */
 import { BlockferryError } from "../errors.js";
 import { DIGEST_SIZE } from "../native/index.js";
+import { protocolError } from "../protocol/body.js";
 import type { Digests } from "../protocol/messages.js";
 import { Fingerprint, foldBatch, foldZeroRun } from "./fingerprint.js";
+import { Wakeup } from "./wakeup.js";
 
 export class DigestQueue {
   #entries: Digests[] = [];
   #covered: number;
   readonly #blockCount: number;
-  #wake: (() => void) | undefined;
+  readonly #added = new Wakeup();
 
   constructor(firstBlock: number, blockCount: number) {
     this.#covered = firstBlock;
@@ -27,20 +29,19 @@ export class DigestQueue {
 
   add(d: Digests): void {
     if (d.firstBlock !== this.#covered || d.firstBlock + d.count > this.#blockCount) {
-      throw new BlockferryError(
-        "E_PROTOCOL",
-        `protocol error: DIGESTS for blocks ${d.firstBlock}..${d.firstBlock + d.count}, expected block ${this.#covered} of ${this.#blockCount}`,
+      throw protocolError(
+        `DIGESTS for blocks ${d.firstBlock}..${d.firstBlock + d.count}, expected block ${this.#covered} of ${this.#blockCount}`,
       );
     }
     this.#entries.push(d);
     this.#covered += d.count;
-    this.#wake?.();
+    this.#added.wake();
   }
 
   /** Resolves once blocks before `end` have entries; rejects with `failed`. */
   async cover(end: number, failed: Promise<never>): Promise<void> {
     while (this.#covered < end) {
-      await Promise.race([new Promise<void>((r) => (this.#wake = r)), failed]);
+      await this.#added.wait(failed);
     }
   }
 

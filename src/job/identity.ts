@@ -24,7 +24,8 @@ export async function volumeIdentity(path: string, size: number): Promise<string
 
 /**
  * A value that changes whenever the volume is written: for an image file, its
- * modification time (nanoseconds), inode and size; for a block device, the
+ * inode, size, and modification and change times (nanoseconds: the change
+ * time cannot be set back by `touch` or utimes, only by the kernel's clock); for a block device, the
  * kernel's counts of writes and discards to it since boot, with the boot's id
  * (after a reboot nothing can be ruled out), the disk's sequence number (a
  * disk replaced at the same number gets another) and, for a loop device, the
@@ -43,7 +44,7 @@ export async function changeStamp(path: string, seal = false): Promise<string | 
       await utimes(path, new Date(Number(st.atimeNs / 1_000_000n)), new Date(Date.now() - 2000));
       st = await stat(path, { bigint: true });
     }
-    return `file:${st.ino}:${st.mtimeNs}:${st.size}`;
+    return `file:${st.ino}:${st.mtimeNs}:${st.ctimeNs}:${st.size}`;
   }
   const { major, minor } = deviceNumber(Number(st.rdev));
   const sys = `/sys/dev/block/${major}:${minor}`;

@@ -8,6 +8,7 @@
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { BlockferryError } from "../errors.js";
+import { protocolError } from "../protocol/body.js";
 import type { Destination } from "../transport/destination.js";
 import { withRemote } from "../transport/ssh.js";
 import { receiveOne } from "./receive.js";
@@ -52,6 +53,7 @@ export async function pullOverSsh(from: { host: string; path: string }, o: SyncJ
     log: o.log,
   };
   const target = await withRemote(from.host, args, o.ssh, o.log, (stream) => receiveOne(stream, config, o.stats));
+  if (target.mode === "probe") throw protocolError("the remote source sent a probe instead of a sync");
   const source = {
     fingerprint: target.fingerprint,
     resumedFromBlock: target.resumedFromBlock,

@@ -2,7 +2,7 @@
 import type { Server, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { TransferStats } from "../engine/stats.js";
-import { runTarget, type TargetResult } from "../engine/target.js";
+import { type ProbeResult, runTarget, type TargetResult } from "../engine/target.js";
 import { BlockferryError } from "../errors.js";
 import { FrameChannel } from "../protocol/frames.js";
 import { listenSecure, type OnPeer, type ServerSecurity } from "../transport/secure.js";
@@ -15,7 +15,7 @@ export async function receiveOne(
   config: ReceiverConfig,
   stats: TransferStats,
   authorize: (target: string) => void = () => {},
-): Promise<TargetResult> {
+): Promise<TargetResult | ProbeResult> {
   const resolver = receiverResolver(config, allows(authorize));
   return runTarget({
     channel: new FrameChannel(stream),

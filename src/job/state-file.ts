@@ -36,6 +36,7 @@ function isState(v: unknown): v is TargetState {
     /^[0-9a-f]{32}$/.test(s.fingerprint) &&
     (s.generation === undefined || Number.isSafeInteger(s.generation)) &&
     (s.stamp === undefined || typeof s.stamp === "string") &&
+    (s.pausedStamp === undefined || typeof s.pausedStamp === "string") &&
     typeof s.startedAt === "string" &&
     typeof s.updatedAt === "string" &&
     (s.lastSync === undefined || isLastSync(s.lastSync)) &&

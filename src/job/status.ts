@@ -6,7 +6,9 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { TargetState } from "../engine/state.js";
+import { BlockferryError, fromFsError } from "../errors.js";
 import { openVolume } from "../native/index.js";
+import { quoted } from "../printable.js";
 import { deviceNumber } from "../volume/device-number.js";
 import { changeStamp, volumeIdentity } from "./identity.js";
 import { FileStateStore } from "./state-file.js";
@@ -28,21 +30,28 @@ export interface TargetStatus {
   /**
    * Whether the volume was written since the last sync completed (mounted
    * read-write, changed outside blockferry): compared with the change stamp
-   * recorded then. "unknown" when none was recorded, or a device's host
-   * rebooted since (its write counters start again).
+   * recorded then. "unknown" when a device's host rebooted since (its write
+   * counters start again); "unrecorded" when the state holds no stamp, so
+   * nothing vouches for the volume (a state file not written by a completed
+   * sync of this blockferry).
    */
-  writtenSince: "no" | "yes" | "unknown";
+  writtenSince: "no" | "yes" | "unknown" | "unrecorded";
 }
 
+/**
+ * The status of the target at `path`. E_NOT_FOUND when there is no volume
+ * there, or no state of a sync to it (saying where it looked): only a volume
+ * with a record can be judged complete or not.
+ */
 export async function targetStatus(path: string, stateDir: string, log: (line: string) => void): Promise<TargetStatus> {
   const found = await findState(path, stateDir, log);
-  const state = found?.state;
+  const state = found.state;
   const completedAt = state?.lastSync?.at ?? state?.completedAt;
   const pid = state?.writerPid;
   const runningPid = pid !== undefined && !state?.complete && (await writing(path, pid)) ? pid : undefined;
   return {
     target: path,
-    stateFile: found?.path,
+    stateFile: found.path,
     complete: state?.complete === true && state.verified,
     interrupted: state !== undefined && !state.complete && runningPid === undefined,
     generation: state?.generation ?? 0,
@@ -55,8 +64,9 @@ export async function targetStatus(path: string, stateDir: string, log: (line: s
 }
 
 async function writtenSince(path: string, recorded: string | undefined): Promise<TargetStatus["writtenSince"]> {
+  if (recorded === undefined) return "unrecorded";
   const now = await changeStamp(path).catch(() => undefined);
-  if (recorded === undefined || now === undefined) return "unknown";
+  if (now === undefined) return "unknown";
   if (now === recorded) return "no";
   // block:BOOT-ID:...: after a reboot the counters say nothing.
   const boot = (stamp: string) => (stamp.startsWith("block:") ? stamp.split(":")[1] : "");
@@ -92,26 +102,42 @@ async function writing(path: string, pid: number): Promise<boolean> {
   });
 }
 
+/**
+ * The state of the volume at `path`: beside an image file, or for a block
+ * device the newest in the state directory whose recorded identity is this
+ * volume's. A state that names another volume (the image replaced, a file
+ * copied in) is not this volume's record.
+ */
 async function findState(
   path: string,
   stateDir: string,
   log: (line: string) => void,
-): Promise<{ path: string; state: TargetState } | undefined> {
-  const info = await stat(path).catch(() => undefined);
-  if (!info?.isBlockDevice()) {
-    const file = `${path}.blockferry-state.json`;
-    const state = await new FileStateStore(file, log).load();
-    return state === undefined ? undefined : { path: file, state };
-  }
+): Promise<{ path: string; state: TargetState }> {
+  const info = await stat(path).catch((e: unknown) => {
+    throw fromFsError(e, `status: no volume at ${quoted(path)} (expected a target's block device or image file)`);
+  });
   const volume = await openVolume(path);
   const identity = await volumeIdentity(path, volume.size).finally(() => volume.close());
-  const names = await readdir(stateDir).catch(() => [] as string[]);
+  const files = info.isBlockDevice()
+    ? (await readdir(stateDir).catch(() => [] as string[]))
+        .filter((n) => n.endsWith(".state.json"))
+        .map((n) => join(stateDir, n))
+    : [`${path}.blockferry-state.json`];
   let best: { path: string; state: TargetState } | undefined;
-  for (const name of names.filter((n) => n.endsWith(".state.json"))) {
-    const file = join(stateDir, name);
+  for (const file of files) {
     const state = await new FileStateStore(file, log).load();
-    if (state?.targetId !== identity) continue;
+    if (state === undefined) continue;
+    if (state.targetId !== identity) {
+      if (!info.isBlockDevice())
+        log(`state file ${quoted(file)} records another volume (${state.targetId}, this one is ${identity}): ignored`);
+      continue;
+    }
     if (best === undefined || state.updatedAt > best.state.updatedAt) best = { path: file, state };
   }
-  return best;
+  if (best !== undefined) return best;
+  const where = info.isBlockDevice() ? `in ${quoted(stateDir)} (--state-dir)` : `at ${quoted(files[0] ?? "")}`;
+  throw new BlockferryError(
+    "E_NOT_FOUND",
+    `status: no record of a sync to ${quoted(path)} ${where}: blockferry never wrote this volume, or its state is elsewhere`,
+  );
 }

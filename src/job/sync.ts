@@ -136,7 +136,9 @@ export async function runSync(o: SyncJobOptions): Promise<SyncOutcome> {
     // The target's reason is the one to report when both failed (the source only saw the pipe close).
     if (t.status === "rejected" && (s.status === "rejected" || !(t.reason instanceof BlockferryError))) throw t.reason;
     if (s.status === "rejected") throw s.reason;
-    return { source: s.value, target: t.status === "fulfilled" ? t.value : undefined };
+    // A local target is never probed: its result is a sync's.
+    const received = t.status === "fulfilled" && t.value.mode !== "probe" ? t.value : undefined;
+    return { source: s.value, target: received };
   } finally {
     await volume.close();
   }

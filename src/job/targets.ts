@@ -6,12 +6,14 @@
  */
 import { createHash } from "node:crypto";
 import { realpath, stat } from "node:fs/promises";
-import { isAbsolute, join, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import type { OpenedTarget, TargetResolver } from "../engine/target.js";
 import { BlockferryError } from "../errors.js";
 import { openVolume } from "../native/index.js";
+import { quoted } from "../printable.js";
 import { invalid } from "../validate.js";
 import { changeStamp, volumeIdentity } from "./identity.js";
+import { checkImageGrowth } from "./image-growth.js";
 import { FileStateStore } from "./state-file.js";
 
 export const DEFAULT_STATE_DIR = "/var/lib/blockferry";
@@ -36,6 +38,12 @@ export interface ReceiverConfig {
   stateDir: string;
   /** --with-dir: where sources that write a target may place directories (none: refused). */
   allowDirs?: AllowedDir[] | undefined;
+  /**
+   * How far a source may grow each image target (src/job/image-growth.ts):
+   * NAME or "*" → bytes; unnamed targets up to their filesystem's size.
+   * Undefined: no limit (a local copy, or `receive --stdio` under ssh).
+   */
+  imageCaps?: Map<string, number> | undefined;
   /** Bytes between checkpoints; undefined for the default. */
   checkpointBytes?: number | undefined;
   log: (line: string) => void;
@@ -83,6 +91,7 @@ export function receiverResolver(
     }
     const checkDir = (dest: string) => checkDirAllowed(dest, target.name, config);
     for (const dir of hello.dirs) await checkDir(dir);
+    if (!hello.flags.probe) await checkImageGrowth(target, hello.sourceSize, config.imageCaps);
     const exists = await stat(target.path).then(
       () => true,
       () => false,
@@ -121,30 +130,65 @@ export function parseAllowDir(spec: string): AllowedDir {
 }
 
 /**
+ * A path as the kernel would resolve it: symlinks in its existing part
+ * followed, the rest (not created yet) appended. Protected paths are compared
+ * this way, never as typed: a target named through a symlinked directory is
+ * still the file it resolves to.
+ */
+export async function resolvedPath(path: string): Promise<string> {
+  const full = resolve(path);
+  const rest: string[] = [];
+  for (let at = full; ; at = dirname(at)) {
+    const real = await realpath(at).catch(() => undefined);
+    if (real !== undefined) return join(real, ...rest.reverse());
+    if (at === dirname(at)) return full;
+    rest.push(basename(at));
+  }
+}
+
+const within = (path: string, root: string) => path === root || path.startsWith(root === "/" ? "/" : `${root}/`);
+
+/** What a directory placed by a source must never replace or hold: every target, its state file, the state directory. */
+async function guardedPaths(config: ReceiverConfig): Promise<string[]> {
+  const paths = [config.stateDir];
+  for (const t of config.targets.values()) paths.push(t.path, await statePath(t, config.stateDir));
+  return Promise.all(paths.map(resolvedPath));
+}
+
+/**
  * Where a source that writes `target` may place a directory (--with-dir): at
  * or under a DIR the receiver allows for that target, never at or above a
- * target volume or the state directory (replacing those would destroy a
- * copy or forge its state). Checked before anything is written, and again
- * right before each directory is placed, against the real paths of the
- * allowed directories (the placement itself refuses a symlinked parent).
+ * target volume, its state file or the state directory (replacing those
+ * would destroy a copy or forge its state). Every path is compared as the
+ * kernel resolves it, and a destination reached through a symlink is refused
+ * outright. Checked before anything is written, and again right before each
+ * directory is placed.
  */
 export async function checkDirAllowed(dest: string, target: string, config: ReceiverConfig): Promise<void> {
   const wanted = resolve(dest);
-  const within = (path: string, root: string) => path === root || path.startsWith(root === "/" ? "/" : `${root}/`);
-  const roots = (config.allowDirs ?? []).filter((a) => a.name === target);
-  const real = await Promise.all(roots.map((a) => realpath(a.dir).catch(() => a.dir)));
-  if (!real.some((root) => within(wanted, root))) {
-    const allowed =
-      real.length > 0 ? real.join(", ") : `none for "${target}" (start it with --allow-dir ${target}=DIR)`;
+  const real = await resolvedPath(wanted);
+  if (real !== wanted) {
     throw new BlockferryError(
       "E_ACCESS",
-      `--with-dir: this receiver does not place directories at ${wanted}; it allows ${allowed}`,
+      `--with-dir: ${quoted(wanted)} is ${quoted(real)} through a symbolic link on the receiving host; name the real path`,
     );
   }
-  const guarded = [...[...config.targets.values()].map((t) => resolve(t.path)), resolve(config.stateDir)];
-  for (const path of guarded) {
-    if (within(path, wanted)) {
-      throw new BlockferryError("E_ACCESS", `--with-dir: ${wanted} holds ${path}, which blockferry keeps; refused`);
+  const roots = (config.allowDirs ?? []).filter((a) => a.name === target);
+  const realRoots = await Promise.all(roots.map((a) => resolvedPath(a.dir)));
+  if (!realRoots.some((root) => within(real, root))) {
+    const allowed =
+      realRoots.length > 0 ? realRoots.join(", ") : `none for "${target}" (start it with --allow-dir ${target}=DIR)`;
+    throw new BlockferryError(
+      "E_ACCESS",
+      `--with-dir: this receiver does not place directories at ${quoted(real)}; it allows ${allowed}`,
+    );
+  }
+  for (const path of await guardedPaths(config)) {
+    if (within(path, real)) {
+      throw new BlockferryError(
+        "E_ACCESS",
+        `--with-dir: ${quoted(real)} holds ${path}, which blockferry keeps; refused`,
+      );
     }
   }
 }

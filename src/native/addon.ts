@@ -73,6 +73,15 @@ export interface Addon {
     dst: Uint8Array,
     blockSize: number,
   ): Promise<void>;
+  receiveUnits(
+    parts: Uint8Array[],
+    sizes: Uint32Array,
+    kinds: Uint8Array,
+    dst: Uint8Array,
+    unit: number,
+    offsets: Uint32Array | null,
+    fold: [blockSize: number, seed: bigint, firstBlock: number] | null,
+  ): Promise<{ sum: Buffer; zero: Buffer } | undefined>;
   foldDigests(
     acc: Uint8Array,
     digests: Uint8Array,

@@ -81,6 +81,77 @@ export async function decodeBlocks(
   return callNative(() => addon.decodeBlocks(pin(src), pin(sizes), pin(kinds), pin(dst), blockSize));
 }
 
+/** Blocks decoded into place are also digested, and their fingerprint contribution summed (see foldDigests). */
+export interface Fold {
+  blockSize: number;
+  seed: bigint;
+  /** The volume's index of the first block of `dst`. */
+  firstBlock: number;
+}
+
+/** What decodeUnits returns with a fold: the sum of the blocks' contributions, and 1 per all-zero block. */
+export interface Folded {
+  sum: Buffer;
+  zero: Buffer;
+}
+
+/**
+ * Decodes a message's units (blocks, or two-level pieces) from `parts`, the
+ * payload as the chunks it arrived in (read in order, never copied first),
+ * into `dst`: unit i at offsets[i] (default i * unit), min(unit, room left)
+ * bytes each. With `fold`, the whole of `dst` is then digested and folded in
+ * the same worker call. Untrusted input: sizes past the input, input left
+ * over, units outside `dst` or out of order, and lz4 units that do not decode
+ * to exactly their length reject with E_CORRUPT.
+ */
+export async function decodeUnits(
+  parts: Uint8Array[],
+  sizes: Uint32Array,
+  kinds: Uint8Array,
+  dst: Uint8Array,
+  unit: number,
+  options: { offsets?: Uint32Array; fold: Fold },
+): Promise<Folded>;
+export async function decodeUnits(
+  parts: Uint8Array[],
+  sizes: Uint32Array,
+  kinds: Uint8Array,
+  dst: Uint8Array,
+  unit: number,
+  options?: { offsets?: Uint32Array },
+): Promise<undefined>;
+export async function decodeUnits(
+  parts: Uint8Array[],
+  sizes: Uint32Array,
+  kinds: Uint8Array,
+  dst: Uint8Array,
+  unit: number,
+  options: { offsets?: Uint32Array; fold?: Fold } = {},
+): Promise<Folded | undefined> {
+  const count = checkBytes("kinds", kinds).length;
+  checkBatch("dst", dst);
+  checkInteger("unit", unit, 1, 2 ** 30);
+  for (const part of parts) {
+    checkBytes("parts", part);
+    if (overlaps(part, dst)) throw invalid("dst", "memory apart from the parts", dst);
+  }
+  if (!(sizes instanceof Uint32Array) || sizes.length < count) throw invalid("sizes", `${count} entries`, sizes);
+  const { offsets, fold } = options;
+  if (offsets !== undefined && (!(offsets instanceof Uint32Array) || offsets.length < count)) {
+    throw invalid("offsets", `a Uint32Array of ${count} entries`, offsets);
+  }
+  if (fold !== undefined) {
+    checkBlockSize(fold.blockSize, dst.length);
+    checkSeed("seed", fold.seed);
+    checkInteger("firstBlock", fold.firstBlock);
+  }
+  const foldArg: [number, bigint, number] | null =
+    fold === undefined ? null : [fold.blockSize, fold.seed, fold.firstBlock];
+  return callNative(() =>
+    addon.receiveUnits(parts.map(pin), pin(sizes), pin(kinds), pin(dst), unit, offsets ? pin(offsets) : null, foldArg),
+  );
+}
+
 /**
  * Adds blocks to a whole-volume fingerprint: block i with digest d adds
  * XXH3-128(i || d, seed) to a 128-bit sum (see native/core/digest.h). Returns

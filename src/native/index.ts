@@ -6,7 +6,10 @@ export {
   compressBlocks,
   type Digests,
   decodeBlocks,
+  decodeUnits,
   digestBlocks,
+  type Fold,
+  type Folded,
   foldDigests,
 } from "./codec.js";
 export { DIGEST_SIZE, MAX_BATCH_BYTES, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from "./limits.js";

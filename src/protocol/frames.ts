@@ -10,8 +10,20 @@ import { isMessageType, MAX_BODY, MessageType } from "./messages.js";
 
 export interface Frame {
   type: MessageType;
+  /** The body (empty when `parts` holds it). */
   body: Buffer;
+  /**
+   * A large data message's body (BLOCKS, FINE_BLOCKS) as the chunks it
+   * arrived in, never copied into one: its blocks are decoded from there
+   * straight into place.
+   */
+  parts?: Buffer[];
 }
+
+const EMPTY = Buffer.alloc(0);
+
+/** Messages whose payload is decoded from its chunks. */
+const DATA_TYPES: ReadonlySet<MessageType> = new Set([MessageType.blocks, MessageType.fineBlocks]);
 
 const HEADER = 5;
 /** Bodies above this are assembled in one reused buffer instead of a new one each. */
@@ -81,8 +93,9 @@ export class FrameChannel {
 
   /**
    * The next frame, or undefined when the peer closed cleanly between frames.
-   * A body is valid until the next call: large bodies share one buffer, so
-   * memory stays flat (decoders copy what they keep).
+   * A body is valid until the next call: large control bodies share one
+   * buffer, so memory stays flat (decoders copy what they keep); a data
+   * message's chunks are the socket's own.
    */
   async receive(): Promise<Frame | undefined> {
     for (;;) {
@@ -94,6 +107,9 @@ export class FrameChannel {
       if (length < 1 || length - 1 > MAX_BODY[type])
         throw protocolError(`message type ${type} declares ${length} bytes`);
       await this.#fill(length - 1, false);
+      if (DATA_TYPES.has(type) && length - 1 > REUSE_ABOVE) {
+        return { type, body: EMPTY, parts: this.#takeParts(length - 1) };
+      }
       const body = this.#take(length - 1, length - 1 > REUSE_ABOVE);
       if (type !== MessageType.ping) return { type, body };
     }
@@ -180,6 +196,21 @@ export class FrameChannel {
       this.bytesReceived += next.value.length;
     }
     return true;
+  }
+
+  /** The next `n` buffered bytes as the chunks that hold them (no copy). */
+  #takeParts(n: number): Buffer[] {
+    const parts: Buffer[] = [];
+    for (let left = n; left > 0; ) {
+      const chunk = this.#pending[0] as Buffer;
+      const use = Math.min(chunk.length, left);
+      parts.push(chunk.subarray(0, use));
+      if (use === chunk.length) this.#pending.shift();
+      else this.#pending[0] = chunk.subarray(use);
+      left -= use;
+    }
+    this.#buffered -= n;
+    return parts;
   }
 
   #take(n: number, reuse = false): Buffer {

@@ -56,12 +56,13 @@
  * Every frame is: u32 length of what follows, u8 type, body. Lengths are
  * capped per type before any body is buffered; unknown types are rejected.
  */
-import { BlockferryError, type ErrorCode, isErrorCode } from "../errors.js";
-import { BlockKind, DIGEST_SIZE, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from "../native/index.js";
-import { BodyReader, BodyWriter, protocolError } from "./body.js";
+import type { ErrorCode } from "../errors.js";
+import { DIGEST_SIZE } from "../native/index.js";
 
 export const MAGIC = Buffer.from("BFERRY\r\n", "latin1");
 export const PROTOCOL_VERSION = 3;
+/** A whole-volume fingerprint (a 128-bit sum of per-block parts), as it travels. */
+export const FINGERPRINT_SIZE = 16;
 export const MAX_NAME_BYTES = 255;
 export const MAX_MESSAGE_BYTES = 1024;
 /** Most blocks, and bytes once decoded (or one block, if larger), one BLOCKS message may carry. */
@@ -110,13 +111,18 @@ export const MessageType = {
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
+/** A BLOCKS (or FINE_BLOCKS) header: first block (u64), count (u32), then a kind (u8) and a size (u32) per block. */
+export function blocksHeaderBytes(count: number): number {
+  return 12 + 5 * count;
+}
+
 const CONTROL_MAX = 4096;
 /** Largest body each type may declare, checked before the body is read. */
 export const MAX_BODY: Record<MessageType, number> = {
   [MessageType.hello]: CONTROL_MAX + MAX_DIRS * (2 + MAX_DIR_PATH_BYTES),
   [MessageType.welcome]: CONTROL_MAX,
   [MessageType.start]: CONTROL_MAX,
-  [MessageType.blocks]: 12 + 5 * MAX_BLOCKS_PER_MESSAGE + MAX_BLOCKS_PAYLOAD,
+  [MessageType.blocks]: blocksHeaderBytes(MAX_BLOCKS_PER_MESSAGE) + MAX_BLOCKS_PAYLOAD,
   [MessageType.zeroRun]: CONTROL_MAX,
   [MessageType.ack]: CONTROL_MAX,
   [MessageType.end]: CONTROL_MAX,
@@ -127,7 +133,7 @@ export const MAX_BODY: Record<MessageType, number> = {
   [MessageType.sameRun]: CONTROL_MAX,
   [MessageType.fineOffer]: 12 + DIGEST_SIZE * (MAX_BLOCKS_BYTES / MIN_FINE_SIZE),
   [MessageType.fineNeed]: CONTROL_MAX,
-  [MessageType.fineBlocks]: 12 + 5 * MAX_BLOCKS_PER_MESSAGE + MAX_BLOCKS_PAYLOAD,
+  [MessageType.fineBlocks]: blocksHeaderBytes(MAX_BLOCKS_PER_MESSAGE) + MAX_BLOCKS_PAYLOAD,
   [MessageType.dirBegin]: CONTROL_MAX,
   [MessageType.dirEntry]: 2 * MAX_DIR_PATH_BYTES + 64,
   [MessageType.dirData]: MAX_DIR_DATA_BYTES,
@@ -242,6 +248,15 @@ export interface ProbeRead {
   /** Shifts the sampled places, so that a second sample reads other blocks. */
   phase: number;
 }
+/** PROBE_ECHO acknowledging PROBE payloads. */
+export interface ProbeReceived {
+  bytes: number;
+}
+/** PROBE_ECHO sent during a PROBE_READ. */
+export interface ProbeReadProgress {
+  bytes: number;
+  dataBytes: number;
+}
 export interface ProbeReadResult {
   bytes: number;
   micros: number;
@@ -251,330 +266,4 @@ export interface ProbeReadResult {
 export interface ErrorMessage {
   code: ErrorCode;
   message: string;
-}
-
-/** ZERO_RUN and SAME_RUN: a range of blocks and nothing else. */
-function runCodec(name: string) {
-  return {
-    encode: (m: ZeroRun): Buffer[] => [new BodyWriter().u64(m.firstBlock).u64(m.count).toBuffer()],
-    decode(body: Buffer): ZeroRun {
-      const r = new BodyReader(body, name);
-      const m = { firstBlock: r.u64(), count: r.u64() };
-      r.end();
-      if (m.count === 0) throw protocolError(`${name} of 0 blocks`);
-      return m;
-    },
-  };
-}
-
-const helloFlagBits = { compress: 1, full: 2, verify: 4, dryRun: 8, probe: 16 } as const;
-
-export const codecs = {
-  hello: {
-    encode(m: Hello): Buffer[] {
-      let flags = 0;
-      for (const [k, bit] of Object.entries(helloFlagBits)) if (m.flags[k as keyof HelloFlags]) flags |= bit;
-      const w = new BodyWriter().bytes(MAGIC).u16(m.version).string(m.targetName, MAX_NAME_BYTES);
-      w.u64(m.sourceSize).u32(m.blockSize).u32(flags).string(m.sourceId, MAX_NAME_BYTES);
-      w.u64(m.cacheGeneration).bytes(m.cacheFingerprint).u32(m.fineSize).u8(m.dirs.length);
-      for (const dir of m.dirs) w.string(dir, MAX_DIR_PATH_BYTES);
-      return [w.toBuffer()];
-    },
-    decode(body: Buffer): Hello {
-      const r = new BodyReader(body, "HELLO");
-      if (!r.bytes(MAGIC.length).equals(MAGIC)) throw protocolError("the peer is not a blockferry source");
-      const version = r.u16();
-      if (version !== PROTOCOL_VERSION) {
-        // Nothing after the version is read: a later version may lay it out otherwise.
-        const none = { cacheGeneration: 0, cacheFingerprint: Buffer.alloc(DIGEST_SIZE), fineSize: 0, dirs: [] };
-        return { version, targetName: "", sourceSize: 0, blockSize: 0, flags: noFlags(), sourceId: "", ...none };
-      }
-      const targetName = r.string(MAX_NAME_BYTES);
-      const sourceSize = r.u64();
-      const blockSize = r.u32();
-      const bits = r.u32();
-      const sourceId = r.string(MAX_NAME_BYTES);
-      const cacheGeneration = r.u64();
-      const cacheFingerprint = Buffer.from(r.bytes(DIGEST_SIZE));
-      const fineSize = r.u32();
-      const dirCount = r.u8();
-      if (dirCount > MAX_DIRS) throw protocolError(`HELLO: ${dirCount} directories, at most ${MAX_DIRS}`);
-      const dirs: string[] = [];
-      for (let i = 0; i < dirCount; i++) dirs.push(r.string(MAX_DIR_PATH_BYTES));
-      r.end();
-      for (const dir of dirs) {
-        if (!dir.startsWith("/") || dir.includes("\0"))
-          throw protocolError(`HELLO: directory ${JSON.stringify(dir)} is not an absolute path`);
-      }
-      if (blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE || (blockSize & (blockSize - 1)) !== 0) {
-        throw protocolError(
-          `HELLO: block size ${blockSize} is not a power of two from ${MIN_BLOCK_SIZE} to ${MAX_BLOCK_SIZE}`,
-        );
-      }
-      if (bits & ~31) throw protocolError(`HELLO: unknown flags ${bits}`);
-      if (fineSize !== 0 && (fineSize < MIN_FINE_SIZE || fineSize >= blockSize || (fineSize & (fineSize - 1)) !== 0)) {
-        throw protocolError(`HELLO: fine size ${fineSize} is not 0 or a power of two from 4096 to below ${blockSize}`);
-      }
-      const flags: HelloFlags = {
-        compress: !!(bits & 1),
-        full: !!(bits & 2),
-        verify: !!(bits & 4),
-        dryRun: !!(bits & 8),
-        // Only when set: hellos of a copy stay as they were.
-        ...(bits & 16 ? { probe: true } : {}),
-      };
-      return {
-        version,
-        targetName,
-        sourceSize,
-        blockSize,
-        flags,
-        sourceId,
-        cacheGeneration,
-        cacheFingerprint,
-        fineSize,
-        dirs,
-      };
-    },
-  },
-  welcome: {
-    encode(m: Welcome): Buffer[] {
-      const w = new BodyWriter()
-        .u16(m.version)
-        .u64(m.targetSize)
-        .u32(m.sectorSize)
-        .u8((m.isBlockDevice ? 1 : 0) | (m.compare ? 2 : 0) | (m.cached ? 4 : 0));
-      w.u64(m.seed).u64(m.resumeBlock).bytes(m.resumeFingerprint).u32(m.checkpointBlocks);
-      w.u64(m.generation).string(m.cacheRefusal, MAX_NAME_BYTES);
-      return [w.toBuffer()];
-    },
-    decode(body: Buffer): Welcome {
-      const r = new BodyReader(body, "WELCOME");
-      const version = r.u16();
-      if (version !== PROTOCOL_VERSION) {
-        throw new BlockferryError(
-          "E_VERSION",
-          `the target speaks protocol version ${version}, this blockferry ${PROTOCOL_VERSION}`,
-        );
-      }
-      const targetSize = r.u64();
-      const sectorSize = r.u32();
-      const flags = r.u8();
-      if (flags & ~7 || (flags & 6) === 6) throw protocolError(`WELCOME: unknown flags ${flags}`);
-      const m: Welcome = {
-        version,
-        targetSize,
-        sectorSize,
-        isBlockDevice: (flags & 1) !== 0,
-        compare: (flags & 2) !== 0,
-        cached: (flags & 4) !== 0,
-        seed: r.bigU64(),
-        resumeBlock: r.u64(),
-        resumeFingerprint: Buffer.from(r.bytes(DIGEST_SIZE)),
-        checkpointBlocks: r.u32(),
-        generation: r.u64(),
-        cacheRefusal: r.string(MAX_NAME_BYTES),
-      };
-      r.end();
-      if (m.checkpointBlocks === 0) throw protocolError("WELCOME: checkpoint interval of 0 blocks");
-      return m;
-    },
-  },
-  start: {
-    encode: (m: Start): Buffer[] => [new BodyWriter().u64(m.fromBlock).toBuffer()],
-    decode(body: Buffer): Start {
-      const r = new BodyReader(body, "START");
-      const m = { fromBlock: r.u64() };
-      r.end();
-      return m;
-    },
-  },
-  blocks: {
-    encode(m: Blocks): Buffer[] {
-      const count = m.kinds.length;
-      const header = Buffer.allocUnsafe(12 + 5 * count);
-      header.writeBigUInt64BE(BigInt(m.firstBlock), 0);
-      header.writeUInt32BE(count, 8);
-      header.set(m.kinds, 12);
-      for (let i = 0; i < count; i++) header.writeUInt32BE(m.sizes[i] ?? 0, 12 + count + 4 * i);
-      return [header, ...m.payload];
-    },
-    decode(body: Buffer, blockSize: number): Blocks {
-      const r = new BodyReader(body, "BLOCKS");
-      const firstBlock = r.u64();
-      const count = r.u32();
-      if (count === 0 || count > MAX_BLOCKS_PER_MESSAGE || (count > 1 && count * blockSize > MAX_BLOCKS_BYTES)) {
-        throw protocolError(`BLOCKS: ${count} blocks of ${blockSize} bytes in one message`);
-      }
-      const kinds = new Uint8Array(r.bytes(count));
-      const sizes = new Uint32Array(count);
-      let total = 0;
-      for (let i = 0; i < count; i++) {
-        const size = r.u32();
-        const kind = kinds[i];
-        if (
-          kind === BlockKind.zero
-            ? size !== 0
-            : kind === BlockKind.raw || kind === BlockKind.lz4
-              ? size > blockSize || size === 0
-              : true
-        ) {
-          throw protocolError(`BLOCKS: block ${firstBlock + i} has kind ${kind} and size ${size}`);
-        }
-        sizes[i] = size;
-        total += size;
-      }
-      if (total !== r.remaining())
-        throw protocolError(`BLOCKS: sizes add up to ${total}, payload has ${r.remaining()}`);
-      return { firstBlock, kinds, sizes, payload: [r.bytes(total)] };
-    },
-  },
-  zeroRun: runCodec("ZERO_RUN"),
-  sameRun: runCodec("SAME_RUN"),
-  digests: {
-    encode(m: Digests): Buffer[] {
-      const head = new BodyWriter()
-        .u64(m.firstBlock)
-        .u32(m.count)
-        .u8(m.digests === undefined ? 1 : 0)
-        .toBuffer();
-      return m.digests === undefined ? [head] : [head, m.digests];
-    },
-    decode(body: Buffer): Digests {
-      const r = new BodyReader(body, "DIGESTS");
-      const firstBlock = r.u64();
-      const count = r.u32();
-      const allZero = r.u8();
-      if (count === 0 || count > MAX_BLOCKS_PER_MESSAGE || allZero > 1) {
-        throw protocolError(`DIGESTS: ${count} blocks, flag ${allZero}`);
-      }
-      const digests = allZero === 1 ? undefined : Buffer.from(r.bytes(count * DIGEST_SIZE));
-      r.end();
-      return { firstBlock, count, digests };
-    },
-  },
-  fineOffer: {
-    encode: (m: FineOffer): Buffer[] => [new BodyWriter().u64(m.firstBlock).u32(m.count).toBuffer(), m.digests],
-    decode(body: Buffer): FineOffer {
-      const r = new BodyReader(body, "FINE_OFFER");
-      const firstBlock = r.u64();
-      const count = r.u32();
-      const n = r.remaining();
-      if (count === 0 || n === 0 || n % DIGEST_SIZE !== 0)
-        throw protocolError(`FINE_OFFER: ${count} blocks, ${n} bytes`);
-      return { firstBlock, count, digests: Buffer.from(r.bytes(n)) };
-    },
-  },
-  fineNeed: {
-    encode: (m: FineNeed): Buffer[] => [new BodyWriter().u64(m.firstBlock).u32(m.count).bytes(m.bitmap).toBuffer()],
-    decode(body: Buffer): FineNeed {
-      const r = new BodyReader(body, "FINE_NEED");
-      const firstBlock = r.u64();
-      const count = r.u32();
-      return { firstBlock, count, bitmap: Buffer.from(r.bytes(r.remaining())) };
-    },
-  },
-  ack: {
-    encode: (m: Ack): Buffer[] => [new BodyWriter().u64(m.blocksDone).bytes(m.fingerprint).toBuffer()],
-    decode(body: Buffer): Ack {
-      const r = new BodyReader(body, "ACK");
-      const m = { blocksDone: r.u64(), fingerprint: Buffer.from(r.bytes(DIGEST_SIZE)) };
-      r.end();
-      return m;
-    },
-  },
-  end: {
-    encode: (m: End): Buffer[] => [
-      new BodyWriter().u64(m.blockCount).bytes(m.fingerprint).bytes(m.replaced).toBuffer(),
-    ],
-    decode(body: Buffer): End {
-      const r = new BodyReader(body, "END");
-      const blockCount = r.u64();
-      const m = {
-        blockCount,
-        fingerprint: Buffer.from(r.bytes(DIGEST_SIZE)),
-        replaced: Buffer.from(r.bytes(DIGEST_SIZE)),
-      };
-      r.end();
-      return m;
-    },
-  },
-  done: {
-    encode: (m: Done): Buffer[] => [
-      new BodyWriter()
-        .bytes(m.fingerprint)
-        .u8(m.verified ? 1 : 0)
-        .u64(m.targetReadBytes)
-        .u64(m.targetWriteMs)
-        .toBuffer(),
-    ],
-    decode(body: Buffer): Done {
-      const r = new BodyReader(body, "DONE");
-      const m = {
-        fingerprint: Buffer.from(r.bytes(DIGEST_SIZE)),
-        verified: r.u8() === 1,
-        targetReadBytes: r.u64(),
-        targetWriteMs: r.u64(),
-      };
-      r.end();
-      return m;
-    },
-  },
-  probe: {
-    encode: (payload: Buffer): Buffer[] => [payload],
-    /** The payload is only counted, never kept. */
-    decode(body: Buffer): { bytes: number } {
-      if (body.length === 0) throw protocolError("PROBE of 0 bytes");
-      return { bytes: body.length };
-    },
-  },
-  probeEcho: {
-    encode: (body: Buffer): Buffer[] => [body],
-    decode: (body: Buffer): Buffer => Buffer.from(body),
-  },
-  probeRead: {
-    encode: (m: ProbeRead): Buffer[] => [new BodyWriter().u64(m.maxBytes).u32(m.maxMs).u16(m.phase).toBuffer()],
-    decode(body: Buffer): ProbeRead {
-      const r = new BodyReader(body, "PROBE_READ");
-      const m = { maxBytes: r.u64(), maxMs: r.u32(), phase: r.u16() };
-      r.end();
-      if (m.maxBytes > MAX_PROBE_READ_BYTES || m.maxMs > MAX_PROBE_READ_MS) {
-        throw protocolError(
-          `PROBE_READ of ${m.maxBytes} bytes in ${m.maxMs} ms, at most ${MAX_PROBE_READ_BYTES} in ${MAX_PROBE_READ_MS}`,
-        );
-      }
-      return m;
-    },
-  },
-  probeReadResult: {
-    encode: (m: ProbeReadResult): Buffer[] => [new BodyWriter().u64(m.bytes).u64(m.micros).u64(m.dataBytes).toBuffer()],
-    decode(body: Buffer): ProbeReadResult {
-      const r = new BodyReader(body, "PROBE_READ_RESULT");
-      const m = { bytes: r.u64(), micros: r.u64(), dataBytes: r.u64() };
-      r.end();
-      return m;
-    },
-  },
-  error: {
-    encode: (m: ErrorMessage): Buffer[] => [
-      new BodyWriter()
-        .string(m.code, 32)
-        .string(m.message.slice(0, MAX_MESSAGE_BYTES / 4), MAX_MESSAGE_BYTES)
-        .toBuffer(),
-    ],
-    decode(body: Buffer): ErrorMessage {
-      const r = new BodyReader(body, "ERROR");
-      const code = r.string(32);
-      const message = r.string(MAX_MESSAGE_BYTES);
-      r.end();
-      // A code this version does not know (a newer peer's, or made up) must still fail: as a protocol error.
-      if (!isErrorCode(code))
-        return { code: "E_PROTOCOL", message: `${message} (the peer's error code ${JSON.stringify(code)})` };
-      return { code, message };
-    },
-  },
-} as const;
-
-function noFlags(): HelloFlags {
-  return { compress: false, full: false, verify: false, dryRun: false };
 }

@@ -135,13 +135,13 @@ describe("job files", () => {
 });
 
 describe("blockferry status", () => {
-  it("reports the last sync, and fails for a copy never made, incomplete, or older than --max-age", async () => {
+  it("reports the last sync, and fails for a copy never made (not found), incomplete, or older than --max-age", async () => {
     const source = join(scratch.dir, "st.img");
     const target = join(scratch.dir, "st-copy.img");
     writeMixedImage(source, 2 << 20, 60);
     const never = await run(["status", target]);
-    expect(never.code).toBe(EXIT.incomplete);
-    expect(never.stderr).toMatch(/no blockferry state found: never synced here/);
+    expect(never.code).toBe(EXIT.notFound);
+    expect(never.stderr).toMatch(/no volume at/);
 
     expect((await run(["sync", "-q", "--create", "--verify", source, target])).code).toBe(EXIT.ok);
     const ok = await run(["status", "--json", "--max-age", "1h", target]);

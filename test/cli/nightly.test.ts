@@ -278,7 +278,7 @@ describe("blockferry run: the nightly job", () => {
     writeFileSync(join(s.dir, "nightly.toml"), file);
     const r = await run(["run", join(s.dir, "nightly.toml")], s.env);
     expect(r.code).toBe(EXIT.access);
-    expect(r.stderr).toMatch(/this receiver does not place directories at .*elsewhere; it allows .*secondary/);
+    expect(r.stderr).toMatch(/this receiver does not place directories at .*elsewhere"; it allows .*secondary/);
     expect(readFileSync(s.target).length).toBe(0);
     expect(existsSync(`${s.target}.blockferry-state.json`)).toBe(false);
     expect(lvm.lvs()).toEqual(["pool"]);

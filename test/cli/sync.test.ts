@@ -116,7 +116,7 @@ describe("blockferry sync over TCP", () => {
       const again = await run(["sync", "--json", source, dest()]);
       expect(again.code).toBe(EXIT.ok);
       const summary = JSON.parse(again.stdout);
-      expect(summary.bytes.resumedFrom).toBeGreaterThan(0);
+      expect(summary.bytes.resumedFrom, server.log()).toBeGreaterThan(0);
       expect(readFileSync(target).equals(data)).toBe(true);
       expect(state(target)).toMatchObject({ complete: true, verified: true });
     });

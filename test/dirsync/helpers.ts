@@ -3,8 +3,9 @@ import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from "
 import { type DirChannel, type DirSpec, receiveDirectories, sendDirectories } from "../../src/engine/dir-transfer.js";
 import { remoteError, unexpected } from "../../src/engine/peer.js";
 import { BlockferryError } from "../../src/errors.js";
+import { codecs } from "../../src/protocol/codecs.js";
 import { FrameChannel } from "../../src/protocol/frames.js";
-import { codecs, MessageType } from "../../src/protocol/messages.js";
+import { MessageType } from "../../src/protocol/messages.js";
 import { memoryPair } from "../../src/transport/memory.js";
 
 export interface Node {

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { receiveDirectories } from "../../src/engine/dir-transfer.js";
 import { BlockferryError } from "../../src/errors.js";
+import { codecs } from "../../src/protocol/codecs.js";
 import {
   type DirEnd,
   type DirMeta,
@@ -11,7 +12,7 @@ import {
   MAX_DIR_BYTES,
 } from "../../src/protocol/dir-messages.js";
 import { FrameChannel } from "../../src/protocol/frames.js";
-import { codecs, MessageType } from "../../src/protocol/messages.js";
+import { MessageType } from "../../src/protocol/messages.js";
 import { memoryPair } from "../../src/transport/memory.js";
 import { scratchDir } from "../helpers/files.js";
 import { leftovers, snapshot } from "./helpers.js";

@@ -9,12 +9,13 @@ import { afterAll, expect, it } from "vitest";
 import { Fingerprint, foldBatch } from "../../src/engine/fingerprint.js";
 import { runTarget } from "../../src/engine/target.js";
 import { digestBlocks, openVolume } from "../../src/native/index.js";
+import { codecs } from "../../src/protocol/codecs.js";
 import { FrameChannel } from "../../src/protocol/frames.js";
-import { codecs, MessageType, PROTOCOL_VERSION } from "../../src/protocol/messages.js";
+import { MessageType, PROTOCOL_VERSION } from "../../src/protocol/messages.js";
 import { memoryPair } from "../../src/transport/memory.js";
 import { encodeBlocks } from "../fuzz/blocks.js";
 import { Inbox } from "../fuzz/inbox.js";
-import { MemoryStateStore } from "../helpers/engine.js";
+import { MemoryStateStore, synced } from "../helpers/engine.js";
 import { scratchDir } from "../helpers/files.js";
 import { seededBytes, testSeed } from "../helpers/random.js";
 
@@ -108,6 +109,6 @@ it("acknowledges up to the oldest offer awaiting its pieces, not only once none 
   expect(await inbox.until(() => inbox.done !== undefined)).toBe(true);
   expect(inbox.done?.verified).toBe(true);
   await source.end();
-  const result = await target;
+  const result = synced(await target);
   expect(result.fingerprint).toBe(whole.toString("hex"));
 });

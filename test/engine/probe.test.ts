@@ -11,14 +11,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { probeOver } from "../../src/benchmark/probe-client.js";
 import { runTarget } from "../../src/engine/target.js";
 import { openVolume } from "../../src/native/index.js";
+import { codecs } from "../../src/protocol/codecs.js";
 import { FrameChannel } from "../../src/protocol/frames.js";
-import {
-  codecs,
-  MAX_PROBE_BYTES,
-  MAX_PROBE_READ_MS,
-  MessageType,
-  PROTOCOL_VERSION,
-} from "../../src/protocol/messages.js";
+import { MAX_PROBE_BYTES, MAX_PROBE_READ_MS, MessageType, PROTOCOL_VERSION } from "../../src/protocol/messages.js";
 import { memoryPair } from "../../src/transport/memory.js";
 import { MemoryStateStore } from "../helpers/engine.js";
 import { scratchDir, sha256 } from "../helpers/files.js";
@@ -99,7 +94,7 @@ describe("a probe", () => {
       }),
     );
     if (r.source instanceof Error) throw r.source;
-    expect(r.target).toMatchObject({ mode: "probe", verified: false });
+    expect(r.target).toMatchObject({ mode: "probe", target: "t" });
     expect(r.source.rttSamples).toHaveLength(9);
     expect(r.source.rttSeconds).toBeGreaterThan(0);
     expect(r.source.goodput.bytes).toBeGreaterThan(0);

@@ -233,9 +233,10 @@ describe.skipIf(skipReason !== undefined)("target failures", () => {
     expect(summaryOf(failed)).toMatchObject({ ok: false, code: "E_NO_SPACE" });
     expect(summaryOf(failed).message).toContain(`cannot save the state file ${target}.blockferry-state.json`);
     expect(allocatedBytes(target)).toBe(0);
+    // No state could be written: status finds no record of a sync (and says so as JSON too).
     const after = await status(target);
-    expect(after.code).toBe(EXIT.incomplete);
-    expect(after.json.complete).toBe(false);
+    expect(after.code).toBe(EXIT.notFound);
+    expect(after.json).toMatchObject({ ok: false, code: "E_NOT_FOUND" });
     expect(sha256(source.path)).toBe(source.sha);
   });
 
@@ -246,7 +247,8 @@ describe.skipIf(skipReason !== undefined)("target failures", () => {
     const source = writeSource("enospc-tcp-src.img", 16 * MiB, seed);
     const fs = mountSmall("full-tcp", 6 * MiB);
     const target = join(fs, "copy.img");
-    const server = await startServer(["--target", `backup=${target}`, "--create"]);
+    // Allowed past its filesystem's size (the default cap), so that the writes run out of room.
+    const server = await startServer(["--target", `backup=${target}`, "--create", "--max-image-size", "backup=16M"]);
     servers.push(server);
     const dest = `tcp://127.0.0.1:${server.port}/backup`;
     const failed = await run(["sync", "--json", source.path, dest]);

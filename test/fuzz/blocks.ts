@@ -4,7 +4,7 @@
  * all-zero blocks. The fuzzers mutate these, and the hostile source sends them.
  */
 import { BlockKind, compressBlocks } from "../../src/native/index.js";
-import { codecs } from "../../src/protocol/messages.js";
+import { codecs } from "../../src/protocol/codecs.js";
 
 const ZERO = Buffer.alloc(1 << 20);
 

@@ -70,7 +70,8 @@ async function receiveAll(parts: Buffer[], endStream: boolean) {
     for (;;) {
       const frame = await channel.receive();
       if (frame === undefined) return { frames, error: undefined };
-      frames.push({ type: frame.type, body: Buffer.from(frame.body) }); // a body is valid until the next receive
+      // A body is valid until the next receive; a large data message comes as its chunks.
+      frames.push({ type: frame.type, body: Buffer.concat(frame.parts ?? [Buffer.from(frame.body)]) });
     }
   } catch (e) {
     return { frames, error: e };

@@ -9,9 +9,10 @@ import { Fingerprint, foldBatch, foldZeroRun } from "../../src/engine/fingerprin
 import { BlockferryError } from "../../src/errors.js";
 import { digestBlocks } from "../../src/native/index.js";
 import { BodyWriter } from "../../src/protocol/body.js";
+import { codecs } from "../../src/protocol/codecs.js";
 import { DirStreamDigest, dirCodecs } from "../../src/protocol/dir-messages.js";
 import type { FrameChannel } from "../../src/protocol/frames.js";
-import { codecs, type Hello, MessageType } from "../../src/protocol/messages.js";
+import { type Hello, MessageType } from "../../src/protocol/messages.js";
 import { compressibleBytes, seededBytes } from "../helpers/random.js";
 import { encodeBlocks } from "./blocks.js";
 import type { Inbox } from "./inbox.js";

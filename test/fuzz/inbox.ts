@@ -3,8 +3,10 @@
  * target never blocks on a full pipe) and keeps what the source's next move
  * may depend on: WELCOME, how far DIGESTS reached, FINE_NEED bitmaps, ACKs, DONE.
  */
+
+import { codecs } from "../../src/protocol/codecs.js";
 import type { FrameChannel } from "../../src/protocol/frames.js";
-import { type Ack, codecs, type Done, type FineNeed, MessageType, type Welcome } from "../../src/protocol/messages.js";
+import { type Ack, type Done, type FineNeed, MessageType, type Welcome } from "../../src/protocol/messages.js";
 
 export class Inbox {
   welcome: Welcome | undefined;

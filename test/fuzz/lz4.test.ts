@@ -1,15 +1,17 @@
 /**
  * The native block decoder (lz4 and raw blocks from the peer) under fuzzing:
- * blocks compressed by our own compressor, then mutated, go through the
- * BLOCKS decoder and decodeBlocks exactly as the target takes them; and
+ * blocks compressed by our own compressor, then mutated and cut into chunks,
+ * go through the BLOCKS decoder and decodeUnits exactly as the target takes
+ * them (decoded, digested and folded in one call); and
  * decodeBlocks alone gets arbitrary sizes, kinds and bytes. Each block must
  * decode to exactly its length or be refused with E_CORRUPT, and nothing may
  * be written outside the destination: guard bytes on both sides must survive.
  */
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { decodeBlocks } from "../../src/native/index.js";
-import { codecs } from "../../src/protocol/messages.js";
+import { foldBatch } from "../../src/engine/fingerprint.js";
+import { decodeBlocks, decodeUnits, digestBlocks } from "../../src/native/index.js";
+import { codecs } from "../../src/protocol/codecs.js";
 import { compressibleBytes, seededBytes } from "../helpers/random.js";
 import { encodeBlocks } from "./blocks.js";
 import { budget, check, expectRefusal, printSummary, runs } from "./fuzz.js";
@@ -18,6 +20,18 @@ import { mutate, mutations } from "./mutate.js";
 afterAll(printSummary);
 
 const GUARD = Buffer.alloc(65536, 0xa5);
+
+/** `body` cut at the given places (taken modulo its length): the chunks a socket might deliver it in. */
+function chunked(body: Buffer, cuts: number[]): Buffer[] {
+  const at = [...new Set(cuts.map((c) => c % (body.length + 1)))].sort((a, b) => a - b);
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (const c of [...at, body.length]) {
+    parts.push(body.subarray(from, c));
+    from = c;
+  }
+  return parts;
+}
 
 /** A destination of `length` bytes with `margin` (at most 64 KiB) guard bytes on each side. */
 function guarded(length: number, margin: number) {
@@ -56,7 +70,8 @@ describe("the native block decoder under fuzzing", () => {
         volumeData,
         fc.option(mutations(4), { nil: undefined, freq: 4 }),
         fc.boolean(),
-        async ({ blockSize, data }, list, payloadOnly) => {
+        fc.array(fc.nat(), { maxLength: 6 }),
+        async ({ blockSize, data }, list, payloadOnly, cuts) => {
           const body = await encodeBlocks(data, blockSize);
           const count = Math.ceil(data.length / blockSize);
           // Mutations of the payload only mostly pass the BLOCKS decoder and reach lz4.
@@ -69,7 +84,8 @@ describe("the native block decoder under fuzzing", () => {
                 : mutate(body, list);
           let m: ReturnType<typeof codecs.blocks.decode>;
           try {
-            m = codecs.blocks.decode(input, blockSize);
+            // As the frame reader hands a large one over: the body in the chunks it arrived in.
+            m = codecs.blocks.decode(chunked(input, cuts), blockSize);
           } catch (e) {
             expectRefusal(e, ["E_PROTOCOL"]);
             expect(list).toBeDefined();
@@ -80,9 +96,14 @@ describe("the native block decoder under fuzzing", () => {
           const length = Math.min(m.kinds.length * blockSize, data.length);
           const { dst, intact } = guarded(length, blockSize);
           try {
-            await decodeBlocks(m.payload[0] ?? Buffer.alloc(0), m.sizes, m.kinds, dst, blockSize);
-            if (list === undefined) expect(dst.equals(data)).toBe(true);
-            else decodedMutants++;
+            const seed = 7n;
+            const fold = { blockSize, seed, firstBlock: 0 };
+            const { sum } = await decodeUnits(m.payload, m.sizes, m.kinds, dst, blockSize, { fold });
+            if (list === undefined) {
+              expect(dst.equals(data)).toBe(true);
+              const { digests } = await digestBlocks(data, blockSize, seed);
+              expect(sum.equals(await foldBatch(digests, count, 0, seed))).toBe(true);
+            } else decodedMutants++;
           } catch (e) {
             expectRefusal(e, ["E_CORRUPT"]);
             expect(list).toBeDefined();

@@ -5,6 +5,7 @@
  * at them, and fast-check is slow at drawing large arrays).
  */
 import fc from "fast-check";
+import { codecs } from "../../src/protocol/codecs.js";
 import {
   type DirBegin,
   type DirDone,
@@ -16,7 +17,6 @@ import {
 } from "../../src/protocol/dir-messages.js";
 import {
   type Blocks,
-  codecs,
   type ErrorMessage,
   type Hello,
   MAX_DIRS,

@@ -1,7 +1,13 @@
 import { closeSync, openSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { runSource, type SourceOptions } from "../../src/engine/source.js";
 import type { TargetState, TargetStateStore } from "../../src/engine/state.js";
-import { type OpenedTarget, runTarget, type TargetOptions } from "../../src/engine/target.js";
+import {
+  type OpenedTarget,
+  type ProbeResult,
+  runTarget,
+  type TargetOptions,
+  type TargetResult,
+} from "../../src/engine/target.js";
 import { BlockferryError } from "../../src/errors.js";
 import { changeStamp } from "../../src/job/identity.js";
 import { openVolume } from "../../src/native/index.js";
@@ -64,7 +70,7 @@ export async function copyInProcess(o: CopyOptions) {
     blockSize: o.blockSize ?? 65536,
     ...o.source_,
   });
-  const target = runTarget({ channel: new FrameChannel(pair.b), resolve, ...o.target_ });
+  const target = runTarget({ channel: new FrameChannel(pair.b), resolve, ...o.target_ }).then(synced);
   let cutAt: number | undefined;
   if (o.cutAfterBytes !== undefined) {
     const limit = o.cutAfterBytes;
@@ -102,6 +108,12 @@ export function scatter(path: string, count: number, seed: number, blockSize = 6
   }
   closeSync(fd);
   return blocks;
+}
+
+/** A target's result as a sync's (these tests never probe). */
+export function synced(r: TargetResult | ProbeResult): TargetResult {
+  if (r.mode === "probe") throw new Error("expected a sync's result, got a probe's");
+  return r;
 }
 
 /** The value of a settled promise, or its rejection thrown (source and target run side by side). */

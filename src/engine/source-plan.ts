@@ -1,0 +1,101 @@
+/**
+ * What the source sends for one batch, decided without I/O (as diskrsync's
+ * planner is): from the batch's own digests and zero flags and, when the
+ * target holds a copy, its digests, a list of steps in block order, each a
+ * run of blocks that the target holds already, that is all zero, that is
+ * offered piece by piece (two levels), or that is sent whole.
+ */
+import { DIGEST_SIZE } from "../native/index.js";
+import type { SourceBatch } from "./source-batches.js";
+
+/** Longest run of changed blocks offered piece by piece: 1 MiB of 64K blocks. Longer runs are rewrites. */
+export const FINE_MAX_RUN_BLOCKS = 16;
+
+export type StepKind =
+  /** The target holds these blocks: a SAME_RUN. */
+  | "same"
+  /** All zero (or a hole), and the target does not hold that: a ZERO_RUN. */
+  | "zero"
+  /** A short run of changed blocks: a FINE_OFFER of its pieces' digests. */
+  | "offer"
+  /** Changed blocks sent whole: BLOCKS. */
+  | "blocks";
+
+export interface Step {
+  kind: StepKind;
+  first: number;
+  count: number;
+}
+
+/** The target's digest of block b, or "zero" for a block it holds as zeros. */
+export type TheirDigest = (block: number) => Buffer | "zero";
+
+export interface PlanInput {
+  batch: SourceBatch;
+  /** The target's digests (compare or cached mode); undefined: the target holds nothing to compare with. */
+  theirs: TheirDigest | undefined;
+  /** Digests of an all-zero full block and of the volume's (possibly short) last block. */
+  zeros: { full: Buffer; tail: Buffer };
+  /** Index of the volume's last block. */
+  lastBlock: number;
+  /** Two-level comparison on: short runs of changed data blocks are offered. */
+  twoLevel: boolean;
+}
+
+export function planBatch(p: PlanInput): Step[] {
+  const steps: Step[] = [];
+  for (const seg of segments(p)) {
+    if (seg.same) {
+      steps.push({ kind: "same", first: seg.first, count: seg.count });
+      continue;
+    }
+    const { batch } = p;
+    const at = seg.first - batch.firstBlock;
+    const allZero = batch.kind === "hole" || batch.zero.subarray(at, at + seg.count).every((z) => z === 1);
+    const kind = allZero ? "zero" : p.twoLevel && seg.count <= FINE_MAX_RUN_BLOCKS ? "offer" : "blocks";
+    steps.push({ kind, first: seg.first, count: seg.count });
+  }
+  return steps;
+}
+
+/**
+ * In compare mode a hole run is cut into pieces of at most one batch, so that
+ * the source never waits for digests further ahead than the target may send.
+ */
+export function* piecesOf(batch: SourceBatch, maxBlocks: number): Generator<SourceBatch> {
+  if (batch.kind === "data" || batch.count <= maxBlocks) {
+    yield batch;
+    return;
+  }
+  for (let at = 0; at < batch.count; at += maxBlocks) {
+    yield { kind: "hole", firstBlock: batch.firstBlock + at, count: Math.min(maxBlocks, batch.count - at) };
+  }
+}
+
+interface Segment {
+  first: number;
+  count: number;
+  same: boolean;
+}
+
+/** Runs of blocks the target holds already and runs it does not (without its digests: all of it, one run). */
+function segments({ batch, theirs, zeros, lastBlock }: PlanInput): Segment[] {
+  if (theirs === undefined) return [{ first: batch.firstBlock, count: batch.count, same: false }];
+  const out: Segment[] = [];
+  for (let i = 0; i < batch.count; i++) {
+    const b = batch.firstBlock + i;
+    const target = theirs(b);
+    let same: boolean;
+    if (batch.kind === "hole") {
+      same = target === "zero" || target.equals(b === lastBlock ? zeros.tail : zeros.full);
+    } else if (target === "zero") {
+      same = batch.zero[i] === 1;
+    } else {
+      same = target.equals(batch.digests.subarray(i * DIGEST_SIZE, (i + 1) * DIGEST_SIZE));
+    }
+    const prev = out.at(-1);
+    if (prev !== undefined && prev.same === same) prev.count++;
+    else out.push({ first: b, count: 1, same });
+  }
+  return out;
+}

@@ -1,0 +1,91 @@
+/**
+ * What the target finds out before it plans a sync (target-plan.ts decides
+ * from it): its saved state, its volume's change stamp taken before anything
+ * here touched it, whether it holds data, whether an image can grow to the
+ * source's size, and whether an interrupted copy's part is still intact.
+ */
+import { randomBytes } from "node:crypto";
+import { BlockferryError } from "../errors.js";
+import type { Volume } from "../native/index.js";
+import { type Hello, MAX_BLOCKS_BYTES } from "../protocol/messages.js";
+import { fingerprintVolume } from "./fingerprint.js";
+import type { TargetState } from "./state.js";
+import type { TransferStats } from "./stats.js";
+import { planTarget, resumable, type TargetPlan } from "./target-plan.js";
+import type { OpenedTarget } from "./target-types.js";
+
+export async function planFor(
+  hello: Hello,
+  opened: OpenedTarget,
+  stats: TransferStats,
+  log: (line: string) => void,
+): Promise<{ plan: TargetPlan; saved: TargetState | undefined }> {
+  const { volume } = opened;
+  // Taken before anything here could touch the volume (growing an image does).
+  const stamp = await opened.stamp();
+  await probeGrowth(opened, hello.sourceSize);
+  const saved = await opened.state.load();
+  const prefixIntact =
+    saved !== undefined && resumable(saved, hello, opened.identity, volume.size)
+      ? await checkPrefix(saved, stamp, opened, stats, log)
+      : false;
+  const plan = planTarget(hello, {
+    saved,
+    identity: opened.identity,
+    volumeSize: volume.size,
+    stamp,
+    holdsData: await holdsData(volume, hello.sourceSize),
+    prefixIntact,
+    freshSeed: randomBytes(8).readBigUInt64BE(),
+  });
+  return { plan, saved };
+}
+
+/**
+ * Whether blocks [0, blocksDone) of an interrupted copy still hold what was
+ * acknowledged: certain without reading when the volume's stamp is the one
+ * taken after the copy's last write; otherwise they are read again and their
+ * fingerprint compared (a receiver killed outright leaves no stamp; a mount
+ * of the half-written copy, even read-only, can replay a journal into it).
+ */
+async function checkPrefix(
+  saved: TargetState,
+  stampNow: string | undefined,
+  opened: OpenedTarget,
+  stats: TransferStats,
+  log: (line: string) => void,
+): Promise<boolean> {
+  if (stampNow !== undefined && saved.pausedStamp === stampNow) return true;
+  const end = Math.min(saved.blocksDone * saved.blockSize, saved.sourceSize);
+  log(`${opened.describe}: reading the ${end} bytes copied before the interruption again, to check them`);
+  const batchBytes = Math.max(MAX_BLOCKS_BYTES, saved.blockSize);
+  const sum = await fingerprintVolume(opened.volume, end, saved.blockSize, BigInt(saved.seed), stats, batchBytes);
+  if (sum.hex === saved.fingerprint) return true;
+  log(`${opened.describe}: the part copied before the interruption changed since; comparing from the start`);
+  return false;
+}
+
+/** Whether the target holds anything worth comparing: a block device, or an image with data. */
+async function holdsData(volume: Volume, sourceSize: number): Promise<boolean> {
+  if (volume.info.isBlockDevice) return true;
+  const span = Math.min(volume.size, sourceSize);
+  return span > 0 && (await volume.dataExtents(0, span, 1)).extents.length > 0;
+}
+
+/** An image file must be able to reach the source's size: grown and put back before anything is promised. */
+async function probeGrowth(opened: OpenedTarget, size: number): Promise<void> {
+  const { volume } = opened;
+  const original = volume.size;
+  if (volume.info.isBlockDevice || size <= original) return;
+  try {
+    await volume.setSize(size);
+  } catch (e) {
+    throw new BlockferryError(
+      "E_TARGET_TOO_SMALL",
+      `target ${opened.describe} cannot grow to ${size} bytes: ${(e as Error).message}`,
+      { cause: e },
+    );
+  } finally {
+    await volume.setSize(original).catch(() => {});
+  }
+}

@@ -1,0 +1,59 @@
+/** What the target role is given and what it returns: shared by the copy (target-session.ts) and the probe. */
+import type { Volume } from "../native/index.js";
+import type { FrameChannel } from "../protocol/frames.js";
+import type { Hello } from "../protocol/messages.js";
+import type { DirReport } from "./dir-transfer.js";
+import type { TargetStateStore } from "./state.js";
+import type { TransferStats } from "./stats.js";
+
+export interface OpenedTarget {
+  /** Opened for writing. */
+  volume: Volume;
+  state: TargetStateStore;
+  /** Identifies the volume across runs; a state saved for another volume is not resumed. */
+  identity: string;
+  /** For logs: the configured name and the path. */
+  describe: string;
+  /**
+   * The volume's change stamp now (src/job/identity.ts); undefined when it
+   * cannot be told. `seal`: taken to be recorded, after the last write.
+   */
+  stamp: (seal?: boolean) => Promise<string | undefined>;
+  /** --with-dir: throws unless this peer may place a directory at `dest` (asked right before each). */
+  checkDir?: (dest: string) => Promise<void>;
+}
+
+/** Looks the requested target up and opens it, or throws the refusal to send back. */
+export type TargetResolver = (hello: Hello) => Promise<OpenedTarget>;
+
+export interface TargetOptions {
+  channel: FrameChannel;
+  resolve: TargetResolver;
+  checkpointBytes?: number | undefined;
+  /** Compare mode: how far the digests may run ahead of the source (tests shrink it). */
+  digestsAheadBytes?: number | undefined;
+  stats?: TransferStats;
+  log?: (line: string) => void;
+}
+
+/** A sync received: the copy is complete and verified (anything else is thrown). */
+export interface TargetResult {
+  /** copy: everything sent; compare: the target's digests; cached: the source's digest cache. */
+  mode: "copy" | "compare" | "cached";
+  target: string;
+  sourceId: string;
+  fingerprint: string;
+  verified: boolean;
+  resumedFromBlock: number;
+  stats: TransferStats;
+  /** --with-dir: the directories placed here after the copy was confirmed. */
+  dirs: DirReport[];
+}
+
+/** A probe answered (`blockferry bench --to`): nothing written, nothing recorded. */
+export interface ProbeResult {
+  mode: "probe";
+  target: string;
+  sourceId: string;
+  stats: TransferStats;
+}

@@ -1,0 +1,42 @@
+/**
+ * What a receiver checks once, at start, so that a mistake in its command
+ * line fails there and then, with what is wrong and what is expected, not at
+ * 01:30 when a source connects: every target's directory exists, every
+ * --allow-dir and --allow names a target it has, no allowed directory is /.
+ */
+import { stat } from "node:fs/promises";
+import { dirname } from "node:path";
+import { BlockferryError } from "../errors.js";
+import { quoted } from "../printable.js";
+import { invalid } from "../validate.js";
+import { type ReceiverConfig, resolvedPath } from "./targets.js";
+
+/** Throws for the first part of the receiver's set-up that cannot work; `allowNames`: the names --allow grants. */
+export async function checkReceiverSetup(config: ReceiverConfig, allowNames: Iterable<string> = []): Promise<void> {
+  const names = [...config.targets.keys()];
+  const known = names.join(", ") || "(none)";
+  for (const t of config.targets.values()) {
+    const dir = dirname(t.path);
+    const info = await stat(dir).catch(() => undefined);
+    if (!info?.isDirectory()) {
+      throw new BlockferryError(
+        "E_NOT_FOUND",
+        `--target ${t.name}=${quoted(t.path)}: the directory ${quoted(dir)} does not exist (expected an existing block device, or an image file in an existing directory)`,
+      );
+    }
+  }
+  for (const a of config.allowDirs ?? []) {
+    const spec = `--allow-dir ${a.name}=${quoted(a.dir)}`;
+    if (!config.targets.has(a.name)) throw invalid("--allow-dir", `the NAME of a --target (${known})`, a.name);
+    if ((await resolvedPath(a.dir)) === "/") {
+      throw invalid("--allow-dir", "a directory other than / (it would let a source place trees anywhere)", a.dir);
+    }
+    const info = await stat(a.dir).catch(() => undefined);
+    if (!info?.isDirectory()) throw new BlockferryError("E_NOT_FOUND", `${spec}: no such directory on this host`);
+  }
+  for (const name of allowNames) {
+    if (name !== "*" && !config.targets.has(name)) {
+      throw invalid("--allow", `target names of this receiver (${known}) or *`, name);
+    }
+  }
+}
