@@ -77,7 +77,8 @@ export async function runNightly(o: NightlyOptions): Promise<NightlyOutcome> {
       beforeEnd: snapshot === undefined ? o.beforeEnd : () => (snapshot as LvmSnapshot).checkUsage(),
     });
   } catch (e) {
-    failure = e;
+    // A classic snapshot that overflowed fails every read: report that, not the EIO.
+    failure = snapshot === undefined ? e : await snapshot.explain(e);
   }
   try {
     await post();

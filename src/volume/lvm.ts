@@ -1,23 +1,36 @@
 /**
- * LVM snapshot provider: a read-only copy-on-write snapshot of the origin LV
- * for the time of one sync, made and removed with LVM's command-line tools.
+ * LVM snapshot provider: a read-only snapshot of the origin LV for the time
+ * of one sync, made and removed with LVM's command-line tools. A thick LV
+ * gets a classic copy-on-write snapshot, a thin LV a thin snapshot.
  *
  * The commands, in order (REPORT is `--noheadings --nosuffix --units b --separator '|'`):
  *
- *   lvs REPORT -o vg_name,lv_name,lv_path,lv_attr,origin,lv_size -- SOURCE    what the source is
+ *   lvs REPORT -o vg_name,lv_name,lv_path,lv_attr,origin,lv_size,segtype,pool_lv,vg_free -- SOURCE
+ *     what the source is, thin or not, and the room for a classic snapshot
  *     (then the pid lock LOCK_DIR/lvm-VG-LV.lock is taken)
  *   lvs REPORT -o lv_name,origin,lv_tags -- VG                                is our name taken?
  *   lvremove -f VG/NAME                                     if by our snapshot, left by a run that died
- *   lvcreate --snapshot --permission r --name NAME --addtag blockferry SIZE VG/LV
- *     SIZE: -l 100%FREE (the default), -l N%FREE, -l N%ORIGIN, -l N%VG or -L BYTESb
+ *   lvcreate --snapshot --permission r --name NAME --addtag blockferry SIZE VG/LV          thick origin
+ *     SIZE: -l 100%FREE (the default), -l N%FREE, -l N%ORIGIN, -l N%VG or -L BYTESb; lvm2 cuts
+ *     it to the most the snapshot can use (the origin and its exception table), and takes
+ *     N%ORIGIN of that
+ *   lvcreate --snapshot --permission r --name NAME --addtag blockferry --ignoreactivationskip VG/LV
+ *     thin origin: no size (its room is in the pool); lvm2 flags thin snapshots to be skipped
+ *     at activation, so without -K it would have no device to read
  *     on failure: the lv_name listing again, and lvremove -f VG/NAME if lvcreate left the LV behind
  *   lvs REPORT -o lv_path,lv_attr,data_percent,lv_size -- VG/NAME             where to read it; checkUsage()
  *   lvremove -f VG/NAME                                     remove(), which then releases the lock
+ *
+ * A classic snapshot that runs out of room is invalidated by the kernel: every
+ * read of it fails (EIO) from then on, and lvs shows it as "I" (invalid) at
+ * 100.00%. A thin snapshot has no room of its own to run out of.
  *
  * NAME is LV-blockferry-snap, and the snapshot is tagged blockferry: the next
  * run recognises (and removes) a snapshot left by a run that died, and never
  * touches an LV of that name that is not ours. The pid lock per origin keeps
  * two runs from racing on that one name.
+ *
+ * Tried for real by the guest tier (test/guest), on lvm2 2.03.16 and Linux 6.1.
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
@@ -35,7 +48,17 @@ const SUFFIX = "-blockferry-snap";
 /** LVM refuses longer LV names. */
 const NAME_MAX = 127;
 const REPORT = ["--noheadings", "--nosuffix", "--units", "b", "--separator", "|"];
-const ORIGIN_FIELDS = ["vg_name", "lv_name", "lv_path", "lv_attr", "origin", "lv_size"] as const;
+const ORIGIN_FIELDS = [
+  "vg_name",
+  "lv_name",
+  "lv_path",
+  "lv_attr",
+  "origin",
+  "lv_size",
+  "segtype",
+  "pool_lv",
+  "vg_free",
+] as const;
 const LIST_FIELDS = ["lv_name", "origin", "lv_tags"] as const;
 const SNAPSHOT_FIELDS = ["lv_path", "lv_attr", "data_percent", "lv_size"] as const;
 const LV_FORMS = "an LVM logical volume (/dev/VG/LV, /dev/mapper/VG-LV or VG/LV)";
@@ -65,6 +88,12 @@ export interface LvmSnapshot {
   originPath: string;
   /** E_SNAPSHOT when the snapshot filled up or is invalid: what was read from it cannot be trusted. */
   checkUsage(): Promise<void>;
+  /**
+   * What to report for a sync from the snapshot that failed: the kernel fails
+   * every read of a classic snapshot that overflowed (EIO), so then that
+   * E_SNAPSHOT (with `failure` as its cause); otherwise `failure` itself.
+   */
+  explain(failure: unknown): Promise<unknown>;
   /** lvremove -f VG/NAME; idempotent, safe to call twice or concurrently; releases the lock. */
   remove(): Promise<void>;
 }
@@ -74,6 +103,10 @@ interface Origin {
   lv: string;
   path: string;
   size: number;
+  /** A thin LV's pool; undefined for a thick LV. */
+  pool: string | undefined;
+  /** Bytes free in the volume group. */
+  vgFree: number;
 }
 
 type Log = (line: string) => void;
@@ -84,6 +117,7 @@ export async function takeLvmSnapshot(r: SnapshotRequest): Promise<LvmSnapshot> 
   const origin = await resolveOrigin(source, r.log);
   const name = snapshotName(origin.lv);
   const full = `${origin.vg}/${origin.lv}`;
+  const create = createArgs(origin, name, r.size, sizeArgs);
   const lockPath = join(r.lockDir ?? DEFAULT_LOCK_DIR, lockFileName(origin.vg, origin.lv));
   const lock = acquirePidLock(lockPath, `the snapshot of ${full}`, r.log);
   // lvcreate can fail after the LV exists (activation, udev): leave nothing behind.
@@ -91,7 +125,6 @@ export async function takeLvmSnapshot(r: SnapshotRequest): Promise<LvmSnapshot> 
     removeIfOurs(origin, name, r.log).catch((e) => r.log(`cannot remove ${origin.vg}/${name}: ${e.message}`));
   try {
     await removeStale(origin, name, r.log);
-    const create = ["--snapshot", "--permission", "r", "--name", name, "--addtag", TAG, ...sizeArgs, full];
     await lvm("lvcreate", create, r.log).catch(async (e) => {
       if (!(e instanceof ToolError)) throw e;
       await discard();
@@ -101,12 +134,44 @@ export async function takeLvmSnapshot(r: SnapshotRequest): Promise<LvmSnapshot> 
       await discard();
       throw e;
     });
-    r.log(`snapshot ${origin.vg}/${name} of ${full}: ${formatBytes(state.size)} for changes, read from ${state.path}`);
+    const room =
+      origin.pool === undefined
+        ? `${formatBytes(state.size)} for changes`
+        : `a thin snapshot, its changes in the pool ${origin.vg}/${origin.pool}`;
+    r.log(`snapshot ${origin.vg}/${name} of ${full}: ${room}, read from ${state.path}`);
     return openSnapshot(origin, name, state.path, lock, r.log, r.removeRetryDelaysMs ?? REMOVE_RETRY_DELAYS_MS);
   } catch (e) {
     lock.release();
     throw e;
   }
+}
+
+/**
+ * lvcreate's arguments. A thick origin gets a classic (copy-on-write) snapshot
+ * of the size asked for. A thin origin gets a thin snapshot, which takes its
+ * room in the pool as blocks change: it has no size of its own (with one,
+ * lvcreate would make a classic snapshot instead), and LVM flags it to be
+ * skipped at activation, so it is activated regardless.
+ */
+function createArgs(origin: Origin, name: string, size: string | undefined, sizeArgs: string[]): string[] {
+  const full = `${origin.vg}/${origin.lv}`;
+  const args = ["--snapshot", "--permission", "r", "--name", name, "--addtag", TAG];
+  if (origin.pool !== undefined) {
+    if (size !== undefined) {
+      const thin = `no size: ${full} is a thin volume, whose snapshot takes its room in the pool ${origin.vg}/${origin.pool}`;
+      throw invalid("--snapshot-size", thin, size);
+    }
+    return [...args, "--ignoreactivationskip", full];
+  }
+  if (origin.vgFree === 0) {
+    // lvcreate itself only says "Calculated size of logical volume is 0 extents".
+    throw new BlockferryError(
+      "E_SNAPSHOT",
+      `cannot create a snapshot of ${full}: the volume group ${origin.vg} has no free space, where a snapshot` +
+        " keeps the blocks that change while it is read; free some or add a disk to it (vgextend)",
+    );
+  }
+  return [...args, ...sizeArgs, full];
 }
 
 /** lvcreate's size arguments for --snapshot-size (validated before any command runs). */
@@ -164,7 +229,14 @@ async function resolveOrigin(source: string, log: Log): Promise<Origin> {
       `source: expected ${LV_FORMS} that is not a snapshot, got ${describe(source)}, ${what}`,
     );
   }
-  return { vg: row.vg_name, lv: row.lv_name, path: row.lv_path, size: Number(row.lv_size) };
+  return {
+    vg: row.vg_name,
+    lv: row.lv_name,
+    path: row.lv_path,
+    size: Number(row.lv_size),
+    pool: row.segtype === "thin" ? row.pool_lv : undefined,
+    vgFree: Number(row.vg_free),
+  };
 }
 
 /** Removes our snapshot left by a run that died; refuses an LV of that name that is not ours. */
@@ -224,6 +296,16 @@ function openSnapshot(
     }
     lock.release();
   };
+  const overflowed = async (cause?: unknown) => {
+    // A thin snapshot never overflows: its data_percent is the share of it mapped in the pool.
+    if (origin.pool !== undefined) return undefined;
+    const state = await snapshotState(origin.vg, name, log);
+    // "I": invalid (lv_attr's fifth letter); "S" would be a merging snapshot, which ours never is.
+    if (state.attr[4] === "I" || state.percent >= 100) {
+      return new BlockferryError("E_SNAPSHOT", filledUp(origin, full, state.size), { cause });
+    }
+    return undefined;
+  };
   return {
     vg: origin.vg,
     origin: origin.lv,
@@ -231,11 +313,15 @@ function openSnapshot(
     devicePath,
     originPath: origin.path,
     checkUsage: async () => {
-      const state = await snapshotState(origin.vg, name, log);
-      if (state.attr.startsWith("S") || state.attr[4] === "I" || state.percent >= 100) {
-        throw new BlockferryError("E_SNAPSHOT", filledUp(origin, full, state.size));
-      }
+      const error = await overflowed();
+      if (error !== undefined) throw error;
     },
+    // When lvs cannot tell, the failure stands as it is.
+    explain: (failure) =>
+      overflowed(failure).then(
+        (error) => error ?? failure,
+        () => failure,
+      ),
     // One removal however many callers; after a failure the next call tries again.
     remove: () => {
       removing ??= remove().catch((e) => {

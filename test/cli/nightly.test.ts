@@ -110,7 +110,7 @@ describe("blockferry run: the nightly job", () => {
     expect(readFileSync(s.target).equals(readFileSync(lvm.originFile))).toBe(true);
     expect(lvm.lvs()).toEqual(["pool"]);
     expect(tools()).toEqual([
-      "lvs --noheadings --nosuffix --units b --separator | -o vg_name,lv_name,lv_path,lv_attr,origin,lv_size -- /dev/vg0/pool",
+      "lvs --noheadings --nosuffix --units b --separator | -o vg_name,lv_name,lv_path,lv_attr,origin,lv_size,segtype,pool_lv,vg_free -- /dev/vg0/pool",
       "lvs --noheadings --nosuffix --units b --separator | -o lv_name,origin,lv_tags -- vg0",
       `lvcreate --snapshot --permission r --name ${SNAP} --addtag blockferry -l 100%FREE vg0/pool`,
       `lvs --noheadings --nosuffix --units b --separator | -o lv_path,lv_attr,data_percent,lv_size -- vg0/${SNAP}`,
@@ -188,7 +188,7 @@ describe("blockferry run: the nightly job", () => {
     writeFileSync(s.hookLog, "");
     const r = await run(["run", s.jobFile()], s.env);
     expect(r.code).toBe(EXIT.snapshot);
-    expect(r.stderr).toMatch(/insufficient free space/);
+    expect(r.stderr).toMatch(/the volume group vg0 has no free space/);
     expect(lvm.lvs()).toEqual(["pool"]);
     expect(readFileSync(s.hookLog, "utf8")).toBe("pre pool\npost pool\n");
     expect(sha256(s.target)).toBe(before);
