@@ -10,10 +10,11 @@ import { execFileSync } from "node:child_process";
 import { closeSync, copyFileSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { createLink, type Link } from "../test/helpers/netns.js";
 import { seededBytes, seededInts } from "../test/helpers/random.js";
+import { dropCaches, machine } from "./lib/host.js";
 import { image } from "./lib/images.js";
 import { bothDone, measured, startReceiver } from "./lib/measure.js";
-import { createLink, dropCaches, type Link, machine } from "./lib/netns.js";
 import { cli, out } from "./lib/paths.js";
 import { writeSection } from "./lib/results.js";
 
@@ -88,7 +89,7 @@ async function sync(link: Link, args: string[]) {
 }
 
 const rows: string[] = [];
-const link = createLink("1gbit");
+const link = createLink({ rate: "1gbit" });
 try {
   changeSource("scattered");
   rmSync(target, { force: true });

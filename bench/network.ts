@@ -14,10 +14,11 @@ import { execFileSync } from "node:child_process";
 import { closeSync, existsSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { createLink, type Link } from "../test/helpers/netns.js";
 import { seededBytes } from "../test/helpers/random.js";
+import { machine } from "./lib/host.js";
 import { type ImageKind, image } from "./lib/images.js";
 import type { Usage } from "./lib/measure.js";
-import { createLink, type Link, machine } from "./lib/netns.js";
 import { out } from "./lib/paths.js";
 import { writeSection } from "./lib/results.js";
 import { freshCopy } from "./lib/run.js";
@@ -77,7 +78,7 @@ const scenarios: Array<{ name: string; kind: ImageKind; tools: string[] }> = [
   },
 ];
 
-const link = createLink("1gbit");
+const link = createLink({ rate: "1gbit" });
 const rows: Row[] = [];
 try {
   for (const sc of scenarios) {

@@ -12,7 +12,8 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createLink, type Link, machine } from "./lib/netns.js";
+import { createLink, type Link } from "../test/helpers/netns.js";
+import { machine } from "./lib/host.js";
 import { out } from "./lib/paths.js";
 import { poolScenario, resetTarget } from "./lib/pool-scenario.js";
 import { readFloor } from "./lib/read-floor.js";
@@ -120,7 +121,7 @@ const bfNote = (stdout: string) => {
   );
 };
 
-const link = createLink("1gbit");
+const link = createLink({ rate: "1gbit" });
 const plans: Plan[] = [];
 const plan = (...p: Plan) => {
   const tool = p[1];

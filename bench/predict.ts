@@ -18,10 +18,11 @@
 import { closeSync, copyFileSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { createLink, type Link } from "../test/helpers/netns.js";
 import { compressibleBytes, seededBytes, seededInts } from "../test/helpers/random.js";
+import { dropCaches, machine } from "./lib/host.js";
 import { type ImageKind, image } from "./lib/images.js";
 import { bothDone, measured, startReceiver, type Usage } from "./lib/measure.js";
-import { createLink, dropCaches, type Link, machine } from "./lib/netns.js";
 import { cli, out } from "./lib/paths.js";
 import { writeSection } from "./lib/results.js";
 import { median } from "./lib/run.js";
@@ -89,7 +90,7 @@ interface Row {
 
 const runs = (xs: number[]) => `${xs.map((x) => x.toFixed(1)).join(", ")} s`;
 
-const link = createLink("1gbit");
+const link = createLink({ rate: "1gbit" });
 const rows: Row[] = [];
 const inputs: string[] = [];
 try {

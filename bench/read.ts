@@ -10,6 +10,7 @@ import { closeSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { seededBytes } from "../test/helpers/random.js";
+import { dropCaches } from "./lib/host.js";
 
 const { values } = parseArgs({
   options: { gib: { type: "string", default: "2" }, rounds: { type: "string", default: "3" } },
@@ -26,11 +27,6 @@ const fd = openSync(image, "w");
 for (let off = 0; off < bytes; off += chunk) writeSync(fd, seededBytes(Math.min(chunk, bytes - off), off / chunk));
 closeSync(fd);
 const device = execFileSync("losetup", ["--find", "--show", image], { encoding: "utf8" }).trim();
-
-function dropCaches(): void {
-  execFileSync("sync");
-  execFileSync("sh", ["-c", "echo 3 > /proc/sys/vm/drop_caches"]);
-}
 
 function dd(): number {
   const r = spawnSync("dd", [`if=${device}`, "of=/dev/null", "bs=4M", "iflag=direct"], { encoding: "utf8" });

@@ -15,9 +15,10 @@
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { createLink } from "../test/helpers/netns.js";
 import { startSshd } from "../test/helpers/sshd.js";
+import { machine } from "./lib/host.js";
 import { image } from "./lib/images.js";
-import { createLink, machine } from "./lib/netns.js";
 import { out } from "./lib/paths.js";
 import { type PoolScenario, poolScenario, resetTarget } from "./lib/pool-scenario.js";
 import { writeSection } from "./lib/results.js";
@@ -49,7 +50,7 @@ const sources = { random: image(out, "random", bytes), mixed: image(out, "mixed"
 let preparing = performance.now() - t0;
 console.error(`images ready after ${minutes(t0)} min`);
 
-const link = createLink("1gbit");
+const link = createLink({ rate: "1gbit" });
 const sshd = await startSshd(join(out, "sshd"), { ns: link.dst, host: link.dstIp });
 const cleanup = () => {
   sshd.stop();

@@ -15,9 +15,10 @@
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { createLink, type Link } from "../test/helpers/netns.js";
 import { seededBytes, seededInts } from "../test/helpers/random.js";
+import { machine } from "./lib/host.js";
 import { image } from "./lib/images.js";
-import { createLink, type Link, machine } from "./lib/netns.js";
 import { cli, out } from "./lib/paths.js";
 import { writeSection } from "./lib/results.js";
 import { identical, median, timedRun } from "./lib/run.js";
@@ -99,7 +100,7 @@ async function measure(link: Link, sc: Scenario, build: { name: string; cli: str
   };
 }
 
-const link = createLink("1gbit");
+const link = createLink({ rate: "1gbit" });
 const rows: Row[] = [];
 try {
   for (let round = 0; round < rounds; round++) {

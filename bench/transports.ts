@@ -10,9 +10,10 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { createLink, type Link } from "../test/helpers/netns.js";
 import { type Sshd, startSshd } from "../test/helpers/sshd.js";
+import { machine } from "./lib/host.js";
 import { image } from "./lib/images.js";
-import { createLink, type Link, machine } from "./lib/netns.js";
 import { out } from "./lib/paths.js";
 import { writeSection } from "./lib/results.js";
 import { freshCopy, median, type Starter } from "./lib/run.js";
@@ -48,7 +49,7 @@ async function copy(link: Link, tool: (typeof tools)[number], sshd: Sshd) {
 
 const rows: string[] = [];
 for (const rate of ["1gbit", "none"]) {
-  const link = createLink(rate);
+  const link = createLink({ rate });
   const sshd = await startSshd(join(out, "sshd"), { ns: link.dst, host: link.dstIp });
   try {
     const results = new Map<string, Awaited<ReturnType<typeof copy>>[]>();

@@ -6,7 +6,7 @@
  */
 import { sampleRead } from "../../src/engine/sample-read.js";
 import { openVolume } from "../../src/native/index.js";
-import { dropCaches } from "./netns.js";
+import { dropCaches } from "./host.js";
 
 async function readAll(path: string): Promise<void> {
   const volume = await openVolume(path, { direct: true });

@@ -5,8 +5,9 @@
  */
 import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
+import type { Link } from "../../test/helpers/netns.js";
+import { dropCaches } from "./host.js";
 import { type Measured, measured, type Usage } from "./measure.js";
-import { dropCaches, type Link } from "./netns.js";
 
 /** What a tool's starter hands back once its receiver is ready. */
 export interface Started {

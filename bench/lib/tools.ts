@@ -5,10 +5,10 @@
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import type { Link } from "../../test/helpers/netns.js";
 import type { Sshd } from "../../test/helpers/sshd.js";
 import { secretFile } from "./keys.js";
 import { ddNc, measured, startReceiver, type Usage } from "./measure.js";
-import type { Link } from "./netns.js";
 import { cli, out } from "./paths.js";
 import type { Starter } from "./run.js";
 

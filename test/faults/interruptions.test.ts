@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXIT } from "../../src/cli/exit-codes.js";
 import { run, start, startServer } from "../helpers/cli.js";
 import { scratchDir, sha256 } from "../helpers/files.js";
-import { createTestLink, netnsUnavailable, type TestLink } from "../helpers/netns.js";
+import { createLink, type Link, netnsUnavailable } from "../helpers/netns.js";
 import { seededBytes, seededInts, testSeed } from "../helpers/random.js";
 import { mountXfs, type Xfs, xfsUnavailable } from "../helpers/xfs.js";
 
@@ -40,7 +40,7 @@ let xfs: Xfs | undefined;
 const target = join(scratch.dir, "xfs", "target.img");
 const statePath = `${target}.blockferry-state.json`;
 const goodPath = `${target}.blockferry-good`;
-let link: TestLink;
+let link: Link;
 let server: { child: ChildProcess; log: () => string } | undefined;
 const seed = testSeed("interruptions");
 const rand = seededInts(seed);
@@ -62,7 +62,7 @@ function killServer(): void {
 beforeAll(async () => {
   if (skip) return;
   xfs = mountXfs(join(scratch.dir, "xfs"));
-  link = createTestLink();
+  link = createLink();
   await serve();
 });
 afterAll(() => {

@@ -1,17 +1,34 @@
 /**
- * Two network namespaces of this test's own, joined by a veth pair: a source
- * host and a target host. Only their own addresses are used. The link can be
- * taken down and brought back; cleanup() removes both (and the pair with them).
+ * Two network namespaces of the caller's own, joined by a veth pair: a source
+ * host and a target host, for the tests and the benches alike. Only their own
+ * addresses are used. With a rate (the benches), each end is shaped with
+ * `tc tbf` and Ethernet's per-frame overhead charged (24 bytes of preamble,
+ * FCS and gap beyond the 14-byte header the kernel counts), with TSO/GSO/GRO
+ * off so frames are real frames. The link can be taken down and brought back;
+ * cleanup() removes both namespaces (and the pair with them), also after a
+ * crash of an earlier run of the same id.
  */
 import { execFileSync } from "node:child_process";
 
-export interface TestLink {
+export interface Link {
   src: string;
   dst: string;
+  srcIp: string;
   dstIp: string;
+  srcDev: string;
+  /** Down at the source's end: the packets of both directions are lost, as with a pulled cable. */
   down(): void;
   up(): void;
+  /** Bytes the source end has sent and received (its tx and rx counters). */
+  txBytes(): number;
+  rxBytes(): number;
   cleanup(): void;
+}
+
+export interface LinkOptions {
+  /** A tc rate ("1gbit"); unshaped when absent. */
+  rate?: string;
+  id?: string;
 }
 
 export function netnsUnavailable(): string | undefined {
@@ -24,13 +41,20 @@ export function netnsUnavailable(): string | undefined {
   return undefined;
 }
 
-const ip = (...args: string[]) => execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
+const run = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
+const ip = (...args: string[]) => run("ip", ...args);
 
-export function createTestLink(id = String(process.pid)): TestLink {
-  const src = `bft-src-${id}`;
-  const dst = `bft-dst-${id}`;
-  const srcDev = `bts${id}`.slice(0, 15);
-  const dstDev = `btd${id}`.slice(0, 15);
+function shape(ns: string, dev: string, rate: string): void {
+  ip("netns", "exec", ns, "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off");
+  const tbf = ["root", "tbf", "rate", rate, "burst", "256kb", "latency", "50ms", "overhead", "24"];
+  ip("netns", "exec", ns, "tc", "qdisc", "add", "dev", dev, ...tbf);
+}
+
+export function createLink(options: LinkOptions = {}): Link {
+  const id = options.id ?? String(process.pid);
+  const [src, dst] = [`bf-src-${id}`, `bf-dst-${id}`];
+  const [srcDev, dstDev] = [`bfs${id}`.slice(0, 15), `bfd${id}`.slice(0, 15)];
+  const [srcIp, dstIp] = ["10.201.0.1", "10.201.0.2"];
   const cleanup = () => {
     for (const ns of [src, dst]) {
       try {
@@ -46,24 +70,34 @@ export function createTestLink(id = String(process.pid)): TestLink {
     ip("netns", "add", dst);
     ip("link", "add", srcDev, "netns", src, "type", "veth", "peer", "name", dstDev, "netns", dst);
     for (const [ns, dev, addr] of [
-      [src, srcDev, "10.202.0.1/30"],
-      [dst, dstDev, "10.202.0.2/30"],
+      [src, srcDev, srcIp],
+      [dst, dstDev, dstIp],
     ] as const) {
-      ip("-n", ns, "addr", "add", addr, "dev", dev);
+      ip("-n", ns, "addr", "add", `${addr}/30`, "dev", dev);
       ip("-n", ns, "link", "set", dev, "up");
       ip("-n", ns, "link", "set", "lo", "up");
+      if (options.rate !== undefined) shape(ns, dev, options.rate);
     }
   } catch (e) {
     cleanup();
     throw e;
   }
-  // Down at the source's end: the packets of both directions are lost, as with a pulled cable.
+  const counter = (name: string) => () =>
+    Number(
+      execFileSync("ip", ["netns", "exec", src, "cat", `/sys/class/net/${srcDev}/statistics/${name}`], {
+        encoding: "utf8",
+      }).trim(),
+    );
   return {
     src,
     dst,
-    dstIp: "10.202.0.2",
+    srcIp,
+    dstIp,
+    srcDev,
     down: () => ip("-n", src, "link", "set", srcDev, "down"),
     up: () => ip("-n", src, "link", "set", srcDev, "up"),
+    txBytes: counter("tx_bytes"),
+    rxBytes: counter("rx_bytes"),
     cleanup,
   };
 }
