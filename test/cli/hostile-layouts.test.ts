@@ -177,10 +177,16 @@ describe("names from peers and users reach logs and terminals escaped", () => {
     const source = join(dir, evil);
     writeMixedImage(source, 1 << 20, 75);
     const target = join(dir, "t.img");
-    const server = await startServer(["--target", `t=${target}`, "--create"]);
+    const tree = join(dir, "tree");
+    mkdirSync(tree);
+    writeFileSync(join(tree, "f"), "f");
+    const server = await startServer(["--target", `t=${target}`, "--create", "--allow-dir", `t=${dir}`]);
     servers.push(server);
-    const r = await run(["sync", "-q", source, `tcp://127.0.0.1:${server.port}/t`]);
+    const dest = join(dir, `d\n2026-12-06 blockferry: pool complete\u001b[2J`);
+    const r = await run(["sync", "-q", "--with-dir", `${tree}:${dest}`, source, `tcp://127.0.0.1:${server.port}/t`]);
     expect(r.code, r.stderr).toBe(EXIT.ok);
+    expect(readFileSync(join(dest, "f"), "utf8")).toBe("f");
+    expect(server.log()).toContain("d\\n2026-12-06 blockferry: pool complete\\x1b[2J");
     const status = await run(["status", target]);
     for (const text of [server.log(), status.stdout, status.stderr]) {
       expect(text.includes("\u001b") || text.includes("\u009b")).toBe(false);
