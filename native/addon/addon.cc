@@ -1,5 +1,9 @@
 // Registration only: each operation lives in its own file.
+#include <lz4.h>
 #include <napi.h>
+#include <xxhash.h>
+
+#include <string>
 
 #include "codec_ops.h"
 #include "dir_ops.h"
@@ -7,6 +11,16 @@
 #include "volume_wrap.h"
 
 namespace blockferry {
+
+// The libraries as loaded at run time (not as compiled against): --version shows them.
+static Napi::Object Libraries(Napi::Env env) {
+  unsigned xxh = XXH_versionNumber();
+  Napi::Object libs = Napi::Object::New(env);
+  libs.Set("lz4", LZ4_versionString());
+  libs.Set("xxhash", std::to_string(xxh / 10000) + "." + std::to_string(xxh / 100 % 100) + "." +
+                         std::to_string(xxh % 100));
+  return libs;
+}
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeVolume", VolumeWrap::Define(env));
@@ -18,6 +32,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("receiveUnits", Napi::Function::New(env, ReceiveUnitsAsync));
   exports.Set("foldDigests", Napi::Function::New(env, FoldDigestsAsync));
   exports.Set("dirAt", DirAtFunctions(env));
+  exports.Set("libraries", Libraries(env));
   return exports;
 }
 

@@ -1,54 +1,21 @@
 #!/usr/bin/env node
+// The entry point: --version answers even without the addon, and a missing
+// addon is one line saying how to reinstall, never a stack trace.
 import "./threadpool.js"; // first: sizes the thread pool before anything uses it
-import { readFileSync } from "node:fs";
-import { Command, CommanderError } from "commander";
-import { BlockferryError } from "../errors.js";
-import { printable } from "../printable.js";
-import { registerBench } from "./bench.js";
-import { EXIT, exitCodeFor } from "./exit-codes.js";
-import { registerInfo } from "./info.js";
-import { registerKeygen } from "./keygen.js";
-import { registerPromote } from "./promote.js";
-import { registerReceive } from "./receive.js";
-import { registerRun } from "./run.js";
-import { registerSend } from "./send.js";
-import { registerServe } from "./serve.js";
-import { registerStatus } from "./status.js";
-import { registerSync } from "./sync.js";
+import { AddonLoadError } from "../native/addon-error.js";
+import { EXIT } from "./exit-codes.js";
+import { addonMissing, versionReport } from "./version.js";
 
-const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
-  version: string;
-};
-
-const program = new Command()
-  .name("blockferry")
-  .description("Replicate a block device or disk image to another machine, then keep it current.")
-  .version(version)
-  .exitOverride(); // throw instead of exiting, so usage errors get EXIT.usage
-registerSync(program);
-registerServe(program);
-registerReceive(program);
-registerInfo(program);
-registerKeygen(program);
-registerSend(program);
-registerStatus(program);
-registerPromote(program);
-registerRun(program);
-registerBench(program);
-
-try {
-  await program.parseAsync();
-} catch (e) {
-  if (e instanceof CommanderError) {
-    // commander has printed the message; help and --version end with 0.
-    process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.usage;
-  } else if (e instanceof BlockferryError) {
-    process.stderr.write(`blockferry: ${printable(e.message)}\n`);
-    process.exitCode = exitCodeFor(e.code);
-  } else {
-    process.stderr.write(
-      `blockferry: internal error: ${printable(e instanceof Error ? (e.stack ?? e.message) : String(e))}\n`,
-    );
-    process.exitCode = EXIT.internal;
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
+  process.stdout.write(await versionReport());
+} else {
+  try {
+    const { main } = await import("./program.js");
+    await main();
+  } catch (e) {
+    if (!(e instanceof AddonLoadError)) throw e;
+    process.stderr.write(addonMissing(e));
+    process.exitCode = EXIT.unsupported;
   }
 }

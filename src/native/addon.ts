@@ -6,6 +6,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { AddonLoadError } from "./addon-error.js";
 
 export interface RawVolumeInfo {
   /** Bytes. */
@@ -110,6 +111,8 @@ export interface Addon {
     repeat: boolean,
   ): Promise<Buffer>;
   dirAt: RawDirAt;
+  /** Versions of liblz4 and libxxhash as loaded at run time. */
+  libraries: { lz4: string; xxhash: string };
 }
 
 /** The facts a native failure carries (see native/addon/errors.h). */
@@ -130,12 +133,13 @@ export function addonPath(): string {
 
 function load(): Addon {
   const path = addonPath();
-  if (!existsSync(path)) {
-    throw new Error(
-      `blockferry: native addon not found at ${path}; build it with "npm run build:native" (needs cmake, a C++ compiler, liblz4-dev and libxxhash-dev)`,
-    );
+  if (!existsSync(path)) throw new AddonLoadError(`${path} does not exist`);
+  try {
+    return createRequire(import.meta.url)(path) as Addon;
+  } catch (e) {
+    // A library it links is missing, or it was built for another platform.
+    throw new AddonLoadError(`${path}: ${(e as Error).message.split("\n")[0]}`);
   }
-  return createRequire(import.meta.url)(path) as Addon;
 }
 
 export const addon: Addon = load();
