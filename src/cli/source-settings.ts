@@ -9,6 +9,7 @@ export interface SourceFlags {
   blockSize: string;
   fineBlockSize: string;
   bwlimit?: string;
+  readLimit?: string;
   cacheRuns: string;
 }
 
@@ -40,6 +41,7 @@ export function sourceSettings(flags: SourceFlags) {
     fineSize,
     compress: flags.compress === "lz4",
     bwlimit: flags.bwlimit === undefined ? undefined : parseSize("--bwlimit", flags.bwlimit),
+    readLimit: flags.readLimit === undefined ? undefined : parseSize("--read-limit", flags.readLimit),
     cacheRuns,
   };
 }

@@ -29,6 +29,7 @@ export interface SyncFlags extends ClientSecurityFlags {
   blockSize: string;
   fineBlockSize: string;
   bwlimit?: string;
+  readLimit?: string;
   verify?: boolean;
   dryRun?: boolean;
   force?: boolean;
@@ -71,6 +72,10 @@ export function defineSync(command: Command): Command {
       "4K",
     )
     .option("--bwlimit <rate>", "at most this many bytes per second on the wire, e.g. 50M")
+    .option(
+      "--read-limit <rate>",
+      "at most this many bytes per second read from the source's disk, e.g. 100M (a delta reads it all, sends little)",
+    )
     .option("--verify", "the target re-reads the copy from disk (O_DIRECT) before confirming it")
     .option("--dry-run", "compare and report how many blocks and bytes would be sent; write nothing")
     .option(

@@ -22,7 +22,10 @@ export interface SourceOptions {
   dryRun?: boolean;
   /** Write a target that was written since its last sync, or promoted (its data is lost). */
   force?: boolean;
+  /** Paces the wire (--bwlimit). */
   rateLimiter?: RateLimiter | undefined;
+  /** Paces reads of the source's disk (--read-limit), which BackupPC is using too. */
+  readLimiter?: RateLimiter | undefined;
   /**
    * The digests of what the target holds, kept from the last sync: offered to
    * the target (unless `readCache` is false) and rewritten after a verified one.

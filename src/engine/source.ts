@@ -82,6 +82,7 @@ async function sendAll(
     stats: o.stats as TransferStats,
     // When comparing, only changed blocks are compressed, once they are known.
     compress: (o.compress ?? false) && !session.welcome.compare && !session.welcome.cached,
+    limiter: o.readLimiter,
   });
   let writer = cache;
   for await (const batch of batches) {

@@ -7,6 +7,7 @@
  */
 import { type Compressed, compressBlocks, type Volume } from "../native/index.js";
 import type { BufferPool } from "./buffer-pool.js";
+import type { RateLimiter } from "./rate-limit.js";
 import type { TransferStats } from "./stats.js";
 
 /** Bytes per batch of the source: one native call, one BLOCKS message. */
@@ -52,6 +53,8 @@ export interface BatchPlan {
   stats: TransferStats;
   /** Compress each batch with lz4 as part of the read-ahead. */
   compress: boolean;
+  /** Paces reads of the volume (--read-limit); holes are not read, so not counted. */
+  limiter?: RateLimiter | undefined;
 }
 
 /** Extents fetched per native call. */
@@ -118,6 +121,7 @@ async function readBatch(plan: BatchPlan, offset: number, length: number): Promi
   const { volume, blockSize } = plan;
   const buffer = await plan.pool.acquire();
   try {
+    await plan.limiter?.take(length);
     const result = await volume.read(buffer, offset, length, { blockSize, seed: plan.seed });
     plan.stats.readBytes += length;
     plan.stats.readSeconds += result.readSeconds;

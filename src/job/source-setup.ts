@@ -28,6 +28,8 @@ export interface SourceSettings {
   force?: boolean | undefined;
   /** Bytes per second on the wire, or undefined for no limit. */
   bwlimit: number | undefined;
+  /** Bytes per second read from the source's disk, or undefined for no limit. */
+  readLimit?: number | undefined;
   /** Offer the digest cache to the target (false: --no-cache, --paranoid). A new one is written either way. */
   readCache: boolean;
   /** Syncs in a row the cache may serve before the target reads its copy again. */
@@ -67,6 +69,7 @@ export function sourceOptions(
     dryRun: s.dryRun,
     force: s.force ?? false,
     rateLimiter: s.bwlimit === undefined ? undefined : new RateLimiter(s.bwlimit),
+    readLimiter: s.readLimit === undefined ? undefined : new RateLimiter(s.readLimit),
     cache,
     readCache: s.readCache,
     cacheRuns: s.cacheRuns,
@@ -88,6 +91,7 @@ export const SEND_OPTIONS: readonly SendOption[] = [
   { flag: "--compress <codec>", value: (s) => (s.compress ? "lz4" : "none") },
   { flag: "--cache-runs <n>", value: (s) => String(s.cacheRuns) },
   { flag: "--bwlimit <rate>", value: (s) => (s.bwlimit === undefined ? undefined : String(s.bwlimit)) },
+  { flag: "--read-limit <rate>", value: (s) => (s.readLimit === undefined ? undefined : String(s.readLimit)) },
   { flag: "--full", value: (s) => s.full },
   { flag: "--verify", value: (s) => s.verify },
   { flag: "--dry-run", value: (s) => s.dryRun },
