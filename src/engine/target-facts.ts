@@ -56,6 +56,9 @@ async function refuseOverwrite(
   stats: TransferStats,
   log: (line: string) => void,
 ): Promise<void> {
+  // An image this run created holds nothing: its record is of one deleted since. (Identities are
+  // not compared: a device's can change with a reboot, while what it holds does not.)
+  if (opened.created) return;
   const ways = "sync the other way to keep what it holds (failback, see the README), or pass --force to discard it";
   if (saved?.promotedAt !== undefined) {
     throw new BlockferryError(

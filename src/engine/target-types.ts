@@ -14,6 +14,8 @@ export interface OpenedTarget {
   identity: string;
   /** For logs: the configured name and the path. */
   describe: string;
+  /** Created by this run (--create): it holds nothing anyone could still need. */
+  created?: boolean;
   /**
    * The volume's change stamp now (src/job/identity.ts); undefined when it
    * cannot be told. `seal`: taken to be recorded, after the last write.

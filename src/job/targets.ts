@@ -125,7 +125,7 @@ export function receiverResolver(
     const written = (recorded: string | undefined) => writtenSince(target.path, recorded);
     const describe = `${target.name} (${target.path})`;
     const keeper = keeperFor(target, config, volume.info.isBlockDevice);
-    return { volume, state, identity, stamp, writtenSince: written, checkDir, describe, keeper };
+    return { volume, state, identity, stamp, writtenSince: written, checkDir, describe, keeper, created: !exists };
   };
 }
 

@@ -80,6 +80,18 @@ describe("blockferry sync over TCP", () => {
     expect(() => readFileSync(missing)).toThrow();
   });
 
+  it("makes a copy deleted since its last sync again with --create: its record is of a volume that is gone", async () => {
+    const source = join(scratch.dir, "gone-src.img");
+    const copy = join(scratch.dir, "gone-copy.img");
+    writeMixedImage(source, 2 * 1024 * 1024, 23);
+    const first = await run(["sync", "-q", "--create", source, copy]);
+    expect(first.code, first.stderr).toBe(EXIT.ok);
+    rmSync(copy); // the state file beside it stays, recording a complete copy
+    const again = await run(["sync", "-q", "--create", source, copy]);
+    expect(again.code, again.stderr).toBe(EXIT.ok);
+    expect(sha256(copy)).toBe(sha256(source));
+  });
+
   for (const victim of ["source", "target"] as const) {
     it(`resumes after kill -9 of the ${victim} at a random point`, async () => {
       const seed = testSeed(`kill ${victim}`);
