@@ -30,7 +30,8 @@ mkdirSync(dir, { recursive: true });
 const source = image(dir, "random", bytes);
 const shm = join("/dev/shm", `bf-read-limit-${process.pid}`);
 mkdirSync(shm, { recursive: true });
-const limits = [undefined, 50e6, 200e6];
+// Well below what this machine reads and copies unlimited (the first row), or they would measure the machine.
+const limits = [undefined, 20e6, 60e6];
 const rates = new Map<number | undefined, number[]>(limits.map((l) => [l, []]));
 
 function once(limit: number | undefined): number {
