@@ -44,3 +44,12 @@ export function formatDuration(seconds: number): string {
   const ss = String(s % 60).padStart(2, "0");
   return h > 0 ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
 }
+
+/** An age or a limit for people: "45 s", "12 min", "26 h", "3.5 days" (whole units where they are whole). */
+export function formatAge(seconds: number): string {
+  const round = (v: number) => (Number.isInteger(v) || v >= 10 ? String(Math.round(v)) : v.toFixed(1));
+  if (seconds < 120) return `${round(seconds)} s`;
+  if (seconds < 7200) return `${round(seconds / 60)} min`;
+  if (seconds < 2 * 86400) return `${round(seconds / 3600)} h`;
+  return `${round(seconds / 86400)} days`;
+}

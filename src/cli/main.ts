@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import "./threadpool.js"; // first: sizes the thread pool before anything uses it
-import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { BlockferryError } from "../errors.js";
 import { printable } from "../printable.js";
@@ -15,15 +14,12 @@ import { registerSend } from "./send.js";
 import { registerServe } from "./serve.js";
 import { registerStatus } from "./status.js";
 import { registerSync } from "./sync.js";
-
-const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
-  version: string;
-};
+import { VERSION } from "./version.js";
 
 const program = new Command()
   .name("blockferry")
   .description("Replicate a block device or disk image to another machine, then keep it current.")
-  .version(version)
+  .version(VERSION)
   .exitOverride(); // throw instead of exiting, so usage errors get EXIT.usage
 registerSync(program);
 registerServe(program);

@@ -1,7 +1,8 @@
 import { resolve } from "node:path";
 import { Command, type Option } from "commander";
 import { BlockferryError } from "../errors.js";
-import { destinationKey } from "../job/digest-caches.js";
+import { defaultCacheDir, destinationKey } from "../job/digest-caches.js";
+import type { HistoryEntry } from "../job/history.js";
 import { type Job, readJobFile, type Setting } from "../job/job-file.js";
 import { runScheduled } from "../job/schedule.js";
 import { jsonText, printable } from "../printable.js";
@@ -12,6 +13,8 @@ import { abortOnSignals } from "./interrupt.js";
 import { stderrLog } from "./receiver-options.js";
 import type { SyncSummary } from "./summary.js";
 import { checkSyncFlags, defineSync, parseWithDir, type SyncFlags, syncWithFlags } from "./sync.js";
+import { writeSyncMetrics } from "./sync-record.js";
+import { reportFacts } from "./version.js";
 
 /** `sync` options a job file may not hold: they are the run's own. */
 const RUN_LEVEL = new Set(["json", "quiet", "force"]);
@@ -22,6 +25,7 @@ interface RunFlags {
   json?: boolean;
   quiet?: boolean;
   force?: boolean;
+  metricsFile?: string;
 }
 
 /** `blockferry run JOBFILE [JOB...]`: the nightly jobs a file describes. */
@@ -35,6 +39,10 @@ export function registerRun(program: Command): void {
     .option("--check", "check the file and list its jobs; run nothing")
     .option("--json", "print a JSON summary of every job on stdout")
     .option("-q, --quiet", "no progress, no summaries on stderr (errors still)")
+    .option(
+      "--metrics-file <path>",
+      "write Prometheus metrics of every job to PATH (a job's own metrics-file key: of that job, to its file)",
+    )
     .option(
       "--force",
       "this run only: overwrite targets written since their last sync, or promoted (never a job file key)",
@@ -57,6 +65,7 @@ export function registerRun(program: Command): void {
         return;
       }
       const signal = abortOnSignals(stderrLog);
+      const entries: HistoryEntry[] = [];
       const results = await runScheduled(
         prepared.map(({ job, flags: f }) => ({
           name: job.name,
@@ -64,17 +73,24 @@ export function registerRun(program: Command): void {
           run: () => {
             const log = (line: string) => stderrLog(`[${job.name}] ${line}`);
             if (!flags.quiet) log(`starting: ${job.source} -> ${job.destination}`);
-            return syncWithFlags(job.source, job.destination, f, signal, log, parallel === 1);
+            return syncWithFlags(job.source, job.destination, f, signal, log, parallel === 1, {
+              job: job.name,
+              entries,
+            });
           },
         })),
         parallel,
         () => signal.aborted,
       );
-      report(
-        prepared.map((p) => p.job),
-        results,
-        flags,
-      );
+      try {
+        report(
+          prepared.map((p) => p.job),
+          results,
+          flags,
+        );
+      } finally {
+        await writeRunMetrics(prepared, entries, flags.metricsFile);
+      }
     });
 }
 
@@ -145,7 +161,7 @@ function report(jobs: Job[], results: PromiseSettledResult<SyncSummary>[], flags
   const failed: { job: Job; error: BlockferryError }[] = [];
   const rows = results.map((r, i) => {
     const job = jobs[i] as Job;
-    if (r.status === "fulfilled") return { job: job.name, ...r.value };
+    if (r.status === "fulfilled") return { job: job.name, exitCode: 0, ...r.value };
     const error =
       r.reason instanceof BlockferryError
         ? r.reason
@@ -156,10 +172,34 @@ function report(jobs: Job[], results: PromiseSettledResult<SyncSummary>[], flags
     stderrLog(`[${job.name}] failed: ${error.message}`);
     return { job: job.name, ok: false, code: error.code, exitCode: exitCodeFor(error.code), message: error.message };
   });
-  if (flags.json) process.stdout.write(`${jsonText({ ok: failed.length === 0, jobs: rows })}\n`);
   const first = failed[0];
+  if (flags.json) {
+    const facts = reportFacts(first === undefined ? 0 : exitCodeFor(first.error.code));
+    process.stdout.write(`${jsonText({ ...facts, ok: failed.length === 0, jobs: rows })}\n`);
+  }
   if (first === undefined) return;
   // The exit code is the first failed job's (in file order), so one job's failure is never masked.
   const names = failed.map((f) => `${f.job.name} (${f.error.code})`).join(", ");
   throw new BlockferryError(first.error.code, `${failed.length} of ${jobs.length} jobs failed: ${names}`);
+}
+
+/**
+ * The metrics files of the run: --metrics-file with every job, and each file a
+ * job's own metrics-file key names with the jobs that name it (written once,
+ * so jobs sharing a file do not overwrite each other).
+ */
+async function writeRunMetrics(
+  prepared: Array<{ job: Job; flags: SyncFlags }>,
+  entries: HistoryEntry[],
+  all: string | undefined,
+): Promise<void> {
+  const files = new Map<string, HistoryEntry[]>();
+  if (all !== undefined) files.set(all, entries);
+  for (const { job, flags } of prepared) {
+    if (flags.metricsFile === undefined) continue;
+    const mine = entries.filter((e) => e.job === job.name);
+    files.set(flags.metricsFile, [...(files.get(flags.metricsFile) ?? []), ...mine]);
+  }
+  const cacheDir = prepared[0]?.flags.cacheDir;
+  for (const [path, list] of files) await writeSyncMetrics(path, list, cacheDir ?? defaultCacheDir());
 }

@@ -5,6 +5,7 @@ import type { DirSpec } from "../engine/dir-transfer.js";
 import { TransferStats } from "../engine/stats.js";
 import { BlockferryError } from "../errors.js";
 import { defaultCacheDir } from "../job/digest-caches.js";
+import type { HistoryEntry } from "../job/history.js";
 import { type KeepGood, parseKeepGood } from "../job/keep-good.js";
 import { runNightly } from "../job/nightly.js";
 import { DEFAULT_STATE_DIR } from "../job/targets.js";
@@ -14,12 +15,15 @@ import { parseDestination } from "../transport/destination.js";
 import { parseDuration } from "../units.js";
 import { invalid } from "../validate.js";
 import { snapshotSizeArgs } from "../volume/lvm.js";
+import { EXIT, exitCodeFor } from "./exit-codes.js";
 import { abortOnSignals } from "./interrupt.js";
 import { Progress, progressMode } from "./progress.js";
 import { stderrLog } from "./receiver-options.js";
 import { addClientSecurityOptions, type ClientSecurityFlags, clientSecurity } from "./security-options.js";
 import { sourceSettings } from "./source-settings.js";
 import { describeSummary, type SyncSummary, summarize } from "./summary.js";
+import { recordSync, syncEntry, writeSyncMetrics } from "./sync-record.js";
+import { reportFacts } from "./version.js";
 
 export const DEFAULT_BLOCK_SIZE = 64 * 1024;
 
@@ -51,6 +55,7 @@ export interface SyncFlags extends ClientSecurityFlags {
   hookTimeout: string;
   withDir: string[];
   allowLive?: boolean;
+  metricsFile?: string;
 }
 
 /** The arguments and options of `sync`; `run` reads them too, as the keys a job file may hold. */
@@ -78,6 +83,10 @@ export function defineSync(command: Command): Command {
       "overwrite a target written since its last sync (a failed-over standby) or promoted: what it holds is lost",
     )
     .option("--json", "print a JSON summary on stdout")
+    .option(
+      "--metrics-file <path>",
+      "write Prometheus metrics of the sync to PATH (node_exporter's textfile collector: *.prom, renamed into place)",
+    )
     .option("-q, --quiet", "no progress, no summary on stderr (for cron)")
     .option("--create", "local DEST: create the image file if missing")
     .option(
@@ -119,7 +128,12 @@ export function defineSync(command: Command): Command {
 /** `blockferry sync SOURCE DEST`: copy a volume to a local path or a receiver. */
 export function registerSync(program: Command): void {
   defineSync(program.command("sync")).action(async (source: string, dest: string, flags: SyncFlags) => {
-    await syncWithFlags(source, dest, flags, abortOnSignals(stderrLog), stderrLog);
+    const entries: HistoryEntry[] = [];
+    try {
+      await syncWithFlags(source, dest, flags, abortOnSignals(stderrLog), stderrLog, true, { entries });
+    } finally {
+      if (flags.metricsFile !== undefined) await writeSyncMetrics(flags.metricsFile, entries, flags.cacheDir);
+    }
   });
 }
 
@@ -134,6 +148,7 @@ export async function syncWithFlags(
   signal: AbortSignal,
   log: (line: string) => void,
   showProgress = true,
+  record: { job?: string; entries?: HistoryEntry[] } = {},
 ): Promise<SyncSummary> {
   const { settings, destination, snapshot, hookTimeoutMs, dirs } = checkSyncFlags(dest, flags);
   // Before any hook, snapshot or copy: a directory that is not there would only fail after all of them.
@@ -142,6 +157,14 @@ export async function syncWithFlags(
   const quietLog = flags.quiet ? () => {} : log;
   const progress = new Progress(stats, "sync", showProgress ? progressMode(flags.quiet ?? false) : "quiet");
   progress.start();
+  const dryRun = flags.dryRun ?? false;
+  // A dry run writes nothing, and leaves no history either.
+  const remember = async (result: { summary: SyncSummary } | { error: unknown }) => {
+    if (dryRun) return;
+    const entry = syncEntry({ source, destination: dest, job: record.job }, stats, result);
+    record.entries?.push(entry);
+    await recordSync(flags.cacheDir, entry, log);
+  };
   try {
     const outcome = await runNightly({
       source,
@@ -173,16 +196,19 @@ export async function syncWithFlags(
       signal,
     });
     progress.stop();
-    const summary = summarize(source, dest, outcome, stats, flags.dryRun ?? false, settings.blockSize);
-    if (flags.json) process.stdout.write(`${jsonText(summary)}\n`);
+    const summary = summarize(source, dest, outcome, stats, dryRun, settings.blockSize);
+    await remember({ summary });
+    if (flags.json) process.stdout.write(`${jsonText({ ...reportFacts(EXIT.ok), ...summary })}\n`);
     if (!flags.quiet) log(describeSummary(summary));
     return summary;
   } catch (e) {
     progress.stop();
+    await remember({ error: e });
     if (flags.json) {
       const code = e instanceof BlockferryError ? e.code : "E_INTERNAL";
+      const facts = reportFacts(exitCodeFor(code));
       process.stdout.write(
-        `${jsonText({ ok: false, source, destination: dest, code, message: (e as Error).message })}\n`,
+        `${jsonText({ ...facts, ok: false, source, destination: dest, code, message: (e as Error).message })}\n`,
       );
     }
     throw e;

@@ -8,6 +8,7 @@ import { BlockferryError } from "../errors.js";
 import { FrameChannel } from "../protocol/frames.js";
 import { listenSecure, type OnPeer, type ServerSecurity, type TellRefused } from "../transport/secure.js";
 import type { Endpoint } from "../transport/tcp.js";
+import { recordServed } from "./served-history.js";
 import { type ReceiverConfig, receiverResolver } from "./targets.js";
 
 /** Receives one copy over `stream`; `authorize` throws for a target this peer may not write. */
@@ -87,7 +88,8 @@ export async function serve(at: Endpoint, config: ReceiverConfig, security: Serv
       log: (line) => config.log(`${peer}: ${line}`),
       checkpointBytes: config.checkpointBytes,
     })
-      .then((r) => {
+      .then(async (r) => {
+        await recordServed(config, claimed, peer, stats, r);
         const mb = stats.wireBytes / 1e6 / Math.max(stats.elapsedSeconds(), 1e-3);
         config.log(
           r.mode === "probe"
@@ -95,9 +97,10 @@ export async function serve(at: Endpoint, config: ReceiverConfig, security: Serv
             : `${peer}: ${r.target} complete and verified, fingerprint ${r.fingerprint} (${mb.toFixed(0)} MB/s)`,
         );
       })
-      .catch((e: unknown) => {
+      .catch(async (e: unknown) => {
         const why = e instanceof BlockferryError ? `${e.code}: ${e.message}` : String(e);
         config.log(`${peer}: refused or failed: ${why}`);
+        await recordServed(config, claimed, peer, stats, { error: e });
       })
       .finally(() => {
         if (claimed !== undefined) busy.delete(claimed);
