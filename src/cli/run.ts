@@ -131,7 +131,7 @@ function flagsFor(job: Job, options: readonly Option[], run: RunFlags): SyncFlag
 /** A job's values, checked as `sync` would; a bad one is named with its line. */
 function check(job: Job, flags: SyncFlags, file: string): void {
   try {
-    checkSyncFlags(job.destination, flags);
+    checkSyncFlags(job.destination, flags, job.source);
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     // The message names the option (--block-size: ...): that is the job's key.

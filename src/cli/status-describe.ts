@@ -6,7 +6,7 @@ import { mainProblem } from "./status-judge.js";
 
 export function describeStatus(s: TargetStatus): string {
   const lines = [
-    `${s.target}: ${headline(s)}, generation ${s.generation}` + (s.stateFile ? ` (state ${s.stateFile})` : ""),
+    `${s.target}: ${headline(s)}, generation ${s.generation}${s.stateFile ? ` (state ${s.stateFile})` : ""}`,
   ];
   if (s.promotedAt !== undefined) {
     lines.push(

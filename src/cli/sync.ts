@@ -11,7 +11,7 @@ import { runNightly } from "../job/nightly.js";
 import { DEFAULT_STATE_DIR } from "../job/targets.js";
 import { jsonText } from "../printable.js";
 import { MAX_DIRS } from "../protocol/messages.js";
-import { parseDestination } from "../transport/destination.js";
+import { parseDestination, parseSshSpec } from "../transport/destination.js";
 import { parseDuration } from "../units.js";
 import { invalid } from "../validate.js";
 import { snapshotSizeArgs } from "../volume/lvm.js";
@@ -150,7 +150,7 @@ export async function syncWithFlags(
   showProgress = true,
   record: { job?: string; entries?: HistoryEntry[] } = {},
 ): Promise<SyncSummary> {
-  const { settings, destination, snapshot, hookTimeoutMs, dirs } = checkSyncFlags(dest, flags);
+  const { settings, destination, snapshot, hookTimeoutMs, dirs } = checkSyncFlags(dest, flags, source);
   // Before any hook, snapshot or copy: a directory that is not there would only fail after all of them.
   for (const dir of dirs) await statRoot(dir.source);
   const stats = new TransferStats();
@@ -216,7 +216,8 @@ export async function syncWithFlags(
 }
 
 /** Every value `sync` takes, checked before anything runs (also by `run --check`, for each job). */
-export function checkSyncFlags(dest: string, flags: SyncFlags) {
+export function checkSyncFlags(dest: string, flags: SyncFlags, source?: string) {
+  if (source !== undefined) parseSshSpec(source, "SOURCE"); // a URL as SOURCE: refused now, not after the hooks
   const settings = sourceSettings(flags);
   const destination = parseDestination(dest);
   const snapshot = flags.snapshot;
