@@ -130,5 +130,6 @@ export async function clientSecurity(flags: ClientSecurityFlags, log: (line: str
     key: await loadHostKey(flags.keyDir),
     knownHosts: flags.knownHosts ?? join(flags.keyDir, "known_hosts"),
     trustNewHost: flags.trustNewHost ?? false,
+    announce: log,
   };
 }

@@ -75,7 +75,10 @@ export function defineSync(command: Command): Command {
       "pieces of changed blocks compared again, sending only those that differ; 0: off",
       "4K",
     )
-    .option("--bwlimit <rate>", "at most this many bytes per second on the wire, e.g. 50M")
+    .option(
+      "--bwlimit <rate>",
+      "at most this many bytes per second on the wire: 50M or 50MiB (MiB/s), 50MB (10^6 bytes/s)",
+    )
     .option("--verify", "the target re-reads the copy from disk (O_DIRECT) before confirming it")
     .option("--dry-run", "compare and report how many blocks and bytes would be sent; write nothing")
     .option(
@@ -179,7 +182,8 @@ export async function syncWithFlags(
       stateDir: flags.stateDir,
       cacheDir: flags.cacheDir,
       readCache: flags.cache && !flags.paranoid,
-      security: () => clientSecurity(flags, quietLog),
+      // Not quietLog: a newly pinned receiver key is always said.
+      security: () => clientSecurity(flags, log),
       ssh: { rsh: flags.rsh, remotePath: flags.remotePath },
       stats,
       log: quietLog,

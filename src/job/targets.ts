@@ -133,7 +133,8 @@ export function receiverResolver(
     const identity = await volumeIdentity(target.path, volume.size);
     const stamp = (seal?: boolean) => changeStamp(target.path, seal);
     const written = (recorded: string | undefined) => writtenSince(target.path, recorded);
-    const describe = `${target.name} (${target.path})`;
+    // The receiving end of a sync names the path its user gave; its target name is internal.
+    const describe = config.forSync ? target.path : `${target.name} (${target.path})`;
     const keeper = keeperFor(target, config, volume.info.isBlockDevice);
     return { volume, state, identity, stamp, writtenSince: written, checkDir, describe, keeper };
   };
