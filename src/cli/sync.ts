@@ -22,6 +22,7 @@ import { stderrLog } from "./receiver-options.js";
 import { addClientSecurityOptions, type ClientSecurityFlags, clientSecurity } from "./security-options.js";
 import { sourceSettings } from "./source-settings.js";
 import { describeSummary, type SyncSummary, summarize } from "./summary.js";
+import { groupSyncHelp } from "./sync-help.js";
 import { recordSync, syncEntry, writeSyncMetrics } from "./sync-record.js";
 import { reportFacts } from "./version.js";
 
@@ -130,7 +131,7 @@ export function defineSync(command: Command): Command {
 
 /** `blockferry sync SOURCE DEST`: copy a volume to a local path or a receiver. */
 export function registerSync(program: Command): void {
-  defineSync(program.command("sync")).action(async (source: string, dest: string, flags: SyncFlags) => {
+  groupSyncHelp(defineSync(program.command("sync"))).action(async (source: string, dest: string, flags: SyncFlags) => {
     const entries: HistoryEntry[] = [];
     try {
       await syncWithFlags(source, dest, flags, abortOnSignals(stderrLog), stderrLog, true, { entries });

@@ -100,3 +100,28 @@ describe("what sync and status say", () => {
     expect(r.stderr).not.toMatch(/local[_-]/); // the local target's internal name is never shown
   });
 });
+
+describe("sync --help", () => {
+  it("groups the options (what, how, where, snapshot and hooks, safety, output) and ends with examples", async () => {
+    const r = await run(["sync", "--help"]);
+    expect(r.code).toBe(EXIT.ok);
+    const headings = [...r.stdout.matchAll(/^(\S[^\n]*):$/gm)].map((m) => m[1]);
+    expect(headings).toEqual([
+      "Arguments",
+      "What to copy",
+      "How it is copied",
+      "Where it goes",
+      "Snapshot and hooks",
+      "Safety",
+      "Output",
+      "Options",
+      "Examples",
+    ]);
+    const section = (h: string) => r.stdout.split(`\n${h}:\n`)[1]?.split(/\n\n/)[0] ?? "";
+    expect(section("Snapshot and hooks")).toMatch(/--pre-snapshot/);
+    expect(section("Safety")).toMatch(/--keep-good/);
+    expect(section("Output")).toMatch(/--metrics-file/);
+    expect(section("Options")).not.toMatch(/--verify|--json|--compress/); // only --help is left there
+    expect(r.stdout.trimEnd()).toMatch(/Examples:\n( {2}.*\n)+ {2}blockferry sync --dry-run \S+ \S+$/);
+  });
+});
