@@ -5,12 +5,13 @@ import { defaultCacheDir, destinationKey } from "../job/digest-caches.js";
 import type { HistoryEntry } from "../job/history.js";
 import { type Job, readJobFile, type Setting } from "../job/job-file.js";
 import { runScheduled } from "../job/schedule.js";
-import { jsonText, printable } from "../printable.js";
+import { jsonText } from "../printable.js";
 import { parseDestination } from "../transport/destination.js";
 import { invalid } from "../validate.js";
 import { exitCodeFor } from "./exit-codes.js";
 import { abortOnSignals } from "./interrupt.js";
 import { stderrLog } from "./receiver-options.js";
+import { checkJobs } from "./run-check.js";
 import type { SyncSummary } from "./summary.js";
 import { checkSyncFlags, defineSync, parseWithDir, type SyncFlags, syncWithFlags } from "./sync.js";
 import { writeSyncMetrics } from "./sync-record.js";
@@ -22,6 +23,7 @@ const RUN_LEVEL = new Set(["json", "quiet", "force"]);
 interface RunFlags {
   jobs: string;
   check?: boolean;
+  connect?: boolean;
   json?: boolean;
   quiet?: boolean;
   force?: boolean;
@@ -36,7 +38,8 @@ export function registerRun(program: Command): void {
     .argument("<jobfile>", "the job file, e.g. /etc/blockferry/nightly.toml")
     .argument("[jobs...]", "the jobs to run (default: all, in file order)")
     .option("--jobs <n>", "run up to N jobs at once (jobs that share a volume, destination or LVM run in turn)", "1")
-    .option("--check", "check the file and list its jobs; run nothing")
+    .option("--check", "check the file, and that each job's paths, keys and hook commands exist; run nothing")
+    .option("--connect", "with --check: reach each receiver and check the pin and that this key may write the target")
     .option("--json", "print a JSON summary of every job on stdout")
     .option("-q, --quiet", "no progress, no summaries on stderr (errors still)")
     .option(
@@ -59,11 +62,8 @@ export function registerRun(program: Command): void {
       const prepared = chosen.map((job) => ({ job, flags: flagsFor(job, options, flags) }));
       // Bad values (a size, a destination) are found now, before any job runs.
       for (const { job, flags: f } of prepared) check(job, f, file);
-      if (flags.check) {
-        for (const { job } of prepared)
-          process.stdout.write(`${printable(`${job.name}: ${job.source} -> ${job.destination}`)}\n`);
-        return;
-      }
+      if (flags.check) return checkJobs(file, prepared, flags.connect ?? false);
+      if (flags.connect) throw invalid("--connect", "--check as well", "--connect alone");
       const signal = abortOnSignals(stderrLog);
       const entries: HistoryEntry[] = [];
       const results = await runScheduled(
