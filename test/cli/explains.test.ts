@@ -10,17 +10,14 @@ import { EXIT } from "../../src/cli/exit-codes.js";
 import { statusLine } from "../../src/cli/progress.js";
 import { TransferStats } from "../../src/engine/stats.js";
 import { formatAge, parseSize } from "../../src/units.js";
-import { run, startServer } from "../helpers/cli.js";
+import { run, serversKilledAfterAll, startServer } from "../helpers/cli.js";
 import { writeMixedImage } from "../helpers/engine.js";
 import { scratchDir } from "../helpers/files.js";
 import { testSeed } from "../helpers/random.js";
 
 const scratch = scratchDir();
-const servers: Array<{ child: import("node:child_process").ChildProcess }> = [];
-afterAll(() => {
-  for (const s of servers) s.child.kill("SIGKILL");
-  scratch.remove();
-});
+const servers = serversKilledAfterAll();
+afterAll(() => scratch.remove());
 
 describe("units", () => {
   it("K, M, KiB, MiB are powers of 1024; KB, MB powers of 1000; a B alone is bytes", () => {

@@ -7,17 +7,14 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { EXIT } from "../../src/cli/exit-codes.js";
-import { run, startServer } from "../helpers/cli.js";
+import { run, serversKilledAfterAll, startServer } from "../helpers/cli.js";
 import { writeMixedImage } from "../helpers/engine.js";
 import { scratchDir } from "../helpers/files.js";
 import { testSeed } from "../helpers/random.js";
 
 const scratch = scratchDir();
-const servers: Array<{ child: import("node:child_process").ChildProcess }> = [];
-afterAll(() => {
-  for (const s of servers) s.child.kill("SIGKILL");
-  scratch.remove();
-});
+const servers = serversKilledAfterAll();
+afterAll(() => scratch.remove());
 
 describe("run --check", () => {
   it("lists every job's missing source, directory, hook command and pin, and fails (exit 20); a sound job passes", async () => {

@@ -8,22 +8,15 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { EXIT } from "../../src/cli/exit-codes.js";
-import { hostKey, run, start, startServer } from "../helpers/cli.js";
+import { hostKey, run, serversKilledAfterAll, start, startServer } from "../helpers/cli.js";
 import { writeMixedImage } from "../helpers/engine.js";
 import { scratchDir, sha256 } from "../helpers/files.js";
 import { testSeed } from "../helpers/random.js";
+import { waitFor } from "../helpers/wait.js";
 
 const scratch = scratchDir();
-const servers: Array<{ child: import("node:child_process").ChildProcess }> = [];
-afterAll(() => {
-  for (const s of servers) s.child.kill("SIGKILL");
-  scratch.remove();
-});
-
-async function waitFor(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 400 && !check(); i++) await new Promise((r) => setTimeout(r, 50));
-  if (!check()) throw new Error(`timed out waiting for ${what}`);
-}
+const servers = serversKilledAfterAll();
+afterAll(() => scratch.remove());
 
 describe("serve", () => {
   it("reports a target name it does not have as unknown (exit 11), naming the targets this key may write", async () => {
@@ -65,7 +58,7 @@ describe("serve", () => {
 
     // A slow sync into "one", under way while "one" is removed from the configuration.
     const slow = start(["sync", "-q", "--bwlimit", "4M", source, url("one")]);
-    await waitFor(() => existsSync(join(dir, "one.img.blockferry-state.json")), "the sync into one to start");
+    await waitFor(() => existsSync(join(dir, "one.img.blockferry-state.json")), "the sync into one to start", 400);
     writeFileSync(targets, `two=${join(dir, "two.img")}\n`);
     writeFileSync(allow, `${hostKey.fingerprint} one,two\n`);
     server.child.kill("SIGHUP");
