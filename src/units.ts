@@ -1,12 +1,20 @@
 import { invalid } from "./validate.js";
 
-const UNITS: Record<string, number> = { "": 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+const POWERS: Record<string, number> = { "": 0, K: 1, M: 2, G: 3, T: 4 };
 
-/** "64K", "50M", "1.5G", "4096": bytes (K, M, G, T are powers of 1024; a trailing B or iB is allowed). */
+/**
+ * "64K", "50M", "50MiB", "50MB", "4096": bytes. K, M, G, T alone or as KiB,
+ * MiB, GiB, TiB are powers of 1024; KB, MB, GB, TB are powers of 1000 (as
+ * their SI names say). Output is always in powers of 1024 (KiB, MiB/s).
+ */
 export function parseSize(what: string, text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(text.trim());
-  const n = m ? Math.round(Number(m[1]) * (UNITS[(m[2] ?? "").toUpperCase()] ?? 1)) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n <= 0) throw invalid(what, "a size such as 4096, 64K, 50M or 1G", text);
+  const m = /^(\d+(?:\.\d+)?)\s*(?:([KMGT])(i?)(B?)|(B?))$/i.exec(text.trim());
+  const power = POWERS[(m?.[2] ?? "").toUpperCase()] ?? 0;
+  const base = m?.[3] === "" && m?.[4] !== "" ? 1000 : 1024; // "MB": SI; "M", "MiB": binary
+  const n = m ? Math.round(Number(m[1]) * base ** power) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n <= 0) {
+    throw invalid(what, "a size such as 4096, 64K, 50M or 50MiB (powers of 1024), or 50MB (powers of 1000)", text);
+  }
   return n;
 }
 
@@ -33,7 +41,7 @@ export function formatBytes(n: number): string {
 }
 
 export function formatRate(bytesPerSecond: number): string {
-  return `${(bytesPerSecond / 1e6).toFixed(1)} MB/s`;
+  return `${(bytesPerSecond / 2 ** 20).toFixed(1)} MiB/s`;
 }
 
 export function formatDuration(seconds: number): string {
@@ -43,4 +51,13 @@ export function formatDuration(seconds: number): string {
   const mm = String(Math.floor((s % 3600) / 60)).padStart(2, "0");
   const ss = String(s % 60).padStart(2, "0");
   return h > 0 ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+/** An age or a limit for people: "45 s", "12 min", "26 h", "3.5 days" (whole units where they are whole). */
+export function formatAge(seconds: number): string {
+  const round = (v: number) => (Number.isInteger(v) || v >= 10 ? String(Math.round(v)) : v.toFixed(1));
+  if (seconds < 120) return `${round(seconds)} s`;
+  if (seconds < 7200) return `${round(seconds / 60)} min`;
+  if (seconds < 2 * 86400) return `${round(seconds / 3600)} h`;
+  return `${round(seconds / 86400)} days`;
 }

@@ -18,8 +18,9 @@ export function statusLine(stats: TransferStats, label: string): string {
   const parts = [
     `${label}: ${pct.toFixed(1)}%`,
     `${formatBytes(stats.doneBytes)} of ${formatBytes(stats.totalBytes)}`,
-    formatRate(rate),
-    `sent ${formatBytes(stats.wireBytes)}`,
+    // The volume's pace and the wire's: they differ with zeros, deltas, lz4, and --bwlimit (which limits the wire).
+    `read ${formatRate(rate)}`,
+    `sent ${formatBytes(stats.wireBytes)}, wire ${formatRate(stats.wireBytes / elapsed)}`,
     `ETA ${formatDuration(rate > 0 ? left / rate : Number.POSITIVE_INFINITY)}`,
   ];
   if (stats.prefixCheckedBytes > 0 && stats.doneBytes === stats.resumedFromBytes) {

@@ -29,7 +29,8 @@ export function registerReceive(program: Command): void {
     if (flags.target.length === 0) throw invalid("--target", "at least one NAME=PATH", "none");
     if (!!flags.listen === !!flags.stdio)
       throw invalid("receive", "exactly one of --listen and --stdio", "both or neither");
-    const config = receiverConfig(flags, stderrLog, !flags.stdio);
+    // Under ssh, the receiving end of one `sync`: its target's name is internal, never shown.
+    const config = { ...receiverConfig(flags, stderrLog, !flags.stdio), forSync: flags.stdio === true };
     await checkReceiverSetup(config, allowedNames(flags));
     const stats = new TransferStats();
     let stream: Duplex;

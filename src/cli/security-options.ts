@@ -99,6 +99,13 @@ export async function serverSecurity(flags: ServerSecurityFlags, log: (line: str
     return { ...(await plaintext(flags, log)), limits };
   }
   const key = await loadHostKey(flags.keyDir);
+  const authorized = await authorizedSources(flags);
+  log(`this receiver's key: ${key.fingerprint}`);
+  return { kind: "tls", key, authorized, limits };
+}
+
+/** The source keys allowed in: the allow file's (read again at every call: serve's SIGHUP), then --allow's. */
+export async function authorizedSources(flags: ServerSecurityFlags): Promise<Authorized> {
   const defaultFile = join(flags.keyDir, "allowed_sources");
   const file =
     flags.allowFile ??
@@ -113,8 +120,7 @@ export async function serverSecurity(flags: ServerSecurityFlags, log: (line: str
   if (authorized.size === 0) {
     throw invalid("--allow", "at least one source key (--allow FINGERPRINT=TARGET, or an allow file)", "none");
   }
-  log(`this receiver's key: ${key.fingerprint}`);
-  return { kind: "tls", key, authorized, limits };
+  return authorized;
 }
 
 export async function clientSecurity(flags: ClientSecurityFlags, log: (line: string) => void): Promise<ClientSecurity> {
@@ -124,5 +130,6 @@ export async function clientSecurity(flags: ClientSecurityFlags, log: (line: str
     key: await loadHostKey(flags.keyDir),
     knownHosts: flags.knownHosts ?? join(flags.keyDir, "known_hosts"),
     trustNewHost: flags.trustNewHost ?? false,
+    announce: log,
   };
 }

@@ -1,15 +1,32 @@
 import type { Command } from "commander";
 import { BlockferryError } from "../errors.js";
+import { defaultCacheDir } from "../job/digest-caches.js";
+import { type HistoryEntry, readHistory, sourceHistoryPath, targetHistoryPath } from "../job/history.js";
 import { type TargetStatus, targetStatus } from "../job/status.js";
 import { DEFAULT_STATE_DIR } from "../job/targets.js";
-import { jsonText, printable } from "../printable.js";
-import { formatBytes, parseDuration } from "../units.js";
+import { jsonText } from "../printable.js";
+import { parseDuration } from "../units.js";
+import { invalid } from "../validate.js";
+import { EXIT, exitCodeFor } from "./exit-codes.js";
+import { prometheusText, writeMetricsFile } from "./metrics.js";
 import { stderrLog } from "./receiver-options.js";
+import { reportFacts } from "./report-facts.js";
+import { describeStatus } from "./status-describe.js";
+import { describeHistory } from "./status-history.js";
+import { judge } from "./status-judge.js";
+import { statusGauges } from "./status-metrics.js";
+import { NAGIOS, nagiosLine, nagiosText } from "./status-nagios.js";
 
 interface StatusFlags {
   stateDir: string;
+  cacheDir: string;
   maxAge?: string;
+  warnAge?: string;
   json?: boolean;
+  nagios?: boolean;
+  prometheus?: boolean;
+  metricsFile?: string;
+  history?: string | true;
 }
 
 /** `blockferry status TARGET`: the secondary's view of its copy, for people and for monitoring. */
@@ -17,111 +34,103 @@ export function registerStatus(program: Command): void {
   program
     .command("status")
     .description("show the last sync of a target copy; exit non-zero if it is incomplete or older than --max-age")
-    .argument("<target>", "the target's block device or image file, on this (the receiving) host")
+    .argument("[targets...]", "the target's block device or image file, on this (the receiving) host")
     .option("--state-dir <dir>", "where block devices' state files live", DEFAULT_STATE_DIR)
-    .option("--max-age <duration>", "exit 19 if the last completed sync is older than this (e.g. 26h)")
+    .option("--max-age <duration>", "exit 19 (--nagios: CRITICAL) if the last completed sync is older (e.g. 26h)")
+    .option("--warn-age <duration>", "--nagios: WARNING if the last completed sync is older than this (e.g. 25h)")
     .option("--json", "print JSON on stdout")
-    .action(async (target: string, flags: StatusFlags) => {
+    .option("--nagios", "one line and exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (a Nagios/Icinga plugin)")
+    .option("--prometheus", "Prometheus text format on stdout (or --metrics-file), one series per TARGET")
+    .option("--metrics-file <path>", "--prometheus: write to PATH (a temporary file renamed into place)")
+    .option(
+      "--history [n]",
+      "the last N syncs (default 20) served into TARGET, or with no TARGET run by this host as a source",
+    )
+    .option("--cache-dir <dir>", "--history with no TARGET: the source's cache directory", defaultCacheDir())
+    .action(async (targets: string[], flags: StatusFlags) => {
       const maxAgeMs = flags.maxAge === undefined ? undefined : parseDuration("--max-age", flags.maxAge);
+      const warnAgeMs = flags.warnAge === undefined ? undefined : parseDuration("--warn-age", flags.warnAge);
+      if (flags.history !== undefined) return showHistory(targets, flags);
+      if (flags.prometheus) return showMetrics(targets, flags, maxAgeMs);
+      if (targets.length !== 1) {
+        throw invalid("TARGET", "one target (several only with --prometheus)", `${targets.length}`);
+      }
+      const target = targets[0] as string;
+      if (flags.nagios) return showNagios(target, flags.stateDir, { warnAgeMs, maxAgeMs });
       const status = await targetStatus(target, flags.stateDir, stderrLog).catch((e: unknown) => {
         // Monitoring reads stdout: a status it cannot take is still one line of JSON.
         if (flags.json && e instanceof BlockferryError) {
-          process.stdout.write(`${jsonText({ target, ok: false, code: e.code, problem: e.message })}\n`);
+          const facts = reportFacts(exitCodeFor(e.code));
+          process.stdout.write(`${jsonText({ ...facts, target, ok: false, code: e.code, problem: e.message })}\n`);
         }
         throw e;
       });
       const problem = judge(status, maxAgeMs);
       if (flags.json) {
-        process.stdout.write(`${jsonText({ ...status, ok: problem === undefined, problem: problem?.message })}\n`);
+        const facts = reportFacts(problem === undefined ? EXIT.ok : exitCodeFor(problem.code));
+        process.stdout.write(
+          `${jsonText({ ...facts, ...status, ok: problem === undefined, problem: problem?.message })}\n`,
+        );
       } else {
-        process.stdout.write(describe(status));
+        process.stdout.write(describeStatus(status));
       }
       if (problem !== undefined) throw problem;
     });
 }
 
-/**
- * Why no usable standby is here, if none is: the copy itself must be
- * complete, verified and unwritten since, or a good copy kept while a later
- * sync writes it (`blockferry promote` restores it), or the copy promoted.
- */
-function judge(s: TargetStatus, maxAgeMs: number | undefined): BlockferryError | undefined {
-  if (s.promotedAt !== undefined) return undefined; // the primary now: a sync into it is refused
-  const main = mainProblem(s);
-  if (main !== undefined && s.good === undefined) {
-    const lost = s.lostGood === undefined ? "" : `; the kept good copy was lost at ${s.lostGood.at}: ${s.lostGood.why}`;
-    return new BlockferryError("E_INCOMPLETE", `${s.target}: ${main}${lost}`);
+/** --nagios: the exit code is the plugin's, whatever happened. */
+async function showNagios(target: string, stateDir: string, t: Parameters<typeof nagiosLine>[1]): Promise<void> {
+  try {
+    const { state, line } = nagiosLine(await targetStatus(target, stateDir, () => {}), t);
+    process.stdout.write(`${line}\n`);
+    process.exitCode = state;
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    process.stdout.write(`${nagiosText(NAGIOS.unknown, `status not taken: ${why}`)}\n`);
+    process.exitCode = NAGIOS.unknown;
   }
-  const usable = main === undefined ? s.ageSeconds : ageOf(s.good?.lastSync);
-  if (maxAgeMs !== undefined && (usable ?? Number.POSITIVE_INFINITY) * 1000 > maxAgeMs) {
-    return new BlockferryError(
-      "E_STALE",
-      `${s.target}: the last completed sync is ${hours(usable ?? 0)} old, more than --max-age ${maxAgeMs / 3_600_000} h`,
-    );
-  }
-  return undefined;
 }
 
-/** Why the copy itself (not a kept one) cannot be relied on. */
-function mainProblem(s: TargetStatus): string | undefined {
-  if (!s.complete) {
-    const why =
-      s.runningPid !== undefined
-        ? `a sync is running now (receiver pid ${s.runningPid})`
-        : s.lastSync === undefined
-          ? "the first copy has not completed"
-          : "a sync started and did not complete";
-    return `incomplete: ${why}; do not fail over to it`;
+/** --prometheus: a target whose status cannot be taken still has its status code. */
+async function showMetrics(targets: string[], flags: StatusFlags, maxAgeMs: number | undefined): Promise<void> {
+  if (targets.length === 0) throw invalid("TARGET", "one or more targets for --prometheus", "none");
+  const rows: Array<{ status: TargetStatus; history: HistoryEntry[] }> = [];
+  const failed: Array<{ target: string; code: number }> = [];
+  for (const target of targets) {
+    try {
+      const status = await targetStatus(target, flags.stateDir, stderrLog);
+      const history = status.stateFile === undefined ? [] : await readHistory(targetHistoryPath(status.stateFile), 50);
+      rows.push({ status, history });
+    } catch (e) {
+      if (!(e instanceof BlockferryError)) throw e;
+      stderrLog(e.message);
+      failed.push({ target, code: exitCodeFor(e.code) });
+    }
   }
-  if (s.writtenSince === "unrecorded") {
-    return "its state records no change stamp, so nothing shows the volume is still the copy that was verified; sync it again";
-  }
-  if (s.writtenSince === "yes") {
-    return "written since the last sync (mounted read-write, or changed outside blockferry): no longer the verified copy";
-  }
-  return undefined;
+  const gauges = statusGauges(rows, maxAgeMs);
+  const code = gauges.find((g) => g.name === "blockferry_target_status_code");
+  for (const f of failed) code?.samples.push({ labels: { target: f.target }, value: f.code });
+  const text = prometheusText(gauges);
+  if (flags.metricsFile !== undefined) await writeMetricsFile(flags.metricsFile, text);
+  else process.stdout.write(text);
 }
 
-function ageOf(sync: TargetStatus["lastSync"]): number | undefined {
-  return sync === undefined ? undefined : (Date.now() - Date.parse(sync.at)) / 1000;
-}
-
-function hours(seconds: number): string {
-  return `${(seconds / 3600).toFixed(1)} h`;
-}
-
-function describe(s: TargetStatus): string {
-  const lines = [
-    `${s.target}: ${headline(s)}, generation ${s.generation}` + (s.stateFile ? ` (state ${s.stateFile})` : ""),
-  ];
-  if (s.promotedAt !== undefined) {
-    lines.push(
-      `  promoted at ${s.promotedAt}: it serves as the primary; syncs into it are refused (exit 22) unless --force`,
-    );
+/** --history: the target's (receiver) or with no target this host's as a source. */
+async function showHistory(targets: string[], flags: StatusFlags): Promise<void> {
+  const limit = flags.history === true || flags.history === undefined ? 20 : Number(flags.history);
+  if (!Number.isSafeInteger(limit) || limit < 1)
+    throw invalid("--history", "a whole number of entries", `${flags.history}`);
+  if (targets.length > 1) throw invalid("TARGET", "at most one target with --history", `${targets.length}`);
+  const target = targets[0];
+  let path = sourceHistoryPath(flags.cacheDir);
+  if (target !== undefined) {
+    const status = await targetStatus(target, flags.stateDir, stderrLog);
+    path = targetHistoryPath(status.stateFile ?? "");
   }
-  const l = s.lastSync;
-  if (l !== undefined) {
-    const how = l.mode === "copy" ? "full copy" : l.mode === "cached" ? "delta (digest cache)" : "delta";
-    lines.push(
-      `  last completed sync: ${l.at} (${hours(s.ageSeconds ?? 0)} ago), generation ${l.generation}, from ${l.sourceId}`,
-      `  ${how} in ${l.seconds.toFixed(1)} s, ${formatBytes(l.bytesIn)} received, ${formatBytes(l.bytesOut)} sent back, ` +
-        (l.reread ? "re-read from disk and checked" : "checked against the source's fingerprint"),
-    );
+  const entries = await readHistory(path, limit);
+  if (flags.json) {
+    process.stdout.write(`${jsonText({ ...reportFacts(EXIT.ok), history: path, entries })}\n`);
+  } else {
+    process.stdout.write(describeHistory(path, entries, target === undefined));
   }
-  const g = s.good;
-  if (g !== undefined) {
-    const from = g.lastSync === undefined ? "" : `, synced ${g.lastSync.at} from ${g.lastSync.sourceId}`;
-    const use = mainProblem(s) === undefined ? "" : "; this is the good copy: `blockferry promote` makes it the volume";
-    lines.push(`  kept good copy: generation ${g.generation}${from}, ${g.method} at ${g.where}${use}`);
-  }
-  if (s.lostGood !== undefined) lines.push(`  LOST a kept good copy at ${s.lostGood.at}: ${s.lostGood.why}`);
-  for (const d of s.dirs)
-    lines.push(`  directory ${d.path}: ${d.entries} entries, ${formatBytes(d.bytes)}, placed ${d.at}`);
-  return `${lines.map(printable).join("\n")}\n`;
-}
-
-function headline(s: TargetStatus): string {
-  if (s.promotedAt !== undefined) return "PROMOTED (the primary now)";
-  if (!s.complete) return s.runningPid !== undefined ? "INCOMPLETE, a sync is running" : "INCOMPLETE";
-  return s.writtenSince === "yes" ? "WRITTEN SINCE its last sync" : "complete and verified";
 }

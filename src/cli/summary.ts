@@ -79,6 +79,12 @@ export function describeSummary(s: SyncSummary): string {
     `${s.mode === "delta" ? "synced" : "copied"} ${formatBytes(s.bytes.total)}${snapshot} in ${formatDuration(s.seconds)} (${formatRate(s.throughput)})${resumed}: ` +
     `read ${formatBytes(s.bytes.read)}, sent ${formatBytes(s.bytes.wire)}, zero ${formatBytes(s.bytes.zero)}${delta}; ` +
     `seconds reading ${t.reading.toFixed(1)}, hashing ${t.hashing.toFixed(1)}, waiting ${t.waiting.toFixed(1)}, target writing ${t.targetWriting.toFixed(1)}; ` +
-    `${s.digestsFrom === "cache" ? "verified against the target's record (it read nothing)" : "verified"}, fingerprint ${s.fingerprint}${dirs}`
+    `${verifiedHow(s)}, fingerprint ${s.fingerprint}${dirs}`
   );
+}
+
+/** How the copy was checked: re-read by the target (--verify), or against its record when it read nothing. */
+function verifiedHow(s: SyncSummary): string {
+  if (s.bytes.targetRead > 0 && s.digestsFrom === "cache") return "verified, the target re-reading its copy";
+  return s.digestsFrom === "cache" ? "verified against the target's record (it read nothing)" : "verified";
 }

@@ -5,21 +5,26 @@ import type { DirSpec } from "../engine/dir-transfer.js";
 import { TransferStats } from "../engine/stats.js";
 import { BlockferryError } from "../errors.js";
 import { defaultCacheDir } from "../job/digest-caches.js";
+import type { HistoryEntry } from "../job/history.js";
 import { type KeepGood, parseKeepGood } from "../job/keep-good.js";
 import { runNightly } from "../job/nightly.js";
 import { DEFAULT_STATE_DIR } from "../job/targets.js";
 import { jsonText } from "../printable.js";
 import { MAX_DIRS } from "../protocol/messages.js";
-import { parseDestination } from "../transport/destination.js";
+import { parseDestination, parseSshSpec } from "../transport/destination.js";
 import { parseDuration } from "../units.js";
 import { invalid } from "../validate.js";
 import { snapshotSizeArgs } from "../volume/lvm.js";
+import { EXIT, exitCodeFor } from "./exit-codes.js";
 import { abortOnSignals } from "./interrupt.js";
 import { Progress, progressMode } from "./progress.js";
 import { stderrLog } from "./receiver-options.js";
+import { reportFacts } from "./report-facts.js";
 import { addClientSecurityOptions, type ClientSecurityFlags, clientSecurity } from "./security-options.js";
 import { sourceSettings } from "./source-settings.js";
 import { describeSummary, type SyncSummary, summarize } from "./summary.js";
+import { groupSyncHelp } from "./sync-help.js";
+import { recordSync, syncEntry, writeSyncMetrics } from "./sync-record.js";
 
 export const DEFAULT_BLOCK_SIZE = 64 * 1024;
 
@@ -52,6 +57,7 @@ export interface SyncFlags extends ClientSecurityFlags {
   hookTimeout: string;
   withDir: string[];
   allowLive?: boolean;
+  metricsFile?: string;
 }
 
 /** The arguments and options of `sync`; `run` reads them too, as the keys a job file may hold. */
@@ -71,10 +77,13 @@ export function defineSync(command: Command): Command {
       "pieces of changed blocks compared again, sending only those that differ; 0: off",
       "4K",
     )
-    .option("--bwlimit <rate>", "at most this many bytes per second on the wire, e.g. 50M")
+    .option(
+      "--bwlimit <rate>",
+      "at most this many bytes per second on the wire: 50M or 50MiB (MiB/s), 50MB (10^6 bytes/s)",
+    )
     .option(
       "--read-limit <rate>",
-      "at most this many bytes per second read from the source's disk, e.g. 100M (a delta reads it all, sends little)",
+      "at most this many bytes per second read from the source's disk, as --bwlimit (a delta reads it all, sends little)",
     )
     .option("--verify", "the target re-reads the copy from disk (O_DIRECT) before confirming it")
     .option("--dry-run", "compare and report how many blocks and bytes would be sent; write nothing")
@@ -83,6 +92,10 @@ export function defineSync(command: Command): Command {
       "overwrite a target written since its last sync (a failed-over standby) or promoted: what it holds is lost",
     )
     .option("--json", "print a JSON summary on stdout")
+    .option(
+      "--metrics-file <path>",
+      "write Prometheus metrics of the sync to PATH (node_exporter's textfile collector: *.prom, renamed into place)",
+    )
     .option("-q, --quiet", "no progress, no summary on stderr (for cron)")
     .option("--create", "local DEST: create the image file if missing")
     .option(
@@ -123,8 +136,13 @@ export function defineSync(command: Command): Command {
 
 /** `blockferry sync SOURCE DEST`: copy a volume to a local path or a receiver. */
 export function registerSync(program: Command): void {
-  defineSync(program.command("sync")).action(async (source: string, dest: string, flags: SyncFlags) => {
-    await syncWithFlags(source, dest, flags, abortOnSignals(stderrLog), stderrLog);
+  groupSyncHelp(defineSync(program.command("sync"))).action(async (source: string, dest: string, flags: SyncFlags) => {
+    const entries: HistoryEntry[] = [];
+    try {
+      await syncWithFlags(source, dest, flags, abortOnSignals(stderrLog), stderrLog, true, { entries });
+    } finally {
+      if (flags.metricsFile !== undefined) await writeSyncMetrics(flags.metricsFile, entries, flags.cacheDir);
+    }
   });
 }
 
@@ -139,14 +157,23 @@ export async function syncWithFlags(
   signal: AbortSignal,
   log: (line: string) => void,
   showProgress = true,
+  record: { job?: string; entries?: HistoryEntry[] } = {},
 ): Promise<SyncSummary> {
-  const { settings, destination, snapshot, hookTimeoutMs, dirs } = checkSyncFlags(dest, flags);
+  const { settings, destination, snapshot, hookTimeoutMs, dirs } = checkSyncFlags(dest, flags, source);
   // Before any hook, snapshot or copy: a directory that is not there would only fail after all of them.
   for (const dir of dirs) await statRoot(dir.source);
   const stats = new TransferStats();
   const quietLog = flags.quiet ? () => {} : log;
   const progress = new Progress(stats, "sync", showProgress ? progressMode(flags.quiet ?? false) : "quiet");
   progress.start();
+  const dryRun = flags.dryRun ?? false;
+  // A dry run writes nothing, and leaves no history either.
+  const remember = async (result: { summary: SyncSummary } | { error: unknown }) => {
+    if (dryRun) return;
+    const entry = syncEntry({ source, destination: dest, job: record.job }, stats, result);
+    record.entries?.push(entry);
+    await recordSync(flags.cacheDir, entry, log);
+  };
   try {
     const outcome = await runNightly({
       source,
@@ -161,7 +188,8 @@ export async function syncWithFlags(
       stateDir: flags.stateDir,
       cacheDir: flags.cacheDir,
       readCache: flags.cache && !flags.paranoid,
-      security: () => clientSecurity(flags, quietLog),
+      // Not quietLog: a newly pinned receiver key is always said.
+      security: () => clientSecurity(flags, log),
       ssh: { rsh: flags.rsh, remotePath: flags.remotePath },
       stats,
       log: quietLog,
@@ -178,16 +206,19 @@ export async function syncWithFlags(
       signal,
     });
     progress.stop();
-    const summary = summarize(source, dest, outcome, stats, flags.dryRun ?? false, settings.blockSize);
-    if (flags.json) process.stdout.write(`${jsonText(summary)}\n`);
+    const summary = summarize(source, dest, outcome, stats, dryRun, settings.blockSize);
+    await remember({ summary });
+    if (flags.json) process.stdout.write(`${jsonText({ ...reportFacts(EXIT.ok), ...summary })}\n`);
     if (!flags.quiet) log(describeSummary(summary));
     return summary;
   } catch (e) {
     progress.stop();
+    await remember({ error: e });
     if (flags.json) {
       const code = e instanceof BlockferryError ? e.code : "E_INTERNAL";
+      const facts = reportFacts(exitCodeFor(code));
       process.stdout.write(
-        `${jsonText({ ok: false, source, destination: dest, code, message: (e as Error).message })}\n`,
+        `${jsonText({ ...facts, ok: false, source, destination: dest, code, message: (e as Error).message })}\n`,
       );
     }
     throw e;
@@ -195,7 +226,8 @@ export async function syncWithFlags(
 }
 
 /** Every value `sync` takes, checked before anything runs (also by `run --check`, for each job). */
-export function checkSyncFlags(dest: string, flags: SyncFlags) {
+export function checkSyncFlags(dest: string, flags: SyncFlags, source?: string) {
+  if (source !== undefined) parseSshSpec(source, "SOURCE"); // a URL as SOURCE: refused now, not after the hooks
   const settings = sourceSettings(flags);
   const destination = parseDestination(dest);
   const snapshot = flags.snapshot;

@@ -15,7 +15,7 @@ import { receiveOne } from "./receive.js";
 import { checkReceiverSetup } from "./receiver-setup.js";
 import { sendArgs } from "./source-setup.js";
 import type { SyncJobOptions, SyncOutcome } from "./sync-types.js";
-import { localTargetName, targetMap } from "./targets.js";
+import { checkLocalDirectory, localTargetName, targetMap } from "./targets.js";
 
 export async function pullOverSsh(from: { host: string; path: string }, o: SyncJobOptions): Promise<SyncOutcome> {
   const dest = o.destination;
@@ -29,7 +29,8 @@ export async function pullOverSsh(from: { host: string; path: string }, o: SyncJ
   const args = ["send", "--stdio", "--target-name", name, "--cache-key", cacheKey, ...sendArgs(o), from.path];
   const keepGood = o.keepGood === undefined ? undefined : new Map([[name, o.keepGood]]);
   const targets = targetMap([{ name, path: dest.path }]);
-  const config = { targets, create: o.create, stateDir: o.stateDir, keepGood, log: o.log };
+  const config = { targets, create: o.create, stateDir: o.stateDir, keepGood, log: o.log, forSync: true };
+  await checkLocalDirectory(dest.path);
   await checkReceiverSetup(config);
   const target = await withRemote(from.host, args, o.ssh, o.log, async (stream) => {
     const release = destroyOnAbort(o.signal, stream);

@@ -20,7 +20,7 @@ import { receiveOne } from "./receive.js";
 import { checkReceiverSetup } from "./receiver-setup.js";
 import { openSource, sourceIdOf, sourceOptions } from "./source-setup.js";
 import type { SyncJobOptions, SyncOutcome } from "./sync-types.js";
-import { localTargetName, targetMap } from "./targets.js";
+import { checkLocalDirectory, localTargetName, targetMap } from "./targets.js";
 
 type Common = Omit<SourceOptions, "channel" | "targetName">;
 
@@ -74,7 +74,8 @@ async function toLocal(path: string, o: SyncJobOptions, common: Common): Promise
   const targets = targetMap([{ name, path }]);
   const allowDirs = (o.dirs ?? []).map((d) => ({ name, dir: d.dest }));
   const keepGood = o.keepGood === undefined ? undefined : new Map([[name, o.keepGood]]);
-  const config = { targets, create: o.create, stateDir: o.stateDir, allowDirs, keepGood, log: o.log };
+  const config = { targets, create: o.create, stateDir: o.stateDir, allowDirs, keepGood, log: o.log, forSync: true };
+  await checkLocalDirectory(path);
   await checkReceiverSetup(config);
   const target = receiveOne(pair.b, config, new TransferStats());
   const source = runSource({ ...common, channel: new FrameChannel(pair.a), targetName: name });

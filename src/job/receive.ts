@@ -5,9 +5,11 @@ import { tellPeer } from "../engine/peer.js";
 import { TransferStats } from "../engine/stats.js";
 import { type ProbeResult, runTarget, type TargetResult } from "../engine/target.js";
 import { BlockferryError } from "../errors.js";
+import { quoted } from "../printable.js";
 import { FrameChannel } from "../protocol/frames.js";
 import { listenSecure, type OnPeer, type ServerSecurity, type TellRefused } from "../transport/secure.js";
 import type { Endpoint } from "../transport/tcp.js";
+import { recordServed } from "./served-history.js";
 import { type ReceiverConfig, receiverResolver } from "./targets.js";
 
 /** Receives one copy over `stream`; `authorize` throws for a target this peer may not write. */
@@ -21,13 +23,29 @@ export async function receiveOne(
   return runTarget({
     channel: new FrameChannel(stream),
     resolve: async (hello) => {
-      authorize(hello.targetName);
+      authorizeTarget(config, authorize, hello.targetName);
       return resolver(hello);
     },
     stats,
     log: config.log,
     checkpointBytes: config.checkpointBytes,
   });
+}
+
+/**
+ * A name this receiver has no target for is unknown (E_UNKNOWN_TARGET), and
+ * the peer hears the names its key may write; a target it has but this key
+ * may not write is refused (E_AUTH). Neither lists a target the key may not write.
+ */
+export function authorizeTarget(config: ReceiverConfig, authorize: (target: string) => void, name: string): void {
+  if (!config.targets.has(name)) {
+    const mine = [...config.targets.keys()].filter(allows(authorize));
+    throw new BlockferryError(
+      "E_UNKNOWN_TARGET",
+      `no target named ${quoted(name)} here; this key may write: ${mine.length === 0 ? "(none)" : mine.join(", ")}`,
+    );
+  }
+  authorize(name);
 }
 
 /** A peer that proved a key not allowed here hears why (ERROR), then the connection ends. */
@@ -72,7 +90,7 @@ export async function serve(at: Endpoint, config: ReceiverConfig, security: Serv
       channel: new FrameChannel(socket),
       resolve: async (hello) => {
         const name = hello.targetName;
-        authorize(name); // before the name is looked up: a peer learns nothing of targets it may not write
+        authorizeTarget(config, authorize, name); // a peer hears only of the targets it may write
         const deadline = Date.now() + CLAIM_WAIT_MS;
         for (let held = busy.get(name); held !== undefined; held = busy.get(name)) {
           const left = deadline - Date.now();
@@ -87,7 +105,8 @@ export async function serve(at: Endpoint, config: ReceiverConfig, security: Serv
       log: (line) => config.log(`${peer}: ${line}`),
       checkpointBytes: config.checkpointBytes,
     })
-      .then((r) => {
+      .then(async (r) => {
+        await recordServed(config, claimed, peer, stats, r);
         const mb = stats.wireBytes / 1e6 / Math.max(stats.elapsedSeconds(), 1e-3);
         config.log(
           r.mode === "probe"
@@ -95,9 +114,10 @@ export async function serve(at: Endpoint, config: ReceiverConfig, security: Serv
             : `${peer}: ${r.target} complete and verified, fingerprint ${r.fingerprint} (${mb.toFixed(0)} MB/s)`,
         );
       })
-      .catch((e: unknown) => {
+      .catch(async (e: unknown) => {
         const why = e instanceof BlockferryError ? `${e.code}: ${e.message}` : String(e);
         config.log(`${peer}: refused or failed: ${why}`);
+        await recordServed(config, claimed, peer, stats, { error: e });
       })
       .finally(() => {
         if (claimed !== undefined) busy.delete(claimed);

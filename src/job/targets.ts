@@ -46,6 +46,11 @@ export interface ReceiverConfig {
   targets: Map<string, TargetConfig>;
   /** Create a missing image file (otherwise a missing target is refused). */
   create: boolean;
+  /**
+   * The receiving end of one `blockferry sync` (local, or over ssh): its user
+   * named a path, not a target (the name is internal), and passes `sync --create`.
+   */
+  forSync?: boolean | undefined;
   /** Where block devices' state files live. */
   stateDir: string;
   /** --with-dir: where sources that write a target may place directories (none: refused). */
@@ -116,14 +121,20 @@ export function receiverResolver(
     // A probe (`blockferry bench --to`) reads only: it never creates or opens for writing.
     const probe = hello.flags.probe;
     if (!exists && (!config.create || probe)) {
-      throw new BlockferryError("E_NOT_FOUND", `target "${target.name}": ${target.path} does not exist`);
+      throw new BlockferryError(
+        "E_NOT_FOUND",
+        config.forSync
+          ? `DEST ${quoted(target.path)} does not exist; pass --create to create it as an image file`
+          : `target "${target.name}": ${quoted(target.path)} does not exist; start the receiver with --create to create image files`,
+      );
     }
     const volume = await openVolume(target.path, { write: !probe, create: config.create && !probe });
     const state = new FileStateStore(await statePath(target, config.stateDir), config.log);
     const identity = await volumeIdentity(target.path, volume.size);
     const stamp = (seal?: boolean) => changeStamp(target.path, seal);
     const written = (recorded: string | undefined) => writtenSince(target.path, recorded);
-    const describe = `${target.name} (${target.path})`;
+    // The receiving end of a sync names the path its user gave; its target name is internal.
+    const describe = config.forSync ? target.path : `${target.name} (${target.path})`;
     const keeper = keeperFor(target, config, volume.info.isBlockDevice);
     return { volume, state, identity, stamp, writtenSince: written, checkDir, describe, keeper, created: !exists };
   };
@@ -226,5 +237,17 @@ export async function checkDirAllowed(dest: string, target: string, config: Rece
         `--with-dir: ${quoted(real)} holds ${path}, which blockferry keeps; refused`,
       );
     }
+  }
+}
+
+/** A local DEST's directory must exist (blockferry creates an image file, never directories). */
+export async function checkLocalDirectory(path: string): Promise<void> {
+  const dir = dirname(resolve(path));
+  const info = await stat(dir).catch(() => undefined);
+  if (!info?.isDirectory()) {
+    throw new BlockferryError(
+      "E_NOT_FOUND",
+      `DEST ${quoted(path)}: the directory ${quoted(dir)} does not exist (blockferry creates an image file with --create, never its directory)`,
+    );
   }
 }

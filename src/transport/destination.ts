@@ -36,6 +36,7 @@ export function parseDestination(spec: string): Destination {
  * slash names a host), or undefined for anything else.
  */
 export function parseSshSpec(spec: string, what: string): { host: string; path: string } | undefined {
+  refuseUrl(spec, what);
   const ssh = /^((?:[^@/:\s]+@)?(?:\[[^\]]+\]|[^@/:\s[\]]+)):(\/.*)$/.exec(spec);
   if (!ssh) return undefined;
   const host = (ssh[1] as string).replace(/\[|\]/g, "");
@@ -45,4 +46,30 @@ export function parseSshSpec(spec: string, what: string): { host: string; path: 
     throw invalid(what, "[USER@]HOST:/PATH with USER and HOST of letters, digits, '.', '_', '-' (not first)", spec);
   }
   return { host, path: ssh[2] as string };
+}
+
+/**
+ * "SCHEME://..." is never "host:path" for ssh (it would ssh to a host named
+ * "tcp"): tcp:// only as a destination, any other scheme a mistake, each with
+ * the way out.
+ */
+function refuseUrl(spec: string, what: string): void {
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(spec)?.[1];
+  if (scheme === undefined || (scheme === "tcp" && what === "DEST")) return;
+  if (scheme === "tcp") {
+    throw invalid(
+      what,
+      "a block device or image file here, or [USER@]HOST:/PATH (read over ssh); tcp://HOST:PORT/NAME is only a destination " +
+        "(a `blockferry serve` receives, it never sends); did you swap SOURCE and DEST? To copy from that host, run " +
+        "`blockferry sync` there with this host as its destination",
+      spec,
+    );
+  }
+  const rest = spec.slice(scheme.length + 3);
+  const hint = scheme === "ssh" ? `[USER@]HOST:/PATH (no ssh://)` : `tcp://${rest}`;
+  throw invalid(
+    what,
+    `a local path, tcp://HOST:PORT/TARGET-NAME or [USER@]HOST:/PATH; "${scheme}://" is no scheme blockferry knows (did you mean ${hint}?)`,
+    spec,
+  );
 }

@@ -26,7 +26,14 @@ import { connectTcp, type Endpoint, listenTcp } from "./tcp.js";
 import { acceptTls, connectTls, serverContext } from "./tls.js";
 
 export type ClientSecurity =
-  | { kind: "tls"; key: HostKey; knownHosts: string; trustNewHost: boolean }
+  | {
+      kind: "tls";
+      key: HostKey;
+      knownHosts: string;
+      trustNewHost: boolean;
+      /** Where a newly pinned receiver key is announced: a security event, said even under --quiet. */
+      announce?: ((line: string) => void) | undefined;
+    }
   | { kind: "plaintext"; secret: Buffer };
 
 /** `limits`: how many connections may wait to authenticate, and for how long (DEFAULT_LIMITS if absent). */
@@ -44,7 +51,7 @@ export async function connectSecure(
   if (security.kind === "tls") {
     const hostPort = `${to.host}:${to.port}`;
     return connectTls(to, security.key, (fingerprint) =>
-      checkKnownHost(security.knownHosts, hostPort, fingerprint, security.trustNewHost, log),
+      checkKnownHost(security.knownHosts, hostPort, fingerprint, security.trustNewHost, security.announce ?? log),
     );
   }
   const socket = await connectTcp(to);

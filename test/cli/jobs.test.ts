@@ -77,10 +77,13 @@ describe("job files", () => {
   });
 
   it("checks the example job file shipped in contrib/", async () => {
+    // Its syntax and values pass; what this machine lacks (the volume, the key) is listed, as on a host not set up yet.
     const r = await run(["run", "--check", join(root, "contrib", "nightly.toml")]);
-    expect(r.stderr).toBe("");
-    expect(r.code).toBe(EXIT.ok);
-    expect(r.stdout).toBe("backuppc: /dev/vg0/backuppc -> tcp://backup2.example.net:7300/pool\n");
+    expect(r.stdout).toMatch(/^backuppc: \/dev\/vg0\/backuppc -> tcp:\/\/backup2\.example\.net:7300\/pool\n/);
+    expect(r.stdout).toMatch(/^ {2}source: .*\/dev\/vg0\/backuppc/m);
+    expect(r.stdout).toMatch(/^ {2}key-dir: /m);
+    expect(r.stdout).not.toMatch(/not valid|unknown key|expected/);
+    expect(r.code).toBe(EXIT.config);
   });
 
   it("runs the jobs named, in parallel when they share nothing, and reports each in one JSON summary", async () => {

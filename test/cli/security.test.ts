@@ -9,6 +9,7 @@ import { run, start, startServer } from "../helpers/cli.js";
 import { writeMixedImage } from "../helpers/engine.js";
 import { scratchDir, sha256 } from "../helpers/files.js";
 import { seededBytes, testSeed } from "../helpers/random.js";
+import { waitFor } from "../helpers/wait.js";
 
 // Receivers started here give up on a stalled TLS handshake after 1 s instead of 10.
 process.env.BLOCKFERRY_HANDSHAKE_MS = "1000";
@@ -18,14 +19,6 @@ afterAll(() => {
   for (const s of servers) s.child.kill("SIGKILL");
   scratch.remove();
 });
-
-async function waitFor(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** Keys for a receiver and two sources; the receiver lets `allowed` write "backup" only. */
 async function setUp(name: string) {

@@ -1,5 +1,5 @@
 import type { ChildProcess } from "node:child_process";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { EXIT } from "../../src/cli/exit-codes.js";
@@ -46,7 +46,7 @@ describe("blockferry sync over TCP", () => {
     const unknown = await run(["sync", "--json", source, `tcp://127.0.0.1:${server.port}/other`]);
     expect(unknown.code).toBe(EXIT.unknownTarget);
     expect(JSON.parse(unknown.stdout)).toMatchObject({ ok: false, code: "E_UNKNOWN_TARGET" });
-    expect(unknown.stderr).toMatch(/no target named "other" here; this receiver writes: backup/);
+    expect(unknown.stderr).toMatch(/no target named "other" here; this key may write: backup/);
     expect(sha256(target)).toBe(before);
     await waitFor(() => /refused or failed: E_UNKNOWN_TARGET/.test(server.log()), "the refusal in the log");
   });
@@ -66,6 +66,31 @@ describe("blockferry sync over TCP", () => {
     }
   });
 
+  it("refuses tcp:// as SOURCE and a scheme it does not know, saying why, without trying ssh", async () => {
+    const source = join(scratch.dir, "url.img");
+    writeMixedImage(source, 1024 * 1024, 23);
+    const local = join(scratch.dir, "url-copy.img");
+    const swapped = await run(["sync", "--create", "tcp://127.0.0.1:7300/pool", local]);
+    expect(swapped.code).toBe(EXIT.usage);
+    expect(swapped.stderr).toMatch(
+      /SOURCE: .*tcp:\/\/HOST:PORT\/NAME is only a destination.*did you swap SOURCE and DEST\?/,
+    );
+    expect(swapped.stderr).not.toMatch(/ssh: |Could not resolve/); // no ssh was started
+    for (const [dest, hint] of [
+      [
+        "tpc://127.0.0.1:7300/pool",
+        /"tpc:\/\/" is no scheme blockferry knows \(did you mean tcp:\/\/127\.0\.0\.1:7300\/pool\?\)/,
+      ],
+      ["ssh://host/x.img", /"ssh:\/\/" is no scheme .*\[USER@\]HOST:\/PATH/],
+    ] as const) {
+      const r = await run(["sync", source, dest]);
+      expect(r.code, r.stderr).toBe(EXIT.usage);
+      expect(r.stderr).toMatch(hint);
+      expect(r.stderr).not.toMatch(/ssh: |Could not resolve/);
+    }
+    expect(existsSync(local)).toBe(false);
+  });
+
   it("refuses a missing target, and leaves nothing behind", async () => {
     const source = join(scratch.dir, "m.img");
     writeMixedImage(source, 1024 * 1024, 22);
@@ -74,9 +99,16 @@ describe("blockferry sync over TCP", () => {
     servers.push(server);
     const r = await run(["sync", source, `tcp://127.0.0.1:${server.port}/backup`]);
     expect(r.code).toBe(EXIT.notFound);
-    expect(r.stderr).toMatch(/missing\.img does not exist/);
+    expect(r.stderr).toMatch(/target "backup": ".*missing\.img" does not exist; start the receiver with --create/);
     const local = await run(["sync", source, missing]);
     expect(local.code).toBe(EXIT.notFound);
+    // The path as given and the way out; never the internal name of a local target (local_...).
+    expect(local.stderr).toMatch(/DEST ".*missing\.img" does not exist; pass --create to create it/);
+    expect(local.stderr).not.toMatch(/local[_-]/);
+    const nowhere = await run(["sync", "--create", source, join(scratch.dir, "no-dir", "x.img")]);
+    expect(nowhere.code).toBe(EXIT.notFound);
+    expect(nowhere.stderr).toMatch(/the directory ".*no-dir" does not exist/);
+    expect(nowhere.stderr).not.toMatch(/local[_-]/);
     expect(() => readFileSync(missing)).toThrow();
   });
 

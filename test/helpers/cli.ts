@@ -88,3 +88,12 @@ export async function startServer(
   appendFileSync(join(keyDir, "known_hosts"), `${host}:${port} ${hostKey.fingerprint}\n`);
   return { child, port, log: () => log };
 }
+
+/** A list of the file's servers, each killed (SIGKILL) once its tests are done. */
+export function serversKilledAfterAll(): Array<{ child: ChildProcess }> {
+  const servers: Array<{ child: ChildProcess }> = [];
+  afterAll(() => {
+    for (const s of servers) s.child.kill("SIGKILL");
+  });
+  return servers;
+}
