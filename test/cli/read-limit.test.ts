@@ -8,6 +8,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { EXIT } from "../../src/cli/exit-codes.js";
+import { BATCH_BYTES } from "../../src/engine/volume-reader.js";
 import { sendArgs } from "../../src/job/source-setup.js";
 import { run, startServer } from "../helpers/cli.js";
 import { scratchDir, sha256 } from "../helpers/files.js";
@@ -22,13 +23,14 @@ describe("--read-limit", () => {
   it("paces a local sync's reads of the source: all of it read, no faster than the limit", async () => {
     const source = join(scratch.dir, "src.img");
     const target = join(scratch.dir, "dst.img");
-    writeFileSync(source, seededBytes(24 * MiB, testSeed("read limit")));
-    const r = await run(["sync", "--json", "--create", "--read-limit", "4M", source, target]);
+    writeFileSync(source, seededBytes(64 * MiB, testSeed("read limit")));
+    const r = await run(["sync", "--json", "--create", "--read-limit", "8M", source, target]);
     expect(r.code, r.stderr).toBe(EXIT.ok);
     const summary = JSON.parse(r.stdout);
-    expect(summary.bytes.read).toBe(24 * MiB);
-    // 24 MiB at 4 MiB/s, less the limiter's quarter-second burst: at least 5.75 s (unlimited: well under 1 s).
-    expect(summary.seconds).toBeGreaterThanOrEqual(5.7);
+    expect(summary.bytes.read).toBe(64 * MiB);
+    // Each read of a batch (BATCH_BYTES) waits for the bytes before it: 64 MiB at 8 MiB/s in
+    // 16 MiB batches, the last starting after 48 MiB, takes at least 6 s (unlimited: about 1 s).
+    expect(summary.seconds).toBeGreaterThanOrEqual((64 * MiB - BATCH_BYTES) / (8 * MiB));
     expect(sha256(target)).toBe(sha256(source));
   });
 
