@@ -48,8 +48,13 @@ export function registerStatus(program: Command): void {
 function judge(s: TargetStatus, maxAgeMs: number | undefined): BlockferryError | undefined {
   if (s.promotedAt !== undefined) return undefined; // the primary now: a sync into it is refused
   const main = mainProblem(s);
-  if (main !== undefined && s.good === undefined) {
-    const lost = s.lostGood === undefined ? "" : `; the kept good copy was lost at ${s.lostGood.at}: ${s.lostGood.why}`;
+  if (main !== undefined && (s.good === undefined || s.good.lost !== undefined)) {
+    const lost =
+      s.good?.lost !== undefined
+        ? `; the kept good copy ${s.good.where} is LOST: ${s.good.lost}`
+        : s.lostGood === undefined
+          ? ""
+          : `; the kept good copy was lost at ${s.lostGood.at}: ${s.lostGood.why}`;
     return new BlockferryError("E_INCOMPLETE", `${s.target}: ${main}${lost}`);
   }
   const usable = main === undefined ? s.ageSeconds : ageOf(s.good?.lastSync);
@@ -112,7 +117,8 @@ function describe(s: TargetStatus): string {
   if (g !== undefined) {
     const from = g.lastSync === undefined ? "" : `, synced ${g.lastSync.at} from ${g.lastSync.sourceId}`;
     const use = mainProblem(s) === undefined ? "" : "; this is the good copy: `blockferry promote` makes it the volume";
-    lines.push(`  kept good copy: generation ${g.generation}${from}, ${g.method} at ${g.where}${use}`);
+    const state = g.lost === undefined ? use : `, LOST: ${g.lost}`;
+    lines.push(`  kept good copy: generation ${g.generation}${from}, ${g.method} at ${g.where}${state}`);
   }
   if (s.lostGood !== undefined) lines.push(`  LOST a kept good copy at ${s.lostGood.at}: ${s.lostGood.why}`);
   for (const d of s.dirs)
