@@ -72,8 +72,14 @@ export async function dropGoodCopy(opened: OpenedTarget, state: TargetState, log
 export async function checkGoodCopy(opened: OpenedTarget, state: TargetState, log: Log): Promise<boolean> {
   const good = state.good;
   if (good === undefined || opened.keeper === undefined) return false;
-  const why = await opened.keeper.lost(good.where).catch((e: unknown) => `cannot be checked: ${(e as Error).message}`);
+  let checked = true;
+  const why = await opened.keeper.lost(good.where).catch((e: unknown) => {
+    checked = false;
+    return `cannot be checked: ${(e as Error).message}`;
+  });
   if (why === "") return false;
+  // What is left of it (an invalid snapshot) holds nothing of use and takes room: removed, if it is ours.
+  if (checked) await opened.keeper.drop(good.where).catch(() => {});
   log(
     `WARNING: ${opened.describe}: the preserved good copy ${good.where} (generation ${good.record.generation}) is LOST: ${why}; ` +
       "until a sync completes there is no verified copy here",

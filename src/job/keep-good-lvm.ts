@@ -50,7 +50,7 @@ async function targetLv(path: string, what: string, log: Log): Promise<Origin> {
   } catch (e) {
     const why = (e as Error).message.replace(/^source: /, "");
     throw new BlockferryError(
-      (e as BlockferryError).code === "E_UNSUPPORTED" ? "E_UNSUPPORTED" : "E_INVALID_ARG",
+      "E_UNSUPPORTED",
       `${what}: ${quoted(path)} must be an LVM logical volume, which LVM snapshots keep: ${why}`,
       { cause: e },
     );

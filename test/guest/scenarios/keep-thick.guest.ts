@@ -1,8 +1,8 @@
 /**
  * --keep-good lvm on a thick standby LV: its good copy is a classic
  * snapshot, merged back by promote (the story is in ../lib/keep-good.ts).
- * Then a snapshot too small for the night (the default 20%ORIGIN, one 4 MiB
- * extent here, while every block changes): it fills up and is invalid; a
+ * Then a snapshot too small for the night (the default 20%ORIGIN, 8 MiB
+ * here, while all 16 MiB change): it fills up and is invalid; a
  * killed sync's status says the kept copy is LOST (exit 18), promote refuses
  * it, the next sync records it (lostGood); a sync that completes all the
  * same says so too.
@@ -49,9 +49,10 @@ const seed = testSeed("keep-good overflow");
 
 it("a classic good snapshot that fills up during a killed sync: status says LOST (exit 18), promote refuses, the next sync records it", async () => {
   writeSeeded(s, t.data, 0, 16 * MiB, seed); // every block changes: more than the snapshot holds
-  await killedSync(small, 8);
+  await killedSync(small, 12);
   const good = goodLv(t);
-  expect(good).toMatchObject({ origin: "standby", tags: ["blockferry-good"], size: 4 * MiB });
+  // 20%ORIGIN of the most a snapshot of 16 MiB can use, in whole extents: 8 MiB.
+  expect(good).toMatchObject({ origin: "standby", tags: ["blockferry-good"], size: 8 * MiB });
   expect(good?.attr[4]).toBe("I"); // invalid: the kernel dropped it
   const st = status(t);
   expect(st.code).toBe(EXIT.incomplete);
