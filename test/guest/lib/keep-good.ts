@@ -7,9 +7,10 @@
  * primary is then refused; failback is a delta the other way; after every
  * verified sync no -blockferry-good LV is left.
  */
-import { readFileSync, realpathSync } from "node:fs";
-import { basename, join } from "node:path";
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { expect, it } from "vitest";
+import { deviceNumber } from "../../../src/volume/device-number.js";
 import { testSeed } from "../../helpers/random.js";
 import { expectSameBytes, type Lv, lvsOf, MiB, writeSeeded } from "./lvm.js";
 import type { Result, Scenario } from "./scenario.js";
@@ -61,8 +62,8 @@ export function goodBytes(t: Standby): Buffer {
 
 /** Sectors written to the device behind `path` since boot (the kernel's count: field 7 of its stat). */
 function sectorsWritten(path: string): number {
-  const dev = basename(realpathSync(path));
-  return Number(readFileSync(`/sys/block/${dev}/stat`, "utf8").trim().split(/\s+/)[6]);
+  const { major, minor } = deviceNumber(statSync(path).rdev);
+  return Number(readFileSync(`/sys/dev/block/${major}:${minor}/stat`, "utf8").trim().split(/\s+/)[6]);
 }
 
 /**
