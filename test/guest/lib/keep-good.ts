@@ -7,7 +7,7 @@
  * primary is then refused; failback is a delta the other way; after every
  * verified sync no -blockferry-good LV is left.
  */
-import { readFileSync, statSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { expect, it } from "vitest";
 import { deviceNumber } from "../../../src/volume/device-number.js";
@@ -29,6 +29,13 @@ export interface Standby {
 }
 
 export const goodName = "standby-blockferry-good";
+
+/** The standby of VG `vg`: LVs data and standby (made by the scenario), state files in a scratch folder. */
+export function standbyIn(s: Scenario, vg: string, keepFlags: string[]): Standby {
+  const stateDir = join(s.dir, "state");
+  mkdirSync(stateDir, { recursive: true });
+  return { s, vg, data: `/dev/${vg}/data`, standby: `/dev/${vg}/standby`, stateDir, keepFlags };
+}
 
 export function sync(t: Standby, extra: string[], from = t.data, to = t.standby): Result {
   return t.s.bf(["sync", "-q", "--state-dir", t.stateDir, ...extra, from, to]);

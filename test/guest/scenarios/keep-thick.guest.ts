@@ -7,8 +7,7 @@
  * it, the next sync records it (lostGood); a sync that completes all the
  * same says so too.
  */
-import { mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { beforeAll, expect, it } from "vitest";
 import { testSeed } from "../../helpers/random.js";
 import {
@@ -16,7 +15,7 @@ import {
   expectNoGood,
   goodLv,
   killedSync,
-  type Standby,
+  standbyIn,
   standbyScenarios,
   stateOf,
   status,
@@ -26,17 +25,9 @@ import { scenario } from "../lib/scenario.js";
 
 const s = scenario(import.meta.filename);
 const vg = "kthick";
-const t: Standby = {
-  s,
-  vg,
-  data: `/dev/${vg}/data`,
-  standby: `/dev/${vg}/standby`,
-  stateDir: join(s.dir, "state"),
-  keepFlags: ["--keep-good-size", "100%ORIGIN"],
-};
+const t = standbyIn(s, vg, ["--keep-good-size", "100%ORIGIN"]);
 
 beforeAll(() => {
-  mkdirSync(t.stateDir);
   makeVg(s, vg);
   makeLv(s, vg, "data", 16);
   makeLv(s, vg, "standby", 16);
@@ -44,7 +35,7 @@ beforeAll(() => {
 
 standbyScenarios(t);
 
-const small: Standby = { ...t, keepFlags: [] }; // the default size
+const small = { ...t, keepFlags: [] }; // the default size
 const seed = testSeed("keep-good overflow");
 
 it("a classic good snapshot that fills up during a killed sync: status says LOST (exit 18), promote refuses, the next sync records it", async () => {

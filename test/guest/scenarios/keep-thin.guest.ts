@@ -3,26 +3,16 @@
  * (no size; its room is in the pool), merged back by promote. The story is
  * in ../lib/keep-good.ts.
  */
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
 import { beforeAll } from "vitest";
-import { type Standby, standbyScenarios } from "../lib/keep-good.js";
+import { standbyIn, standbyScenarios } from "../lib/keep-good.js";
 import { makeThinLv, makeVg } from "../lib/lvm.js";
 import { scenario } from "../lib/scenario.js";
 
 const s = scenario(import.meta.filename);
 const vg = "kthin";
-const t: Standby = {
-  s,
-  vg,
-  data: `/dev/${vg}/data`,
-  standby: `/dev/${vg}/standby`,
-  stateDir: join(s.dir, "state"),
-  keepFlags: [],
-};
+const t = standbyIn(s, vg, []);
 
 beforeAll(() => {
-  mkdirSync(t.stateDir);
   makeVg(s, vg);
   makeThinLv(s, vg, "pool", "standby", 96, 16);
   s.sh("lvcreate", "-y", "-W", "n", "-V", "16M", "--thin", `${vg}/pool`, "-n", "data");
