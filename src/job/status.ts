@@ -89,7 +89,7 @@ export async function targetStatus(path: string, stateDir: string, log: (line: s
             where: state.good.where,
             generation: state.good.record.generation,
             lastSync: state.good.record.lastSync,
-            lost: await keptCopyLost(path, state.good, log),
+            lost: await keptCopyLost(path, state.good),
           },
     lostGood: state.lostGood,
     promotedAt: state.promotedAt,
@@ -166,8 +166,9 @@ export async function findState(
 }
 
 /** Looked at, not taken from the record: a sync killed mid-way cannot record that its classic snapshot filled up. */
-async function keptCopyLost(path: string, good: NonNullable<TargetState["good"]>, log: (line: string) => void) {
-  const keeper = good.method === "lvm" ? lvmKeeper(path, undefined, log) : reflinkKeeper(path);
+async function keptCopyLost(path: string, good: NonNullable<TargetState["good"]>) {
+  // The lvs command lines are not what status is asked for: not printed.
+  const keeper = good.method === "lvm" ? lvmKeeper(path, undefined, () => {}) : reflinkKeeper(path);
   const why = await keeper.lost(good.where).catch((e: unknown) => `cannot be checked: ${(e as Error).message}`);
   return why === "" ? undefined : why;
 }
