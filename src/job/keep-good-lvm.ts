@@ -158,7 +158,6 @@ async function preserve(path: string, size: string | undefined, log: Log): Promi
   const args = ["--snapshot", "--permission", "r", "--name", found.name, "--addtag", TAG];
   // A thin snapshot has no size (with one, lvcreate would make a classic snapshot).
   const room = origin.pool === undefined ? sizeArgs(size) : [];
-  if (origin.pool === undefined && origin.vgFree === 0) throw noRoom(origin, "--keep-good lvm");
   try {
     await lvm("lvcreate", [...args, ...room, `${origin.vg}/${origin.lv}`], log);
   } catch (e) {
