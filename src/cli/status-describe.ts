@@ -26,7 +26,8 @@ export function describeStatus(s: TargetStatus): string {
   if (g !== undefined) {
     const from = g.lastSync === undefined ? "" : `, synced ${g.lastSync.at} from ${g.lastSync.sourceId}`;
     const use = mainProblem(s) === undefined ? "" : "; this is the good copy: `blockferry promote` makes it the volume";
-    lines.push(`  kept good copy: generation ${g.generation}${from}, ${g.method} at ${g.where}${use}`);
+    const state = g.lost === undefined ? use : `, LOST: ${g.lost}`;
+    lines.push(`  kept good copy: generation ${g.generation}${from}, ${g.method} at ${g.where}${state}`);
   }
   if (s.lostGood !== undefined) lines.push(`  LOST a kept good copy at ${s.lostGood.at}: ${s.lostGood.why}`);
   for (const d of s.dirs)

@@ -11,8 +11,13 @@ import { formatAge } from "../units.js";
 export function judge(s: TargetStatus, maxAgeMs: number | undefined): BlockferryError | undefined {
   if (s.promotedAt !== undefined) return undefined; // the primary now: a sync into it is refused
   const main = mainProblem(s);
-  if (main !== undefined && s.good === undefined) {
-    const lost = s.lostGood === undefined ? "" : `; the kept good copy was lost at ${s.lostGood.at}: ${s.lostGood.why}`;
+  if (main !== undefined && (s.good === undefined || s.good.lost !== undefined)) {
+    const lost =
+      s.good?.lost !== undefined
+        ? `; the kept good copy ${s.good.where} is LOST: ${s.good.lost}`
+        : s.lostGood === undefined
+          ? ""
+          : `; the kept good copy was lost at ${s.lostGood.at}: ${s.lostGood.why}`;
     return new BlockferryError("E_INCOMPLETE", `${s.target}: ${main}${lost}`);
   }
   const usable = usableAge(s);

@@ -31,7 +31,11 @@ export function nagiosVerdict(s: TargetStatus, t: Thresholds): { state: number; 
   const problem = judge(s, t.maxAgeMs);
   if (problem !== undefined) {
     // A sync under way is the nightly job, not a loss: it warns until it ends (or --max-age passes).
-    const running = problem.code === "E_INCOMPLETE" && s.runningPid !== undefined && s.lostGood === undefined;
+    const running =
+      problem.code === "E_INCOMPLETE" &&
+      s.runningPid !== undefined &&
+      s.lostGood === undefined &&
+      s.good?.lost === undefined;
     return { state: running ? NAGIOS.warning : NAGIOS.critical, text: problem.message };
   }
   if (s.promotedAt !== undefined) return { state: NAGIOS.warning, text: `${s.target}: promoted at ${s.promotedAt}` };

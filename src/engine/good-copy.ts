@@ -33,6 +33,8 @@ export async function preserveGoodCopy(
     log(`${opened.describe}: generation ${saved.generation} kept at ${where} until this sync is verified`);
   } else if (saved?.good !== undefined) {
     state.good = saved.good;
+    // The sync that did not finish may have filled a classic snapshot before it died.
+    if (await checkGoodCopy(opened, state, log)) return;
     log(
       `${opened.describe}: holds an unfinished sync; generation ${saved.good.record.generation}, kept at ${saved.good.where}, stays the good copy`,
     );
@@ -45,6 +47,15 @@ export async function preserveGoodCopy(
 export async function dropGoodCopy(opened: OpenedTarget, state: TargetState, log: Log): Promise<void> {
   const good = state.good;
   if (good === undefined || opened.keeper === undefined) return;
+  // Verified now, but a classic snapshot that filled up during the sync left no good copy for a while: said, and recorded.
+  const why = await opened.keeper.lost(good.where).catch(() => "");
+  if (why !== "") {
+    log(
+      `WARNING: ${opened.describe}: the preserved good copy ${good.where} (generation ${good.record.generation}) was LOST during this sync: ${why}; ` +
+        "the sync completed, but had it failed there would have been no verified copy here",
+    );
+    state.lostGood = { at: new Date().toISOString(), why };
+  }
   try {
     await opened.keeper.drop(good.where);
     state.good = undefined;
@@ -61,8 +72,14 @@ export async function dropGoodCopy(opened: OpenedTarget, state: TargetState, log
 export async function checkGoodCopy(opened: OpenedTarget, state: TargetState, log: Log): Promise<boolean> {
   const good = state.good;
   if (good === undefined || opened.keeper === undefined) return false;
-  const why = await opened.keeper.lost(good.where).catch((e: unknown) => `cannot be checked: ${(e as Error).message}`);
+  let checked = true;
+  const why = await opened.keeper.lost(good.where).catch((e: unknown) => {
+    checked = false;
+    return `cannot be checked: ${(e as Error).message}`;
+  });
   if (why === "") return false;
+  // What is left of it (an invalid snapshot) holds nothing of use and takes room: removed, if it is ours.
+  if (checked) await opened.keeper.drop(good.where).catch(() => {});
   log(
     `WARNING: ${opened.describe}: the preserved good copy ${good.where} (generation ${good.record.generation}) is LOST: ${why}; ` +
       "until a sync completes there is no verified copy here",

@@ -12,6 +12,7 @@ import { BlockferryError } from "../errors.js";
 import { quoted } from "../printable.js";
 import { changeStamp } from "./identity.js";
 import { restoreReflink } from "./keep-good.js";
+import { restoreLvm } from "./keep-good-lvm.js";
 import { FileStateStore } from "./state-file.js";
 import { findState, targetStatus } from "./status.js";
 
@@ -24,7 +25,9 @@ export interface Promoted {
   state: TargetState;
 }
 
-export async function promote(path: string, stateDir: string, log: (line: string) => void): Promise<Promoted> {
+type Log = (line: string) => void;
+
+export async function promote(path: string, stateDir: string, log: Log): Promise<Promoted> {
   const status = await targetStatus(path, stateDir, log);
   const found = await findState(path, stateDir, log);
   const state = found.state;
@@ -52,7 +55,7 @@ export async function promote(path: string, stateDir: string, log: (line: string
     log(
       `${path}: the last sync did not finish: making the good copy of generation ${good.record.generation} the volume`,
     );
-    await restoreGood(path, good.method, good.where);
+    await restoreGood(path, good.method, good.where, log);
     Object.assign(state, completeFrom(good.record));
     state.good = undefined;
     restored = true;
@@ -72,7 +75,7 @@ function completeFrom(r: CompletedRecord): Partial<TargetState> {
   return { ...r, complete: true, verified: true, mode: "copy", blocksDone, ...completedAt };
 }
 
-async function restoreGood(path: string, method: "reflink" | "lvm", where: string): Promise<void> {
+async function restoreGood(path: string, method: "reflink" | "lvm", where: string, log: Log): Promise<void> {
   if (method === "reflink") {
     const info = await stat(where).catch(() => undefined);
     if (info === undefined) {
@@ -81,8 +84,5 @@ async function restoreGood(path: string, method: "reflink" | "lvm", where: strin
     await restoreReflink(path, where);
     return;
   }
-  throw new BlockferryError(
-    "E_UNSUPPORTED",
-    `${quoted(path)}: restoring an LVM good copy is not available in this build`,
-  );
+  await restoreLvm(path, where, log);
 }

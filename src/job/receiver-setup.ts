@@ -10,6 +10,7 @@ import { BlockferryError } from "../errors.js";
 import { quoted } from "../printable.js";
 import { invalid } from "../validate.js";
 import { checkReflinks } from "./keep-good.js";
+import { checkLvmTarget } from "./keep-good-lvm.js";
 import { keepGoodOf, type ReceiverConfig, resolvedPath, type TargetConfig } from "./targets.js";
 
 /** Throws for the first part of the receiver's set-up that cannot work; `allowNames`: the names --allow grants. */
@@ -63,9 +64,13 @@ async function checkKeepGood(t: TargetConfig, config: ReceiverConfig): Promise<v
     await checkReflinks(t.path, t.name);
     return;
   }
-  await checkLvmTarget(t);
-}
-
-async function checkLvmTarget(t: TargetConfig): Promise<void> {
-  throw new BlockferryError("E_UNSUPPORTED", `--keep-good ${t.name}=lvm: not available in this build`);
+  if (!info?.isBlockDevice()) {
+    const what = info === undefined ? "does not exist" : "is not a block device";
+    throw new BlockferryError(
+      "E_UNSUPPORTED",
+      `--keep-good ${t.name}=lvm: ${quoted(t.path)} ${what}; LVM snapshots keep LVM logical volumes (/dev/VG/LV): ` +
+        "for an image file on XFS or btrfs, keep good copies with --keep-good reflink",
+    );
+  }
+  await checkLvmTarget(t.path, t.name, keep.size, config.log);
 }

@@ -11,6 +11,8 @@ import { openVolume } from "../native/index.js";
 import { quoted } from "../printable.js";
 import { deviceNumber } from "../volume/device-number.js";
 import { volumeIdentity, writtenSince } from "./identity.js";
+import { reflinkKeeper } from "./keep-good.js";
+import { lvmKeeper } from "./keep-good-lvm.js";
 import { FileStateStore } from "./state-file.js";
 
 export interface TargetStatus {
@@ -37,7 +39,16 @@ export interface TargetStatus {
    */
   writtenSince: "no" | "yes" | "unknown" | "unrecorded";
   /** --keep-good: the copy of the last completed sync, kept while a later one writes the volume (or after it failed). */
-  good: { method: string; where: string; generation: number; lastSync: TargetState["lastSync"] } | undefined;
+  good:
+    | {
+        method: string;
+        where: string;
+        generation: number;
+        lastSync: TargetState["lastSync"];
+        /** Why the kept copy no longer holds that generation (a classic snapshot that filled up, or gone), if so. */
+        lost?: string | undefined;
+      }
+    | undefined;
   /** A preserved copy found broken (a classic snapshot that filled up): the good copy was lost then. */
   lostGood: TargetState["lostGood"];
   /** Promoted to serve as the primary (`blockferry promote`), and when. */
@@ -78,6 +89,7 @@ export async function targetStatus(path: string, stateDir: string, log: (line: s
             where: state.good.where,
             generation: state.good.record.generation,
             lastSync: state.good.record.lastSync,
+            lost: await keptCopyLost(path, state.good),
           },
     lostGood: state.lostGood,
     promotedAt: state.promotedAt,
@@ -151,4 +163,12 @@ export async function findState(
     "E_NOT_FOUND",
     `status: no record of a sync to ${quoted(path)} ${where}: blockferry never wrote this volume, or its state is elsewhere`,
   );
+}
+
+/** Looked at, not taken from the record: a sync killed mid-way cannot record that its classic snapshot filled up. */
+async function keptCopyLost(path: string, good: NonNullable<TargetState["good"]>) {
+  // The lvs command lines are not what status is asked for: not printed.
+  const keeper = good.method === "lvm" ? lvmKeeper(path, undefined, () => {}) : reflinkKeeper(path);
+  const why = await keeper.lost(good.where).catch((e: unknown) => `cannot be checked: ${(e as Error).message}`);
+  return why === "" ? undefined : why;
 }

@@ -17,6 +17,7 @@ import { invalid } from "../validate.js";
 import { changeStamp, volumeIdentity, writtenSince } from "./identity.js";
 import { checkImageGrowth } from "./image-growth.js";
 import { type KeepGood, reflinkKeeper } from "./keep-good.js";
+import { lvmKeeper } from "./keep-good-lvm.js";
 import { refuseSourceVolume } from "./source-record.js";
 import { FileStateStore } from "./state-file.js";
 
@@ -149,6 +150,7 @@ function keeperFor(target: TargetConfig, config: ReceiverConfig, isBlockDevice: 
   const keep = keepGoodOf(target, config);
   if (keep === undefined) return undefined;
   if (keep.method === "reflink" && !isBlockDevice) return reflinkKeeper(target.path);
+  if (keep.method === "lvm" && isBlockDevice) return lvmKeeper(target.path, keep.size, config.log);
   throw new BlockferryError(
     "E_UNSUPPORTED",
     `--keep-good ${target.name}=${keep.method}: not for ${isBlockDevice ? "a block device" : "an image file"} (reflink keeps images, lvm keeps LVs)`,

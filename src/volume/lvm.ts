@@ -98,7 +98,7 @@ export interface LvmSnapshot {
   remove(): Promise<void>;
 }
 
-interface Origin {
+export interface Origin {
   vg: string;
   lv: string;
   path: string;
@@ -194,11 +194,11 @@ export function snapshotSizeArgs(size: string | undefined): string[] {
   return ["-L", `${Math.ceil(bytes / 512) * 512}b`];
 }
 
-/** LV-blockferry-snap; a long LV name is cut and a hash of it keeps the name distinct and stable. */
-export function snapshotName(lv: string): string {
-  const name = `${lv}${SUFFIX}`;
+/** LV-blockferry-snap (or LV`suffix`); a long LV name is cut and a hash of it keeps the name distinct and stable. */
+export function snapshotName(lv: string, suffix = SUFFIX): string {
+  const name = `${lv}${suffix}`;
   if (name.length <= NAME_MAX) return name;
-  return `${lv.slice(0, NAME_MAX - SUFFIX.length - 9)}-${hash(lv).slice(0, 8)}${SUFFIX}`;
+  return `${lv.slice(0, NAME_MAX - suffix.length - 9)}-${hash(lv).slice(0, 8)}${suffix}`;
 }
 
 /** lvm-VG-LV.lock, with '-' doubled inside names as device-mapper does, so vg-a/b and vg/a-b differ. */
@@ -207,7 +207,7 @@ export function lockFileName(vg: string, lv: string): string {
   return name.length <= 200 ? name : `lvm-${hash(`${vg}/${lv}`).slice(0, 32)}.lock`;
 }
 
-async function resolveOrigin(source: string, log: Log): Promise<Origin> {
+export async function resolveOrigin(source: string, log: Log): Promise<Origin> {
   // Every accepted form has a slash; a bare word would name a whole volume group.
   if (!source.includes("/")) throw invalid("source", LV_FORMS, source);
   let rows: Record<(typeof ORIGIN_FIELDS)[number], string>[];
@@ -364,7 +364,11 @@ function roundedSize(bytes: number): string {
 }
 
 /** Rows of `lvs REPORT -o FIELDS -- TARGET`, one object per LV. */
-async function lvs<F extends string>(fields: readonly F[], target: string, log: Log): Promise<Record<F, string>[]> {
+export async function lvs<F extends string>(
+  fields: readonly F[],
+  target: string,
+  log: Log,
+): Promise<Record<F, string>[]> {
   const out = await lvm("lvs", [...REPORT, "-o", fields.join(","), "--", target], log);
   return out
     .split("\n")
@@ -382,7 +386,7 @@ async function lvs<F extends string>(fields: readonly F[], target: string, log: 
     });
 }
 
-function lvm(tool: string, args: string[], log: Log): Promise<string> {
+export function lvm(tool: string, args: string[], log: Log): Promise<string> {
   // LVM warns about every descriptor it inherits (Node's among them): noise, not a problem.
   const env = { LVM_SUPPRESS_FD_WARNINGS: "1" };
   return runTool(tool, args, { pkg: "lvm2", code: "E_SNAPSHOT", timeoutMs: TOOL_TIMEOUT_MS, log, env });
