@@ -57,11 +57,11 @@ prove() { # suite
   root=$(mktemp -d /var/tmp/blockferry-proof-"$suite".XXXXXX)/root
   mkdir "$root"
   tar -C "$root" --numeric-owner -xf "$tarball"
-  for m in proc sys dev; do
+  for m in proc sys dev dev/pts; do
     case $m in
       proc) mount -t proc proc "$root/proc" ;;
       sys) mount -t sysfs sysfs "$root/sys" ;;
-      dev) mount --bind /dev "$root/dev" ;;
+      *) mount --bind "/$m" "$root/$m" ;;
     esac
     mounts+=("$root/$m")
   done
