@@ -10,7 +10,11 @@ import { EXIT } from "../dist/cli/exit-codes.js";
 import { program } from "../dist/cli/program.js";
 
 const root = describeCommand(program);
-const exitCodes = Object.entries(EXIT).map(([name, code]) => [code, name]);
+// EXIT's names as words: "targetTooSmall" -> "target too small" (the README's table says more).
+const exitCodes = Object.entries(EXIT).map(([name, code]) => [
+  code,
+  name.replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`),
+]);
 mkdirSync("dist/share/man/man1", { recursive: true });
 mkdirSync("dist/share/bash-completion", { recursive: true });
 writeFileSync("dist/share/man/man1/blockferry.1", manPage(root, { version, exitCodes }));
