@@ -20,6 +20,9 @@ for f in dist/cli/main.js build/Release/blockferry.node dist/share/man/man1/bloc
 done
 
 version=$(node -p 'require("./package.json").version')
+# package.json's engines (">=18.20") is the Node.js the package depends on.
+node_min=$(node -p 'require("./package.json").engines.node.replace(/^>=\s*/, "")')
+[[ $node_min =~ ^[0-9.]+$ ]] || { echo "package-deb: engines.node must read >=VERSION, not $node_min" >&2; exit 1; }
 arch=$(dpkg --print-architecture)
 out=build/deb
 stage=$(mktemp -d)
@@ -66,7 +69,7 @@ Maintainer: blockferry developers <blockferry@localhost>
 Section: admin
 Priority: optional
 Installed-Size: $(du -sk "$root/usr" | cut -f1)
-Depends: nodejs (>= 18.20), liblz4-1 (>= 1.9.0), libxxhash0 (>= 0.8.0), libc6 (>= $glibc), libstdc++6 (>= 12)
+Depends: nodejs (>= $node_min), liblz4-1 (>= 1.9.0), libxxhash0 (>= 0.8.0), libc6 (>= $glibc), libstdc++6 (>= 12)
 Homepage: https://github.com/blockferry/blockferry
 Description: replicate a block device or disk image to a second host
  blockferry copies a block device (an LVM snapshot, a disk, or a disk-image
