@@ -15,7 +15,8 @@ import { registerServe } from "./serve.js";
 import { registerStatus } from "./status.js";
 import { registerSync } from "./sync.js";
 
-const program = new Command()
+/** The whole CLI; scripts/gen-docs.mjs walks it for the man page and bash completion. */
+export const program = new Command()
   .name("blockferry")
   .description("Replicate a block device or disk image to another machine, then keep it current.")
   .version(version)
