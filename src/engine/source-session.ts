@@ -144,7 +144,8 @@ export class SourceSession {
   /** Sends one batch as read (compare mode: once the target's digests are in), or known blocks (source-tracked.ts). */
   async sendBatch(read: PlannedBatch): Promise<void> {
     const theirs = this.#theirs;
-    if (read.kind === "known" && this.#mode !== "cached") throw new BlockferryError("E_INTERNAL", "known blocks uncached");
+    if (read.kind === "known" && this.#mode !== "cached")
+      throw new BlockferryError("E_INTERNAL", "known blocks uncached");
     const maxBlocks = theirs === undefined ? Number.POSITIVE_INFINITY : this.#batchBlocks();
     for (const batch of piecesOf(read, maxBlocks)) {
       this.#peer.throwIfFailed();
@@ -283,7 +284,8 @@ export class SourceSession {
   #sumOf(batch: PlannedBatch, step: Step): Promise<Buffer> {
     const { blockSize, size, seed } = { blockSize: this.#blockSize, size: this.#size, seed: this.#seed };
     if (batch.kind === "hole") return foldZeroRun(step.first, step.count, blockSize, size, seed);
-    if (batch.kind === "known") return (this.#theirs as DigestQueue).fold(step.first, step.count, blockSize, size, seed);
+    if (batch.kind === "known")
+      return (this.#theirs as DigestQueue).fold(step.first, step.count, blockSize, size, seed);
     const digests = batch.digests.subarray((step.first - batch.firstBlock) * DIGEST_SIZE);
     return foldBatch(digests, step.count, step.first, this.#seed);
   }

@@ -33,7 +33,8 @@ function refusal(offered: CachedDigests | undefined, session: SourceSession, bas
   if (offered === undefined) return "no digest cache is offered this run";
   if (!session.welcome.cached) return "the target did not take the digest cache";
   if (session.fromBlock !== 0) return "an interrupted copy is resumed";
-  if (offered.fingerprint.toString("hex") !== base) return "the base snapshot is not the one the digest cache describes";
+  if (offered.fingerprint.toString("hex") !== base)
+    return "the base snapshot is not the one the digest cache describes";
   return "";
 }
 

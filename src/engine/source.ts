@@ -15,9 +15,9 @@ import type { CachedDigests, CacheWriter } from "./digest-cache.js";
 import { DigestQueue } from "./digest-queue.js";
 import { tellPeer } from "./peer.js";
 import { SourceSession, type ZeroDigests } from "./source-session.js";
+import { rangeBytes, trackedRanges } from "./source-tracked.js";
 import type { SourceOptions, SourceResult } from "./source-types.js";
 import { TransferStats } from "./stats.js";
-import { rangeBytes, trackedRanges } from "./source-tracked.js";
 import { BATCH_BYTES, READ_AHEAD, readBatches, type SourceBatch } from "./volume-reader.js";
 
 export type { SourceOptions, SourceResult } from "./source-types.js";
