@@ -8,7 +8,7 @@
  */
 import type { TrackedChanges } from "../engine/source-types.js";
 import type { LvmSnapshot } from "../volume/lvm.js";
-import { diffSinceBase, isThin, keepAsBase } from "../volume/thin-base.js";
+import { diffSinceBase, keepAsBase } from "../volume/thin-base.js";
 import { destinationKey } from "./digest-caches.js";
 import type { SyncJobOptions, SyncOutcome } from "./sync-types.js";
 import { syncFacts } from "./sync-types.js";
@@ -25,7 +25,7 @@ export async function trackChanges(
   o: SyncJobOptions & { lockDir?: string | undefined },
   snapshot: LvmSnapshot,
 ): Promise<Tracking> {
-  if (!(await isThin(snapshot, o.log))) return { thin: false, changes: undefined };
+  if (snapshot.pool === undefined) return { thin: false, changes: undefined };
   const fallback = (why: string): Tracking => {
     o.log(`change tracking not used: ${why}; comparing every block (hash delta)`);
     return { thin: true, changes: undefined };

@@ -84,6 +84,8 @@ export interface LvmSnapshot {
   devicePath: string;
   /** origin's lv_path, used as the source's identity */
   originPath: string;
+  /** A thin snapshot's pool; undefined for a classic one. */
+  pool: string | undefined;
   /** E_SNAPSHOT when the snapshot filled up or is invalid: what was read from it cannot be trusted. */
   checkUsage(): Promise<void>;
   /**
@@ -312,6 +314,7 @@ function openSnapshot(
     name,
     devicePath,
     originPath: origin.path,
+    pool: origin.pool,
     checkUsage: async () => {
       const error = await overflowed();
       if (error !== undefined) throw error;

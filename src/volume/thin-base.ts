@@ -38,11 +38,6 @@ export function baseName(lv: string, destinationKey: string): string {
   return `${lv.slice(0, 127 - 16)}-bfbase-${hash}`;
 }
 
-/** Whether `snapshot` is a thin one: only those are kept as bases. */
-export async function isThin(snapshot: LvmSnapshot, log: (line: string) => void): Promise<boolean> {
-  return (await rows(snapshot.vg, log)).get(snapshot.name)?.segtype === "thin";
-}
-
 /**
  * The changes since the base of `destinationKey`, diffed with thin_delta; a
  * BlockferryError saying why when there is no usable base or the diff fails.
