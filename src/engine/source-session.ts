@@ -159,8 +159,8 @@ export class SourceSession {
       this.#stats.comparedBlocks += batch.count;
       await this.#sendSteps(batch);
       if (theirs !== undefined) {
-        // The target streams digests only so far ahead of its progress: report ours each batch.
-        await this.#runs.flush();
+        // A comparing target streams digests only so far ahead of its progress: report ours each batch.
+        if (this.#mode === "compare") await this.#runs.flush();
         theirs.dropBefore(end);
       }
     }
