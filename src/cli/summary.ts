@@ -20,12 +20,24 @@ export function summarize(
     ok: true,
     source,
     destination,
-    /** The LVM snapshot read (and removed again), or null. */
+    /** The LVM snapshot read (and removed again, unless kept), or null. */
     snapshot: outcome.snapshot ?? null,
+    /** Where that (thin) snapshot was kept as the base of the next night's change tracking, or null. */
+    keptSnapshot: outcome.keptAs ?? null,
     /** "delta": the target held a copy and only changed blocks were sent; "copy": everything was. */
     mode: facts.compared ? "delta" : "copy",
     /** Where the target's digests came from in a delta: the source's cache, or the target reading its volume. */
     digestsFrom: facts.cached ? "cache" : facts.compared ? "target" : "none",
+    /** What found the changed blocks: thin_delta (only those read), the cache or the target's digests (all read). */
+    changesFoundBy: stats.changesFromThinDelta
+      ? "thin_delta"
+      : facts.cached
+        ? "cache"
+        : facts.compared
+          ? "target digests"
+          : "none",
+    /** Seconds thin_delta's diff took (0 without change tracking). */
+    diffSeconds: stats.diffSeconds,
     blockSize,
     blocks: { compared: stats.comparedBlocks, changed: stats.changedBlocks },
     bytes: {
@@ -74,10 +86,13 @@ export function describeSummary(s: SyncSummary): string {
       : "";
   const t = s.stageSeconds;
   const dirs = s.dirs.map((d) => `; ${d.dest}: ${d.entries} entries, ${formatBytes(d.bytes)}`).join("");
-  const snapshot = s.snapshot === null ? "" : ` from snapshot ${s.snapshot} (removed)`;
+  const kept = s.keptSnapshot === null ? "removed" : `kept as ${s.keptSnapshot}`;
+  const snapshot = s.snapshot === null ? "" : ` from snapshot ${s.snapshot} (${kept})`;
+  const found =
+    s.changesFoundBy === "thin_delta" ? `; changes found by thin_delta in ${s.diffSeconds.toFixed(1)} s` : "";
   return (
     `${s.mode === "delta" ? "synced" : "copied"} ${formatBytes(s.bytes.total)}${snapshot} in ${formatDuration(s.seconds)} (${formatRate(s.throughput)})${resumed}: ` +
-    `read ${formatBytes(s.bytes.read)}, sent ${formatBytes(s.bytes.wire)}, zero ${formatBytes(s.bytes.zero)}${delta}; ` +
+    `read ${formatBytes(s.bytes.read)}, sent ${formatBytes(s.bytes.wire)}, zero ${formatBytes(s.bytes.zero)}${delta}${found}; ` +
     `seconds reading ${t.reading.toFixed(1)}, hashing ${t.hashing.toFixed(1)}, waiting ${t.waiting.toFixed(1)}, target writing ${t.targetWriting.toFixed(1)}; ` +
     `${verifiedHow(s)}, fingerprint ${s.fingerprint}${dirs}`
   );

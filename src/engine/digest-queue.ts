@@ -75,6 +75,23 @@ export class DigestQueue {
     return sum.toBuffer();
   }
 
+  /** Copies of the digests of blocks [first, first + count), which must all have entries with digests. */
+  digestsOf(first: number, count: number): Buffer[] {
+    const out: Buffer[] = [];
+    const end = first + count;
+    let at = first;
+    for (const e of this.#entries) {
+      const from = Math.max(at, e.firstBlock);
+      const to = Math.min(end, e.firstBlock + e.count);
+      if (from >= to) continue;
+      if (from !== at || e.digests === undefined) break;
+      out.push(Buffer.from(e.digests.subarray((from - e.firstBlock) * DIGEST_SIZE, (to - e.firstBlock) * DIGEST_SIZE)));
+      at = to;
+    }
+    if (at !== end) throw new BlockferryError("E_INTERNAL", `no digest for block ${at}`);
+    return out;
+  }
+
   /** Forgets entries wholly before block `b`. */
   dropBefore(b: number): void {
     while (this.#entries.length > 0) {

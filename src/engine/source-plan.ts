@@ -30,8 +30,17 @@ export interface Step {
 /** The target's digest of block b, or "zero" for a block it holds as zeros. */
 export type TheirDigest = (block: number) => Buffer | "zero";
 
+/** Change tracking: blocks as the last sync left them, not read (the digest cache stands for them). */
+export interface KnownRun {
+  kind: "known";
+  firstBlock: number;
+  count: number;
+}
+
+export type PlannedBatch = SourceBatch | KnownRun;
+
 export interface PlanInput {
-  batch: SourceBatch;
+  batch: PlannedBatch;
   /** The target's digests (compare or cached mode); undefined: the target holds nothing to compare with. */
   theirs: TheirDigest | undefined;
   /** Digests of an all-zero full block and of the volume's (possibly short) last block. */
@@ -43,8 +52,9 @@ export interface PlanInput {
 }
 
 export function planBatch(p: PlanInput): Step[] {
+  if (p.batch.kind === "known") return [{ kind: "same", first: p.batch.firstBlock, count: p.batch.count }];
   const steps: Step[] = [];
-  for (const seg of segments(p)) {
+  for (const seg of segments({ ...p, batch: p.batch })) {
     if (seg.same) {
       steps.push({ kind: "same", first: seg.first, count: seg.count });
       continue;
@@ -62,13 +72,13 @@ export function planBatch(p: PlanInput): Step[] {
  * In compare mode a hole run is cut into pieces of at most one batch, so that
  * the source never waits for digests further ahead than the target may send.
  */
-export function* piecesOf(batch: SourceBatch, maxBlocks: number): Generator<SourceBatch> {
+export function* piecesOf(batch: PlannedBatch, maxBlocks: number): Generator<PlannedBatch> {
   if (batch.kind === "data" || batch.count <= maxBlocks) {
     yield batch;
     return;
   }
   for (let at = 0; at < batch.count; at += maxBlocks) {
-    yield { kind: "hole", firstBlock: batch.firstBlock + at, count: Math.min(maxBlocks, batch.count - at) };
+    yield { kind: batch.kind, firstBlock: batch.firstBlock + at, count: Math.min(maxBlocks, batch.count - at) };
   }
 }
 
@@ -79,7 +89,7 @@ interface Segment {
 }
 
 /** Runs of blocks the target holds already and runs it does not (without its digests: all of it, one run). */
-function segments({ batch, theirs, zeros, lastBlock }: PlanInput): Segment[] {
+function segments({ batch, theirs, zeros, lastBlock }: PlanInput & { batch: SourceBatch }): Segment[] {
   if (theirs === undefined) return [{ first: batch.firstBlock, count: batch.count, same: false }];
   const out: Segment[] = [];
   for (let i = 0; i < batch.count; i++) {

@@ -23,10 +23,10 @@ import { PeerListener, unexpected } from "./peer.js";
 import { ReplyQueue } from "./reply-queue.js";
 import { RunCoalescer } from "./run-coalescer.js";
 import { checkWelcome, helloOf, receiveWelcome, resumePoint } from "./source-handshake.js";
-import { piecesOf, planBatch, type Step } from "./source-plan.js";
+import { type PlannedBatch, piecesOf, planBatch, type Step } from "./source-plan.js";
 import type { SourceOptions, SourceResult } from "./source-types.js";
 import { TransferStats } from "./stats.js";
-import { BATCH_BYTES, type DataBatch, type SourceBatch } from "./volume-reader.js";
+import { BATCH_BYTES, type DataBatch } from "./volume-reader.js";
 import { Wakeup } from "./wakeup.js";
 
 /** How the target takes this sync, as WELCOME said: a copy, a comparison with its digests, or with the cache. */
@@ -141,9 +141,11 @@ export class SourceSession {
     return this.#zeros;
   }
 
-  /** Sends one batch as read (in compare mode, once the target's digests for it are in). */
-  async sendBatch(read: SourceBatch): Promise<void> {
+  /** Sends one batch as read (compare mode: once the target's digests are in), or known blocks (source-tracked.ts). */
+  async sendBatch(read: PlannedBatch): Promise<void> {
     const theirs = this.#theirs;
+    if (read.kind === "known" && this.#mode !== "cached")
+      throw new BlockferryError("E_INTERNAL", "known blocks uncached");
     const maxBlocks = theirs === undefined ? Number.POSITIVE_INFINITY : this.#batchBlocks();
     for (const batch of piecesOf(read, maxBlocks)) {
       this.#peer.throwIfFailed();
@@ -157,8 +159,8 @@ export class SourceSession {
       this.#stats.comparedBlocks += batch.count;
       await this.#sendSteps(batch);
       if (theirs !== undefined) {
-        // The target streams digests only so far ahead of its progress: report ours each batch.
-        await this.#runs.flush();
+        // A comparing target streams digests only so far ahead of its progress: report ours each batch.
+        if (this.#mode === "compare") await this.#runs.flush();
         theirs.dropBefore(end);
       }
     }
@@ -198,7 +200,7 @@ export class SourceSession {
     return this.#peer.explain(e);
   }
 
-  async #sendSteps(batch: SourceBatch): Promise<void> {
+  async #sendSteps(batch: PlannedBatch): Promise<void> {
     // Messages referring to the batch's buffer: it goes back to the pool when the last is flushed.
     let holders = 1;
     const releaseOne = () => {
@@ -264,14 +266,14 @@ export class SourceSession {
   }
 
   /** Dry run: what would travel is counted; the target is told only how far the comparison got. */
-  async #countWouldSend(batch: SourceBatch, step: Step): Promise<void> {
+  async #countWouldSend(batch: PlannedBatch, step: Step): Promise<void> {
     if (step.kind === "same") {
       this.#stats.sameBytes += this.#bytesOf(step.first, step.count);
     } else {
       this.#stats.changedBlocks += step.count;
       for (let b = step.first; b < step.first + step.count; b++) {
         const n = Math.min(this.#blockSize, this.#size - b * this.#blockSize);
-        if (batch.kind === "hole" || batch.zero[b - batch.firstBlock] === 1) this.#stats.zeroBytes += n;
+        if (batch.kind !== "data" || batch.zero[b - batch.firstBlock] === 1) this.#stats.zeroBytes += n;
         else this.#stats.rawBytes += n;
       }
     }
@@ -279,8 +281,11 @@ export class SourceSession {
   }
 
   /** The fingerprint contribution of a step's blocks. */
-  #sumOf(batch: SourceBatch, step: Step): Promise<Buffer> {
-    if (batch.kind === "hole") return foldZeroRun(step.first, step.count, this.#blockSize, this.#size, this.#seed);
+  #sumOf(batch: PlannedBatch, step: Step): Promise<Buffer> {
+    const { blockSize, size, seed } = { blockSize: this.#blockSize, size: this.#size, seed: this.#seed };
+    if (batch.kind === "hole") return foldZeroRun(step.first, step.count, blockSize, size, seed);
+    if (batch.kind === "known")
+      return (this.#theirs as DigestQueue).fold(step.first, step.count, blockSize, size, seed);
     const digests = batch.digests.subarray((step.first - batch.firstBlock) * DIGEST_SIZE);
     return foldBatch(digests, step.count, step.first, this.#seed);
   }

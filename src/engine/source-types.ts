@@ -1,6 +1,7 @@
 /** What the source role is given and what it returns (source.ts, source-session.ts). */
 import type { Volume } from "../native/index.js";
 import type { FrameChannel } from "../protocol/frames.js";
+import type { ThinDelta } from "../volume/thin-delta.js";
 import type { DigestCacheStore } from "./digest-cache.js";
 import type { DirReport, DirSpec } from "./dir-transfer.js";
 import type { RateLimiter } from "./rate-limit.js";
@@ -52,6 +53,13 @@ export interface SourceOptions {
   /** --with-dir: directories sent after the volume is confirmed, placed on the receiving host. */
   dirs?: DirSpec[] | undefined;
   /**
+   * Change tracking: what changed since the snapshot the last sync read
+   * (thin_delta), and that sync's fingerprint. Used only when the target takes
+   * the digest cache and the cache is of that sync; otherwise the hash delta
+   * runs, and the log says why.
+   */
+  changes?: TrackedChanges | undefined;
+  /**
    * Called once every block is read, before END: throws when what was read
    * cannot be trusted (a snapshot that overflowed); the target then stays
    * marked incomplete.
@@ -69,4 +77,12 @@ export interface SourceResult {
   stats: TransferStats;
   /** --with-dir: what each directory placed on the receiving host held. */
   dirs: DirReport[];
+}
+
+export interface TrackedChanges {
+  delta: ThinDelta;
+  /** The fingerprint of the sync that read the base snapshot (its tag). */
+  baseFingerprint: string;
+  /** Seconds the diff took. */
+  diffSeconds: number;
 }

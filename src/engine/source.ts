@@ -9,10 +9,13 @@
  * cache of the next sync.
  */
 import { DIGEST_SIZE, digestBlocks } from "../native/index.js";
+import { formatBytes } from "../units.js";
 import { BufferPool } from "./buffer-pool.js";
 import type { CachedDigests, CacheWriter } from "./digest-cache.js";
+import { DigestQueue } from "./digest-queue.js";
 import { tellPeer } from "./peer.js";
 import { SourceSession, type ZeroDigests } from "./source-session.js";
+import { rangeBytes, trackedRanges } from "./source-tracked.js";
 import type { SourceOptions, SourceResult } from "./source-types.js";
 import { TransferStats } from "./stats.js";
 import { BATCH_BYTES, READ_AHEAD, readBatches, type SourceBatch } from "./volume-reader.js";
@@ -36,7 +39,7 @@ export async function runSource(o: SourceOptions): Promise<SourceResult> {
         return undefined;
       });
     }
-    writer = await sendAll(options, session, writer);
+    writer = await sendAll(options, session, writer, offered);
     const result = await session.finish();
     if (writer !== undefined) await commitCache(o, writer, offered, welcome.generation, result);
     return result;
@@ -62,34 +65,90 @@ async function openCache(o: SourceOptions): Promise<CachedDigests | undefined> {
   return offered;
 }
 
-/** Reads the volume from the session's start and sends every batch; returns the cache writer, if it still writes. */
+/** Reads the volume from the session's start (or, change-tracked, only the changed blocks) and sends it. */
 async function sendAll(
   o: SourceOptions,
   session: SourceSession,
   cache: CacheWriter | undefined,
+  offered: CachedDigests | undefined,
 ): Promise<CacheWriter | undefined> {
   const { volume, blockSize } = o;
   const batchBytes = Math.max(BATCH_BYTES, blockSize);
   const pool = new BufferPool(READ_AHEAD + 2, () => volume.allocBuffer(batchBytes));
-  const batches = readBatches({
-    volume,
-    fromBlock: session.fromBlock,
-    blockSize,
-    seed: session.welcome.seed,
-    batchBytes,
-    depth: READ_AHEAD,
-    pool,
-    stats: o.stats as TransferStats,
-    // When comparing, only changed blocks are compressed, once they are known.
-    compress: (o.compress ?? false) && !session.welcome.compare && !session.welcome.cached,
-    limiter: o.readLimiter,
-  });
+  const blockCount = Math.ceil(volume.size / blockSize);
   let writer = cache;
-  for await (const batch of batches) {
-    writer = await recordDigests(writer, batch, session.zeros, Math.ceil(volume.size / blockSize), o.log);
-    await session.sendBatch(batch);
+  const send = async (fromBlock: number, endBlock: number) => {
+    const batches = readBatches({
+      volume,
+      fromBlock,
+      endByte: Math.min(endBlock * blockSize, volume.size),
+      blockSize,
+      seed: session.welcome.seed,
+      batchBytes,
+      depth: READ_AHEAD,
+      pool,
+      stats: o.stats as TransferStats,
+      // When comparing, only changed blocks are compressed, once they are known.
+      compress: (o.compress ?? false) && !session.welcome.compare && !session.welcome.cached,
+      limiter: o.readLimiter,
+    });
+    for await (const batch of batches) {
+      writer = await recordDigests(writer, batch, session.zeros, blockCount, o.log);
+      await session.sendBatch(batch);
+    }
+  };
+  const ranges = trackedRanges(o, offered, session);
+  if (ranges === undefined) {
+    await send(session.fromBlock, blockCount);
+    return writer;
   }
+  const stats = o.stats as TransferStats;
+  stats.changesFromThinDelta = true;
+  stats.diffSeconds = o.changes?.diffSeconds ?? 0;
+  o.log?.(`change tracking: thin_delta found ${formatBytes(rangeBytes(ranges, blockSize))} to read`);
+  // The new cache takes the old one's digests of blocks not read: a queue of its own, filled as the session's is.
+  const mine = new DigestQueue(0, blockCount);
+  const known = async (first: number, end: number) => {
+    if (first >= end) return;
+    // A piece at a time (64Ki blocks): the digests of a whole volume need not sit in memory.
+    for (let at = first; at < end && writer !== undefined; at += 65536) {
+      const to = Math.min(end, at + 65536);
+      await offered?.fill(mine, to);
+      writer = await recordKnown(writer, mine.digestsOf(at, to - at), o.log);
+      mine.dropBefore(to);
+    }
+    await session.sendBatch({ kind: "known", firstBlock: first, count: end - first });
+  };
+  let at = 0;
+  for (const r of ranges) {
+    await known(at, r.first);
+    if (r.kind === "read") await send(r.first, r.first + r.count);
+    else {
+      const hole = { kind: "hole" as const, firstBlock: r.first, count: r.count };
+      writer = await recordDigests(writer, hole, session.zeros, blockCount, o.log);
+      await session.sendBatch(hole);
+    }
+    at = r.first + r.count;
+  }
+  await known(at, blockCount);
   return writer;
+}
+
+/** Adds digests taken from the old cache (blocks change tracking did not read) to the new one. */
+async function recordKnown(
+  writer: CacheWriter | undefined,
+  digests: Buffer[],
+  log: ((line: string) => void) | undefined,
+): Promise<CacheWriter | undefined> {
+  if (writer === undefined) return undefined;
+  try {
+    for (const d of digests) await writer.add(d);
+    return writer;
+  } catch (e) {
+    log?.(`warning: no digest cache this time: ${(e as Error).message}`);
+    await writer.abort();
+    return undefined;
+  }
 }
 
 /** After a verified sync the new cache replaces the old; failing to write it costs the next run only time. */

@@ -38,6 +38,10 @@ export class TransferStats {
   targetWriteSeconds = 0;
   /** The comparison used the source's digest cache instead of the target's digests. */
   cachedDigests = false;
+  /** Change tracking found the changed blocks (thin_delta): only those were read. */
+  changesFromThinDelta = false;
+  /** Seconds the change-tracking diff took (0 without one). */
+  diffSeconds = 0;
   /** Bytes re-read to check the already-copied part of a resumed copy. */
   prefixCheckedBytes = 0;
 

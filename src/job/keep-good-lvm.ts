@@ -25,7 +25,8 @@ import { BlockferryError } from "../errors.js";
 import { quoted } from "../printable.js";
 import { formatBytes } from "../units.js";
 import { invalid } from "../validate.js";
-import { lvm, lvs, type Origin, resolveOrigin, snapshotName, snapshotSizeArgs } from "../volume/lvm.js";
+import { type Origin, resolveOrigin, snapshotName, snapshotSizeArgs } from "../volume/lvm.js";
+import { lvm, lvs } from "../volume/lvm-tools.js";
 
 type Log = (line: string) => void;
 

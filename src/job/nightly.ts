@@ -2,7 +2,9 @@
  * The whole nightly job around one sync: pre-snapshot hook, LVM snapshot,
  * post-snapshot hook, the sync from the snapshot (its directories after the
  * copy is confirmed), then the snapshot's removal, on every path: success,
- * failure, or SIGINT/SIGTERM (the caller's abort signal).
+ * failure, or SIGINT/SIGTERM (the caller's abort signal). A thin snapshot of
+ * a verified sync is kept instead, as the base of the next night's change
+ * tracking (change-tracking.ts).
  *
  * Hooks bracket the moment the point-in-time image is taken: with a snapshot,
  * the post hook runs as soon as it exists (the service is stopped for seconds,
@@ -13,6 +15,7 @@
 import { hostname } from "node:os";
 import { BlockferryError } from "../errors.js";
 import { type LvmSnapshot, takeLvmSnapshot } from "../volume/lvm.js";
+import { keepBase, type Tracking, trackChanges } from "./change-tracking.js";
 import { runHook } from "./hooks.js";
 import { recordSource } from "./source-record.js";
 import { runSync, type SyncJobOptions, type SyncOutcome } from "./sync.js";
@@ -32,8 +35,8 @@ export interface NightlyOptions extends SyncJobOptions {
   destinationName: string;
 }
 
-/** The sync's outcome, and the snapshot the copy was read from (removed again), if any. */
-export type NightlyOutcome = SyncOutcome & { snapshot: string | undefined };
+/** The sync's outcome, the snapshot the copy was read from, and where it was kept as the base of change tracking. */
+export type NightlyOutcome = SyncOutcome & { snapshot: string | undefined; keptAs: string | undefined };
 
 export async function runNightly(o: NightlyOptions): Promise<NightlyOutcome> {
   const env = { BLOCKFERRY_SOURCE: o.source };
@@ -57,6 +60,8 @@ export async function runNightly(o: NightlyOptions): Promise<NightlyOutcome> {
     if (o.signal.aborted) throw interrupted();
   };
   let snapshot: LvmSnapshot | undefined;
+  let tracking: Tracking | undefined;
+  let keptAs: string | undefined;
   let outcome: SyncOutcome | undefined;
   let failure: unknown;
   try {
@@ -66,6 +71,7 @@ export async function runNightly(o: NightlyOptions): Promise<NightlyOutcome> {
     if (o.snapshot === "lvm") {
       snapshot = await takeLvmSnapshot({ source: o.source, size: o.snapshotSize, log: o.log, lockDir: o.lockDir });
       await post();
+      tracking = await trackChanges(o, snapshot);
     }
     stopIfAborted();
     outcome = await runSync({
@@ -75,7 +81,10 @@ export async function runNightly(o: NightlyOptions): Promise<NightlyOutcome> {
       sourceId: snapshot === undefined ? o.sourceId : `${hostname()}:${snapshot.originPath}`,
       // A snapshot that overflowed no longer holds what was read: no END, the target stays incomplete.
       beforeEnd: snapshot === undefined ? o.beforeEnd : () => (snapshot as LvmSnapshot).checkUsage(),
+      changes: tracking?.changes,
     });
+    // A thin snapshot of a verified sync is kept: the next night diffs against it.
+    if (snapshot !== undefined && tracking?.thin) keptAs = await keepBase(o, snapshot, outcome);
   } catch (e) {
     // A classic snapshot that overflowed fails every read: report that, not the EIO.
     failure = snapshot === undefined ? e : await snapshot.explain(e);
@@ -99,7 +108,7 @@ export async function runNightly(o: NightlyOptions): Promise<NightlyOutcome> {
   if (outcome === undefined) throw new BlockferryError("E_INTERNAL", "the sync ended without an outcome");
   // This host's volume is a source now: a sync pointed the wrong way will not overwrite it.
   if (outcome.direction === "push" && !o.dryRun) await recordSource(o.stateDir, o.source, o.destinationName, o.log);
-  return { ...outcome, snapshot: snapshot === undefined ? undefined : `${snapshot.vg}/${snapshot.name}` };
+  return { ...outcome, snapshot: snapshot === undefined ? undefined : `${snapshot.vg}/${snapshot.name}`, keptAs };
 }
 
 function interrupted(cause?: unknown): BlockferryError {

@@ -33,6 +33,7 @@ export async function push(o: SyncJobOptions): Promise<SyncOutcome> {
       ...sourceOptions(o, volume, sourceId, cache, o.stats, o.log),
       dirs: o.dirs,
       beforeEnd: o.beforeEnd,
+      changes: o.changes,
     };
     const dest = o.destination;
     if (dest.kind === "tcp") {

@@ -1,6 +1,7 @@
 /** What one sync job is given, and how it ended (push: this host is the source; pull: the target). */
 import type { DirReport, DirSpec } from "../engine/dir-transfer.js";
 import type { SourceResult } from "../engine/source.js";
+import type { TrackedChanges } from "../engine/source-types.js";
 import type { TransferStats } from "../engine/stats.js";
 import type { TargetResult } from "../engine/target.js";
 import type { Destination } from "../transport/destination.js";
@@ -31,6 +32,8 @@ export interface SyncJobOptions extends SourceSettings {
   sourceId?: string | undefined;
   /** Called once every block is read, before the end of the copy (see SourceOptions.beforeEnd). */
   beforeEnd?: (() => Promise<void>) | undefined;
+  /** Change tracking: what changed since the base snapshot (a push only; see SourceOptions.changes). */
+  changes?: TrackedChanges | undefined;
   /** Aborting tears the connection down: the sync fails, and the target stays marked incomplete. */
   signal?: AbortSignal | undefined;
 }

@@ -37,17 +37,15 @@ import { join } from "node:path";
 import { BlockferryError } from "../errors.js";
 import { formatBytes, parseSize } from "../units.js";
 import { checkString, describe, invalid } from "../validate.js";
+import { lvm, lvs } from "./lvm-tools.js";
 import { acquirePidLock, type PidLock } from "./pid-lock.js";
-import { runTool, ToolError } from "./run-tool.js";
+import { ToolError } from "./run-tool.js";
 
-/** LVM waits for udev; a wedged udev must not hang the job forever. */
-const TOOL_TIMEOUT_MS = 5 * 60_000;
 const DEFAULT_LOCK_DIR = "/run/blockferry";
 const TAG = "blockferry";
 const SUFFIX = "-blockferry-snap";
 /** LVM refuses longer LV names. */
 const NAME_MAX = 127;
-const REPORT = ["--noheadings", "--nosuffix", "--units", "b", "--separator", "|"];
 const ORIGIN_FIELDS = [
   "vg_name",
   "lv_name",
@@ -86,6 +84,8 @@ export interface LvmSnapshot {
   devicePath: string;
   /** origin's lv_path, used as the source's identity */
   originPath: string;
+  /** A thin snapshot's pool; undefined for a classic one. */
+  pool: string | undefined;
   /** E_SNAPSHOT when the snapshot filled up or is invalid: what was read from it cannot be trusted. */
   checkUsage(): Promise<void>;
   /**
@@ -96,6 +96,8 @@ export interface LvmSnapshot {
   explain(failure: unknown): Promise<unknown>;
   /** lvremove -f VG/NAME; idempotent, safe to call twice or concurrently; releases the lock. */
   remove(): Promise<void>;
+  /** Kept (renamed as the base of change tracking, thin-base.ts): only releases the lock; remove() then does nothing. */
+  keep(): void;
 }
 
 export interface Origin {
@@ -312,6 +314,7 @@ function openSnapshot(
     name,
     devicePath,
     originPath: origin.path,
+    pool: origin.pool,
     checkUsage: async () => {
       const error = await overflowed();
       if (error !== undefined) throw error;
@@ -322,6 +325,9 @@ function openSnapshot(
         (error) => error ?? failure,
         () => failure,
       ),
+    keep: () => {
+      removing ??= Promise.resolve(lock.release());
+    },
     // One removal however many callers; after a failure the next call tries again.
     remove: () => {
       removing ??= remove().catch((e) => {
@@ -361,35 +367,6 @@ function filledUp(origin: Origin, full: string, size: number): string {
 
 function roundedSize(bytes: number): string {
   return bytes >= 2 ** 30 ? `${Math.ceil(bytes / 2 ** 30)}G` : `${Math.ceil(bytes / 2 ** 20)}M`;
-}
-
-/** Rows of `lvs REPORT -o FIELDS -- TARGET`, one object per LV. */
-export async function lvs<F extends string>(
-  fields: readonly F[],
-  target: string,
-  log: Log,
-): Promise<Record<F, string>[]> {
-  const out = await lvm("lvs", [...REPORT, "-o", fields.join(","), "--", target], log);
-  return out
-    .split("\n")
-    .map((line) => line.trim())
-    .filter((line) => line !== "")
-    .map((line) => {
-      const values = line.split("|");
-      if (values.length !== fields.length) {
-        throw new BlockferryError(
-          "E_SNAPSHOT",
-          `lvs: expected ${fields.length} fields per line, got ${describe(line)}`,
-        );
-      }
-      return Object.fromEntries(fields.map((f, i) => [f, values[i]])) as Record<F, string>;
-    });
-}
-
-export function lvm(tool: string, args: string[], log: Log): Promise<string> {
-  // LVM warns about every descriptor it inherits (Node's among them): noise, not a problem.
-  const env = { LVM_SUPPRESS_FD_WARNINGS: "1" };
-  return runTool(tool, args, { pkg: "lvm2", code: "E_SNAPSHOT", timeoutMs: TOOL_TIMEOUT_MS, log, env });
 }
 
 function hash(text: string): string {

@@ -10,9 +10,8 @@ import {
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { FileDigestCache } from "../../src/engine/digest-cache.js";
-import { TransferStats } from "../../src/engine/stats.js";
-import { copyInProcess, fulfilled, MemoryStateStore, scatter, writeMixedImage } from "../helpers/engine.js";
+import { syncedPair as syncedPairIn } from "../helpers/cached-pair.js";
+import { fulfilled, scatter } from "../helpers/engine.js";
 import { scratchDir } from "../helpers/files.js";
 import { seededBytes, testSeed } from "../helpers/random.js";
 
@@ -22,41 +21,8 @@ afterAll(() => scratch.remove());
 const BS = 65536;
 const SIZE = 48 * 1024 * 1024 + 5000;
 
-/** A source image, a target, the target's state and the source's cache of it, synced once. */
-async function syncedPair(name: string, seed: number) {
-  const source = join(scratch.dir, `${name}-src.img`);
-  const target = join(scratch.dir, `${name}-dst.img`);
-  const cachePath = join(scratch.dir, `${name}.digests`);
-  writeMixedImage(source, SIZE, seed);
-  const state = new MemoryStateStore();
-  const warnings: string[] = [];
-  const cache = new FileDigestCache(cachePath, `local:${target}`, (line) => warnings.push(line));
-  const sync = async (
-    extra: { readCache?: boolean; cut?: number; verify?: boolean; cacheRuns?: number; force?: boolean } = {},
-  ) => {
-    const stats = new TransferStats();
-    const targetStats = new TransferStats();
-    const logs: string[] = [];
-    const r = await copyInProcess({
-      source,
-      target,
-      state,
-      ...(extra.cut === undefined ? {} : { cutAfterBytes: extra.cut }),
-      source_: {
-        cache,
-        readCache: extra.readCache ?? true,
-        force: extra.force ?? false,
-        cacheRuns: extra.cacheRuns ?? 6,
-        verify: extra.verify ?? false,
-        stats,
-        log: (l) => logs.push(l),
-      },
-      target_: { stats: targetStats },
-    });
-    return { ...r, stats, targetStats, logs };
-  };
-  fulfilled((await sync()).source);
-  return { source, target, cachePath, state, warnings, sync };
+function syncedPair(name: string, seed: number) {
+  return syncedPairIn(scratch.dir, name, seed, SIZE, BS);
 }
 
 function identical(a: string, b: string): boolean {

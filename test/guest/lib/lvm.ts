@@ -3,10 +3,10 @@
  * own disk, LVs filled with seeded bytes, the LVs `lvs -a` lists, and the
  * checks every scenario ends with: byte equality (cmp) and no snapshot left.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "vitest";
-import { seededBytes } from "../../helpers/random.js";
+import { seededBytes, seededInts } from "../../helpers/random.js";
 import type { Scenario } from "./scenario.js";
 
 export const MiB = 2 ** 20;
@@ -117,4 +117,48 @@ export function expectNoSnapshot(s: Scenario, vg: string): void {
 export function expectSameBytes(s: Scenario, a: string, b: string, bytes?: number): void {
   const r = s.run("cmp", [...(bytes === undefined ? [] : ["-n", String(bytes)]), a, b]);
   expect(r.code, `cmp ${a} ${b}: ${r.stdout}${r.stderr}`).toBe(0);
+}
+
+/** Fills `bytes` of a device with seeded bytes, 64 MiB at a time (a 1 GiB buffer would crowd the guest). */
+export function fillSeeded(s: Scenario, path: string, bytes: number, seed: number): void {
+  const piece = 64 * MiB;
+  for (let at = 0; at < bytes; at += piece) writeSeeded(s, path, at, Math.min(piece, bytes - at), seed + at / piece);
+}
+
+/**
+ * Changes a thin LV the way a night of use does: `writes` 4 KiB writes at
+ * scattered 4 KiB-aligned places (every `same`-th one writes back the bytes
+ * that were there), then `discards` 64 KiB chunks discarded (blkdiscard).
+ * Returns the 64 KiB chunks written and those discarded last.
+ */
+export function scatterThin(s: Scenario, lv: string, size: number, writes: number, discards: number, seed: number) {
+  const pick = seededInts(seed);
+  const written = new Set<number>();
+  const fd = openSync(lv, "r+");
+  try {
+    for (let i = 0; i < writes; i++) {
+      const at = pick(size / 4096) * 4096;
+      const bytes = i % 10 === 9 ? readAt(fd, at) : seededBytes(4096, seed + i);
+      writeSync(fd, bytes, 0, 4096, at);
+      written.add(Math.floor(at / 65536));
+    }
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  const discarded = new Set<number>();
+  for (let i = 0; i < discards; i++) {
+    const chunk = pick(size / 65536);
+    s.sh("blkdiscard", "-o", String(chunk * 65536), "-l", "65536", lv);
+    discarded.add(chunk);
+    written.delete(chunk);
+  }
+  s.log(`scattered ${writes} writes over ${written.size} chunks, discarded ${discarded.size} chunks (seed ${seed})`);
+  return { written, discarded };
+}
+
+function readAt(fd: number, at: number): Buffer {
+  const b = Buffer.alloc(4096);
+  readSync(fd, b, 0, 4096, at);
+  return b;
 }
