@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import ts from "typescript";
 
-const LAYERS = ["cli", "benchmark", "job", "engine", "dirsync", "protocol", "transport", "volume", "native"];
+const LAYERS = ["cli", "benchmark", "job", "engine", "dirsync", "protocol", "transport", "host", "native"];
 const MAX_FILE_LINES = 400;
 const MAX_FUNCTION_LINES = 80;
 

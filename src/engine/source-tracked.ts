@@ -7,8 +7,8 @@
  * when that holds: the target took the cache, and the cache is of the very
  * sync that read the base snapshot (same fingerprint).
  */
-import type { ThinDelta } from "../volume/thin-delta.js";
-import { type BlockRange, changedBlocks } from "../volume/thin-delta.js";
+import type { ThinDelta } from "../host/thin-delta.js";
+import { type BlockRange, changedBlocks } from "../host/thin-delta.js";
 import type { CachedDigests } from "./digest-cache.js";
 import type { SourceSession } from "./source-session.js";
 import type { SourceOptions } from "./source-types.js";

@@ -1,7 +1,8 @@
 /** What the source role is given and what it returns (source.ts, source-session.ts). */
+
+import type { ThinDelta } from "../host/thin-delta.js";
 import type { Volume } from "../native/index.js";
 import type { FrameChannel } from "../protocol/frames.js";
-import type { ThinDelta } from "../volume/thin-delta.js";
 import type { DigestCacheStore } from "./digest-cache.js";
 import type { DirReport, DirSpec } from "./dir-transfer.js";
 import type { RateLimiter } from "./rate-limit.js";

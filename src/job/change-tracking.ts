@@ -7,8 +7,8 @@
  * record and change stamp) decide the rest (engine/source-tracked.ts).
  */
 import type { TrackedChanges } from "../engine/source-types.js";
-import type { LvmSnapshot } from "../volume/lvm.js";
-import { diffSinceBase, keepAsBase } from "../volume/thin-base.js";
+import type { LvmSnapshot } from "../host/lvm.js";
+import { diffSinceBase, keepAsBase } from "../host/thin-base.js";
 import { destinationKey } from "./digest-caches.js";
 import type { SyncJobOptions, SyncOutcome } from "./sync-types.js";
 import { syncFacts } from "./sync-types.js";

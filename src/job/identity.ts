@@ -6,7 +6,7 @@
  * its old state, and an interrupted copy is not resumed onto the wrong disk.
  */
 import { readFile, stat, utimes } from "node:fs/promises";
-import { deviceNumber } from "../volume/device-number.js";
+import { deviceNumber } from "../host/device-number.js";
 
 const STABLE_IDS = ["dm/uuid", "loop/backing_file", "device/wwid", "device/serial"];
 

@@ -9,7 +9,7 @@
  * invalidates the snapshot, the sync goes on, and the good copy is lost
  * (reported and recorded, never ignored).
  *
- * The commands (REPORT as in src/volume/lvm.ts):
+ * The commands (REPORT as in src/host/lvm.ts):
  *   lvs REPORT -o vg_name,lv_name,... -- TARGET                     is it an LV, thin or thick
  *   lvs REPORT -o lv_name,origin,lv_tags,lv_attr,data_percent,lv_size -- VG      our snapshot?
  *   lvremove -f VG/LV-blockferry-good                                 only if ours (origin, tag)
@@ -22,11 +22,11 @@
  */
 import type { GoodCopyKeeper } from "../engine/target-types.js";
 import { BlockferryError } from "../errors.js";
+import { type Origin, resolveOrigin, snapshotName, snapshotSizeArgs } from "../host/lvm.js";
+import { lvm, lvs } from "../host/lvm-tools.js";
 import { quoted } from "../printable.js";
 import { formatBytes } from "../units.js";
 import { invalid } from "../validate.js";
-import { type Origin, resolveOrigin, snapshotName, snapshotSizeArgs } from "../volume/lvm.js";
-import { lvm, lvs } from "../volume/lvm-tools.js";
 
 type Log = (line: string) => void;
 

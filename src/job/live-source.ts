@@ -1,5 +1,5 @@
 import { BlockferryError } from "../errors.js";
-import { liveUses } from "../volume/live.js";
+import { liveUses } from "../host/live.js";
 
 /**
  * Refuses a source mounted read-write (or used as swap) unless `allowLive`:

@@ -14,7 +14,7 @@
  */
 import { hostname } from "node:os";
 import { BlockferryError } from "../errors.js";
-import { type LvmSnapshot, takeLvmSnapshot } from "../volume/lvm.js";
+import { type LvmSnapshot, takeLvmSnapshot } from "../host/lvm.js";
 import { keepBase, type Tracking, trackChanges } from "./change-tracking.js";
 import { runHook } from "./hooks.js";
 import { recordSource } from "./source-record.js";

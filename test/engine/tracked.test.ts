@@ -8,8 +8,8 @@
 import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import type { TrackedChanges } from "../../src/engine/source-types.js";
+import type { ChunkRun } from "../../src/host/thin-delta.js";
 import { digestBlocks } from "../../src/native/index.js";
-import type { ChunkRun } from "../../src/volume/thin-delta.js";
 import { syncedPair } from "../helpers/cached-pair.js";
 import { fulfilled } from "../helpers/engine.js";
 import { scratchDir } from "../helpers/files.js";

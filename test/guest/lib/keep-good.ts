@@ -10,7 +10,7 @@
 import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { expect, it } from "vitest";
-import { deviceNumber } from "../../../src/volume/device-number.js";
+import { deviceNumber } from "../../../src/host/device-number.js";
 import { testSeed } from "../../helpers/random.js";
 import { expectSameBytes, type Lv, lvsOf, MiB, writeSeeded } from "./lvm.js";
 import type { Result, Scenario } from "./scenario.js";

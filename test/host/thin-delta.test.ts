@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { changedBlocks, parseThinDelta } from "../../src/volume/thin-delta.js";
+import { changedBlocks, parseThinDelta } from "../../src/host/thin-delta.js";
 import { seededInts, testSeed } from "../helpers/random.js";
 
 const dir = mkdtempSync(join(tmpdir(), "bf-thindelta-"));

@@ -10,7 +10,7 @@ import {
   snapshotName,
   snapshotSizeArgs,
   takeLvmSnapshot,
-} from "../../src/volume/lvm.js";
+} from "../../src/host/lvm.js";
 import { failure } from "../helpers/failure.js";
 import { type LvmStandIn, lvmStandIn } from "../helpers/lvm.js";
 import { seededBytes } from "../helpers/random.js";
