@@ -46,11 +46,22 @@ function change(path: string, count: number, seed: number, base: string): Tracke
     put(path, at, seededBytes(4096, seed + i));
     different.add(Math.floor(at / CHUNK));
   }
-  const same = pick(chunks);
+  // A chunk none of the writes touched, rewritten with its own bytes: read, found unchanged.
+  let same = pick(chunks);
+  while (different.has(same)) same = (same + 1) % chunks;
   put(path, same * CHUNK, readFileSync(path).subarray(same * CHUNK, same * CHUNK + 4096));
   different.add(same);
+  // A chunk with data in each of its 4 KiB blocks, discarded: all of it changes, to zeros.
+  const before = readFileSync(path);
+  const full = (c: number) =>
+    Array.from({ length: CHUNK / 4096 }, (_, b) =>
+      before.subarray(c * CHUNK + b * 4096, c * CHUNK + (b + 1) * 4096),
+    ).every((block) => block.some((x) => x !== 0));
   let gone = pick(chunks);
-  while (different.has(gone)) gone = (gone + 1) % chunks;
+  for (let tries = 0; different.has(gone) || !full(gone); tries++) {
+    if (tries === chunks) throw new Error("no chunk full of data to discard");
+    gone = (gone + 1) % chunks;
+  }
   put(path, gone * CHUNK, Buffer.alloc(CHUNK));
   const runs: ChunkRun[] = [...different].map((begin) => ({ kind: "different" as const, begin, length: 1 }));
   runs.push({ kind: "left_only", begin: gone, length: 1 });
