@@ -101,7 +101,7 @@ async function main(): Promise<number> {
     runDir,
     root,
     disks,
-    timeoutMs: Number(process.env.BLOCKFERRY_GUEST_TIMEOUT ?? 1200) * 1000,
+    timeoutMs: Number(process.env.BLOCKFERRY_GUEST_TIMEOUT ?? 2700) * 1000,
     cpus: 2,
     memoryMiB: 2048,
   });
