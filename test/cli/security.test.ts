@@ -146,7 +146,7 @@ describe("a receiver lets no one write who does not belong, and goes on serving"
     );
     expect(hungUpAfter).toBeGreaterThanOrEqual(900);
     expect(hungUpAfter).toBeLessThan(4000);
-    await waitFor(() => /refused: TLS handshake failed: .*wrong version number/.test(s.server.log()), "the garbage");
+    await waitFor(() => /refused: TLS handshake failed: /.test(s.server.log()), "the garbage");
     await waitFor(() => /refused: not authenticated within 1 s/.test(s.server.log()), "the stalled handshake");
     // An allowed key, a good handshake, then bytes that are not the protocol.
     await new Promise<void>((resolve) => {
