@@ -18,7 +18,7 @@ import { SourceSession, type ZeroDigests } from "./source-session.js";
 import { rangeBytes, trackedRanges } from "./source-tracked.js";
 import type { SourceOptions, SourceResult } from "./source-types.js";
 import { TransferStats } from "./stats.js";
-import { BATCH_BYTES, READ_AHEAD, readBatches, type SourceBatch } from "./volume-reader.js";
+import { BATCH_BYTES, READ_AHEAD, type ReadPlan, readBatches, readRanges, type SourceBatch } from "./volume-reader.js";
 
 export type { SourceOptions, SourceResult } from "./source-types.js";
 
@@ -76,30 +76,26 @@ async function sendAll(
   const batchBytes = Math.max(BATCH_BYTES, blockSize);
   const pool = new BufferPool(READ_AHEAD + 2, () => volume.allocBuffer(batchBytes));
   const blockCount = Math.ceil(volume.size / blockSize);
+  const plan: ReadPlan = {
+    volume,
+    blockSize,
+    seed: session.welcome.seed,
+    batchBytes,
+    depth: READ_AHEAD,
+    pool,
+    stats: o.stats as TransferStats,
+    // When comparing, only changed blocks are compressed, once they are known.
+    compress: (o.compress ?? false) && !session.welcome.compare && !session.welcome.cached,
+    limiter: o.readLimiter,
+  };
   let writer = cache;
-  const send = async (fromBlock: number, endBlock: number) => {
-    const batches = readBatches({
-      volume,
-      fromBlock,
-      endByte: Math.min(endBlock * blockSize, volume.size),
-      blockSize,
-      seed: session.welcome.seed,
-      batchBytes,
-      depth: READ_AHEAD,
-      pool,
-      stats: o.stats as TransferStats,
-      // When comparing, only changed blocks are compressed, once they are known.
-      compress: (o.compress ?? false) && !session.welcome.compare && !session.welcome.cached,
-      limiter: o.readLimiter,
-    });
-    for await (const batch of batches) {
-      writer = await recordDigests(writer, batch, session.zeros, blockCount, o.log);
-      await session.sendBatch(batch);
-    }
+  const send = async (batch: SourceBatch) => {
+    writer = await recordDigests(writer, batch, session.zeros, blockCount, o.log);
+    await session.sendBatch(batch);
   };
   const ranges = trackedRanges(o, offered, session);
   if (ranges === undefined) {
-    await send(session.fromBlock, blockCount);
+    for await (const batch of readBatches({ ...plan, fromBlock: session.fromBlock })) await send(batch);
     return writer;
   }
   const stats = o.stats as TransferStats;
@@ -119,18 +115,29 @@ async function sendAll(
     }
     await session.sendBatch({ kind: "known", firstBlock: first, count: end - first });
   };
-  let at = 0;
-  for (const r of ranges) {
-    await known(at, r.first);
-    if (r.kind === "read") await send(r.first, r.first + r.count);
-    else {
-      const hole = { kind: "hole" as const, firstBlock: r.first, count: r.count };
-      writer = await recordDigests(writer, hole, session.zeros, blockCount, o.log);
-      await session.sendBatch(hole);
+  // One read pipeline over every range to read: reads stay in flight from one range into the next.
+  const reads = readRanges(
+    plan,
+    ranges.filter((r) => r.kind === "read"),
+  );
+  try {
+    let at = 0;
+    for (const r of ranges) {
+      await known(at, r.first);
+      at = r.first + r.count;
+      if (r.kind !== "read") await send({ kind: "hole", firstBlock: r.first, count: r.count });
+      else
+        for (let next = r.first; next < Math.min(at, blockCount); ) {
+          const { value } = await reads.next();
+          if (value === undefined) throw new Error(`change tracking: no read for block ${next}`);
+          await send(value);
+          next = value.firstBlock + value.count;
+        }
     }
-    at = r.first + r.count;
+    await known(at, blockCount);
+  } finally {
+    await reads.return(undefined);
   }
-  await known(at, blockCount);
   return writer;
 }
 

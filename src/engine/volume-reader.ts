@@ -57,6 +57,9 @@ export interface BatchPlan {
   limiter?: RateLimiter | undefined;
 }
 
+/** How to read, whatever is read. */
+export type ReadPlan = Omit<BatchPlan, "fromBlock" | "endByte">;
+
 /** Extents fetched per native call. */
 const EXTENTS_PER_CALL = 64;
 
@@ -117,7 +120,7 @@ class DataRegions {
 }
 
 /** One batch read with O_DIRECT and digested in the same pass (and compressed, when the plan says so). */
-async function readBatch(plan: BatchPlan, offset: number, length: number): Promise<DataBatch> {
+async function readBatch(plan: ReadPlan, offset: number, length: number): Promise<DataBatch> {
   const { volume, blockSize } = plan;
   const buffer = await plan.pool.acquire();
   try {
@@ -153,10 +156,9 @@ export async function* readBatches(plan: BatchPlan): AsyncGenerator<SourceBatch>
   let pos = plan.fromBlock * blockSize;
   let dataUntil = pos; // known data (no hole) up to here
   const regions = new DataRegions(volume, pos, size, batchBytes, 4 * batchBytes);
-  const queue: Array<Promise<SourceBatch>> = [];
 
-  // Returns the next batch's promise wrapped, so awaiting the plan does not await the read.
-  const planNext = async (): Promise<{ batch: Promise<SourceBatch> }> => {
+  const planNext = async (): Promise<Planned<SourceBatch> | undefined> => {
+    if (pos >= size) return undefined;
     if (pos >= dataUntil) {
       const [start, end] = await regions.next(pos);
       const holeEnd = Math.floor(start / blockSize) * blockSize;
@@ -172,18 +174,64 @@ export async function* readBatches(plan: BatchPlan): AsyncGenerator<SourceBatch>
     pos += length;
     return { batch: readBatch(plan, offset, length) };
   };
+  yield* inOrder(plan.depth, planNext);
+}
 
+/**
+ * Reads only `ranges` of blocks (in order, apart; change tracking's), in
+ * batches of at most `batchBytes` that never span two ranges, with `depth`
+ * reads in flight across ranges, as readBatches keeps them within one.
+ */
+export async function* readRanges(
+  plan: ReadPlan,
+  ranges: ReadonlyArray<{ first: number; count: number }>,
+): AsyncGenerator<DataBatch> {
+  const { blockSize, batchBytes } = plan;
+  const size = plan.volume.size;
+  let index = 0;
+  let pos = (ranges[0]?.first ?? 0) * blockSize;
+  const planNext = async (): Promise<Planned<DataBatch> | undefined> => {
+    for (; index < ranges.length; index++) {
+      const r = ranges[index] as { first: number; count: number };
+      const end = Math.min((r.first + r.count) * blockSize, size);
+      pos = Math.max(pos, r.first * blockSize);
+      if (pos >= end) continue;
+      const offset = pos;
+      const length = Math.min(batchBytes, end - offset);
+      pos += length;
+      return { batch: readBatch(plan, offset, length) };
+    }
+    return undefined;
+  };
+  yield* inOrder(plan.depth, planNext);
+}
+
+/** Batches wrapped, so that awaiting the plan does not await the read. */
+interface Planned<B> {
+  batch: Promise<B>;
+}
+
+/** Keeps `depth` planned batches in flight and yields them in order; a consumer that stops early frees them. */
+async function* inOrder<B extends SourceBatch>(
+  depth: number,
+  planNext: () => Promise<Planned<B> | undefined>,
+): AsyncGenerator<B> {
+  const queue: Array<Promise<B>> = [];
+  let planned = true;
   const fill = async () => {
-    while (queue.length < plan.depth && pos < size) {
-      const { batch } = await planNext();
-      batch.catch(() => {}); // awaited in order below; this only stops an early unhandled rejection
-      queue.push(batch);
+    while (planned && queue.length < depth) {
+      const next = await planNext();
+      if (next === undefined) planned = false;
+      else {
+        next.batch.catch(() => {}); // awaited in order below; this only stops an early unhandled rejection
+        queue.push(next.batch);
+      }
     }
   };
   try {
     await fill();
     while (queue.length > 0) {
-      const head = await (queue.shift() as Promise<SourceBatch>);
+      const head = await (queue.shift() as Promise<B>);
       // Top up before handing the batch over, so `depth` reads stay in flight
       // while the consumer works on it (with one, the device idles in between).
       await fill().catch((e: unknown) => {
