@@ -37,7 +37,7 @@ import { join } from "node:path";
 import { BlockferryError } from "../errors.js";
 import { formatBytes, parseSize } from "../units.js";
 import { checkString, describe, invalid } from "../validate.js";
-import { lvm, lvs } from "./lvm-tools.js";
+import { lvm, lvremoveRetried, lvs } from "./lvm-tools.js";
 import { acquirePidLock, type PidLock } from "./pid-lock.js";
 import { ToolError } from "./run-tool.js";
 
@@ -277,25 +277,13 @@ function openSnapshot(
   const full = `${origin.vg}/${name}`;
   let removing: Promise<void> | undefined;
   const remove = async () => {
-    // Just after the copy closes it, udev or blkid may still hold the device open
-    // ("in use"): LVM then refuses, so try again a few times before giving up.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await lvm("lvremove", ["-f", full], log);
-        break;
-      } catch (e) {
-        // Already gone (removed by hand): done all the same.
-        if (e instanceof ToolError && (await findSnapshot(origin, name, log)) === "absent") break;
-        const delay = retryDelaysMs[attempt];
-        if (!(e instanceof ToolError) || delay === undefined) {
-          throw new BlockferryError("E_SNAPSHOT", `cannot remove the snapshot ${full}: ${(e as Error).message}`, {
-            cause: e,
-          });
-        }
-        log(`lvremove failed (${e.message}); trying again in ${delay / 1000} s`);
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
+    // Already gone (removed by hand): done all the same.
+    const stillThere = async () => (await findSnapshot(origin, name, log)) !== "absent";
+    await lvremoveRetried(full, retryDelaysMs, log, stillThere).catch((e: unknown) => {
+      throw new BlockferryError("E_SNAPSHOT", `cannot remove the snapshot ${full}: ${(e as Error).message}`, {
+        cause: e,
+      });
+    });
     lock.release();
   };
   const overflowed = async (cause?: unknown) => {

@@ -23,7 +23,7 @@
 import type { GoodCopyKeeper } from "../engine/target-types.js";
 import { BlockferryError } from "../errors.js";
 import { type Origin, resolveOrigin, snapshotName, snapshotSizeArgs } from "../host/lvm.js";
-import { lvm, lvs } from "../host/lvm-tools.js";
+import { lvm, lvremoveRetried, lvs } from "../host/lvm-tools.js";
 import { quoted } from "../printable.js";
 import { formatBytes } from "../units.js";
 import { invalid } from "../validate.js";
@@ -180,20 +180,12 @@ async function preserve(path: string, size: string | undefined, log: Log): Promi
 async function drop(path: string, where: string, log: Log): Promise<void> {
   const origin = await resolveOrigin(path, log);
   expectWhere(where, origin);
-  for (let attempt = 0; ; attempt++) {
+  const stillOurs = async () => {
     const found = await findGood(origin, log);
-    if (found.row === undefined) return;
-    if (!found.ours) throw notOurs(where, origin);
-    try {
-      await lvm("lvremove", ["-f", where], log);
-      return;
-    } catch (e) {
-      const delay = DROP_RETRY_DELAYS_MS[attempt];
-      if (delay === undefined) throw e;
-      log(`lvremove failed (${(e as Error).message}); trying again in ${delay / 1000} s`);
-      await new Promise((r) => setTimeout(r, delay));
-    }
-  }
+    if (found.row !== undefined && !found.ours) throw notOurs(where, origin);
+    return found.row !== undefined;
+  };
+  if (await stillOurs()) await lvremoveRetried(where, DROP_RETRY_DELAYS_MS, log, stillOurs);
 }
 
 /**
