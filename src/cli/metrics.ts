@@ -4,10 +4,12 @@
  * file written beside its final name and renamed over it, so the collector
  * never reads half of one.
  */
-import { rename, rm, writeFile } from "node:fs/promises";
+
 import { basename, dirname, join } from "node:path";
+import { version } from "../build-info.js";
 import { fromFsError } from "../errors.js";
 import { quoted } from "../printable.js";
+import { replaceFile } from "../replace-file.js";
 
 export interface Sample {
   labels: Record<string, string>;
@@ -21,6 +23,13 @@ export interface Gauge {
 }
 
 /** A label value as the text format writes it inside double quotes. */
+/** Which blockferry wrote the file: in every metrics file, the sync's and the receiver's. */
+export const INFO_GAUGE: Gauge = {
+  name: "blockferry_info",
+  help: "blockferry's version.",
+  samples: [{ labels: { version }, value: 1 }],
+};
+
 export function escapeLabel(value: string): string {
   return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }
@@ -47,12 +56,7 @@ export function prometheusText(gauges: Gauge[]): string {
 /** Writes `text` to `path` as node_exporter expects: a temporary file in the same directory (not *.prom), renamed. */
 export async function writeMetricsFile(path: string, text: string): Promise<void> {
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  try {
-    await writeFile(temp, text, { mode: 0o644 });
-    await rename(temp, path);
-  } catch (e) {
+  await replaceFile(path, text, 0o644, temp).catch((e: unknown) => {
     throw fromFsError(e, `--metrics-file ${quoted(path)}`);
-  } finally {
-    await rm(temp, { force: true });
-  }
+  });
 }

@@ -2,9 +2,7 @@
 import { hostname } from "node:os";
 import { version } from "../build-info.js";
 
-export const VERSION: string = version;
-
 /** When, where and by which blockferry a report was made, and the process's exit code for it. */
 export function reportFacts(exitCode: number): { timestamp: string; host: string; version: string; exitCode: number } {
-  return { timestamp: new Date().toISOString(), host: hostname(), version: VERSION, exitCode };
+  return { timestamp: new Date().toISOString(), host: hostname(), version, exitCode };
 }

@@ -2,8 +2,7 @@
 import type { HistoryEntry } from "../job/history.js";
 import type { TargetStatus } from "../job/status.js";
 import { exitCodeFor } from "./exit-codes.js";
-import type { Gauge } from "./metrics.js";
-import { VERSION } from "./report-facts.js";
+import { type Gauge, INFO_GAUGE } from "./metrics.js";
 import { judge, usableAge } from "./status-judge.js";
 
 type Row = { status: TargetStatus; history: HistoryEntry[] };
@@ -70,7 +69,7 @@ export function statusGauges(rows: Row[], maxAgeMs: number | undefined): Gauge[]
     ],
   ];
   return [
-    { name: "blockferry_info", help: "blockferry's version.", samples: [{ labels: { version: VERSION }, value: 1 }] },
+    INFO_GAUGE,
     ...defs.map(([name, help, value]) => ({
       name,
       help,

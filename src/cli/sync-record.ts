@@ -8,8 +8,7 @@ import type { TransferStats } from "../engine/stats.js";
 import { BlockferryError } from "../errors.js";
 import { appendHistory, type HistoryEntry, readHistory, sourceHistoryPath } from "../job/history.js";
 import { exitCodeFor } from "./exit-codes.js";
-import { type Gauge, prometheusText, type Sample, writeMetricsFile } from "./metrics.js";
-import { VERSION } from "./report-facts.js";
+import { type Gauge, INFO_GAUGE, prometheusText, type Sample, writeMetricsFile } from "./metrics.js";
 import type { SyncSummary } from "./summary.js";
 
 /** The history entry of a sync that ended with `summary`, or failed with `error`. */
@@ -66,7 +65,7 @@ export function syncGauges(entries: HistoryEntry[], history: HistoryEntry[]): Ga
     if (last !== undefined) success.push({ labels: labels(e), value: Date.parse(last.at) / 1000 });
   }
   return [
-    { name: "blockferry_info", help: "blockferry's version.", samples: [{ labels: { version: VERSION }, value: 1 }] },
+    INFO_GAUGE,
     {
       name: "blockferry_sync_last_success_timestamp_seconds",
       help: "When the last successful sync ended (Unix time).",

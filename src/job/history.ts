@@ -5,10 +5,11 @@
  * Bounded: once it holds more than HISTORY_KEEP entries and a tenth, it is
  * rewritten with the last HISTORY_KEEP (written beside, then renamed).
  */
-import { appendFile, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fromFsError } from "../errors.js";
 import { quoted } from "../printable.js";
+import { replaceFile } from "../replace-file.js";
 
 export const HISTORY_KEEP = 1000;
 
@@ -53,13 +54,7 @@ export async function appendHistory(path: string, entry: HistoryEntry, keep = HI
   await appendFile(path, `${JSON.stringify(entry)}\n`, { mode: 0o644 });
   const lines = (await readFile(path, "utf8")).split("\n").filter((l) => l !== "");
   if (lines.length <= keep + Math.ceil(keep / 10)) return;
-  const temp = `${path}.${process.pid}.tmp`;
-  try {
-    await writeFile(temp, `${lines.slice(-keep).join("\n")}\n`, { mode: 0o644 });
-    await rename(temp, path);
-  } finally {
-    await rm(temp, { force: true });
-  }
+  await replaceFile(path, `${lines.slice(-keep).join("\n")}\n`, 0o644);
 }
 
 /** The last `limit` entries (oldest first); lines that are not entries are skipped; none if there is no file. */

@@ -7,11 +7,12 @@
  * Records live in STATE-DIR/sources/, one file per volume identity.
  */
 import { createHash } from "node:crypto";
-import { mkdir, readFile, realpath, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, realpath, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { BlockferryError } from "../errors.js";
 import { openVolume } from "../native/index.js";
 import { quoted } from "../printable.js";
+import { replaceFile } from "../replace-file.js";
 import { volumeIdentity } from "./identity.js";
 
 export interface SourceRecord {
@@ -43,8 +44,7 @@ export async function recordSource(stateDir: string, path: string, destination: 
     const file = recordFile(stateDir, identity);
     await mkdir(join(stateDir, "sources"), { recursive: true });
     const record: SourceRecord = { path: await realpath(path), identity, destination, at: new Date().toISOString() };
-    await writeFile(`${file}.new`, `${JSON.stringify(record)}\n`, { mode: 0o600 });
-    await rename(`${file}.new`, file);
+    await replaceFile(file, `${JSON.stringify(record)}\n`, 0o600);
   } catch (e) {
     log(`warning: ${quoted(path)} is not recorded as a source in ${quoted(stateDir)}: ${(e as Error).message}`);
   }
