@@ -20,7 +20,7 @@ import { loadHostKey } from "../transport/keys.js";
 import { readSecret } from "../transport/secret.js";
 import { connectSecure } from "../transport/secure.js";
 import { clientSecurity } from "./security-options.js";
-import type { SyncFlags } from "./sync.js";
+import { parseWithDir, type SyncFlags } from "./sync.js";
 
 const why = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
@@ -43,8 +43,8 @@ export async function jobProblems(job: Job, flags: SyncFlags, connect: boolean):
     await check("destination directory", () => isDirectory(dirname(resolve(dest.path))));
   }
   for (const spec of flags.withDir) {
-    const dir = spec.includes(":") ? spec.slice(0, spec.indexOf(":")) : spec;
-    await check(`with-dir ${dir}`, () => isDirectory(resolve(dir)));
+    const dir = parseWithDir(spec).source;
+    await check(`with-dir ${dir}`, () => isDirectory(dir));
   }
   for (const [key, command] of [
     ["pre-snapshot", flags.preSnapshot],
