@@ -25,11 +25,12 @@ ip link set lo up
 hostname guest
 
 # LVM without udev: device nodes made by libdevmapper itself, no waiting for
-# udev, no dmeventd, only the scratch disks scanned, no metadata backups.
+# udev, no dmeventd, only the scratch disks scanned (and the readme scenario's
+# two halves of its disk, one per host), no metadata backups.
 export DM_DISABLE_UDEV=1 LVM_SYSTEM_DIR=/run/lvm-conf LVM_SUPPRESS_FD_WARNINGS=1
 mkdir -p /run/lock/lvm /run/lvm "$LVM_SYSTEM_DIR"
 cat > "$LVM_SYSTEM_DIR/lvm.conf" <<'CONF'
-devices { obtain_device_list_from_udev = 0 use_devicesfile = 0 filter = [ "a|^/dev/vd[a-z]+$|", "r|.*|" ] }
+devices { obtain_device_list_from_udev = 0 use_devicesfile = 0 filter = [ "a|^/dev/vd[a-z]+$|", "a|^/dev/mapper/readme-pv[01]$|", "r|.*|" ] }
 activation { udev_sync = 0 udev_rules = 0 monitoring = 0 }
 backup { backup = 0 archive = 0 }
 CONF

@@ -68,7 +68,7 @@ export function goodBytes(t: Standby): Buffer {
 }
 
 /** Sectors written to the device behind `path` since boot (the kernel's count: field 7 of its stat). */
-function sectorsWritten(path: string): number {
+export function sectorsWritten(path: string): number {
   const { major, minor } = deviceNumber(statSync(path).rdev);
   return Number(readFileSync(`/sys/dev/block/${major}:${minor}/stat`, "utf8").trim().split(/\s+/)[6]);
 }
