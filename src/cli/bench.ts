@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { formatReport } from "../benchmark/report.js";
 import { type BenchDestination, runBench } from "../benchmark/run.js";
 import { BlockferryError } from "../errors.js";
-import { localTargetName } from "../job/targets.js";
+import { remoteReceive } from "../job/push.js";
 import { jsonText, printable } from "../printable.js";
 import { parseDestination } from "../transport/destination.js";
 import { connectSecure } from "../transport/secure.js";
@@ -138,8 +138,7 @@ async function destination(spec: string, flags: BenchFlags, log: (line: string) 
     };
   }
   if (dest.kind === "ssh") {
-    const name = localTargetName(dest.path);
-    const args = ["receive", "--stdio", "--target", `${name}=${dest.path}`];
+    const { name, args } = remoteReceive(dest.path);
     return {
       spec,
       transport: "ssh",

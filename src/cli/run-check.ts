@@ -3,8 +3,10 @@
  * destination directory, --with-dir sources, hooks' commands, key and pin (or
  * secret) must exist; with --connect each receiver is reached and asked, as a
  * probe that writes nothing, whether this key may write the job's target
- * (which checks the pin and the allow-list). Every problem of every job is
- * listed, then the check fails (E_CONFIG).
+ * (which checks the pin and the allow-list); an ssh destination's remote
+ * end is started as a sync starts it, with `receive --check` (ssh reaches
+ * the host, its blockferry runs, DEST exists or could be created). Every
+ * problem of every job is listed, then the check fails (E_CONFIG).
  */
 import { constants } from "node:fs";
 import { access, readFile, stat } from "node:fs/promises";
@@ -13,14 +15,16 @@ import { delimiter, dirname, isAbsolute, join, resolve } from "node:path";
 import { probeOver } from "../benchmark/probe-client.js";
 import { BlockferryError } from "../errors.js";
 import type { Job } from "../job/job-file.js";
+import { remoteReceive } from "../job/push.js";
 import { openVolume } from "../native/index.js";
 import { printable } from "../printable.js";
 import { parseDestination, parseSshSpec } from "../transport/destination.js";
 import { loadHostKey } from "../transport/keys.js";
 import { readSecret } from "../transport/secret.js";
 import { connectSecure } from "../transport/secure.js";
+import { withRemote } from "../transport/ssh.js";
 import { clientSecurity } from "./security-options.js";
-import { parseWithDir, type SyncFlags } from "./sync.js";
+import { keepGoodOf, parseWithDir, type SyncFlags } from "./sync.js";
 
 const why = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
@@ -64,7 +68,33 @@ export async function jobProblems(job: Job, flags: SyncFlags, connect: boolean):
     }
     if (connect && problems.length === 0) await check(`receiver ${hostPort}`, () => probeTarget(job, flags, dest));
   }
+  if (dest.kind === "ssh" && connect && problems.length === 0)
+    await check(`receiver ${dest.host} (ssh)`, () => checkOverSsh(flags, dest));
   return problems;
+}
+
+/** ssh options of the check: never a prompt, and a host that does not answer fails soon. */
+const CHECK_SSH_OPTIONS = "-o BatchMode=yes -o ConnectTimeout=10";
+
+/**
+ * The remote end started as the sync starts it (remoteReceive), with
+ * --check: ssh reaches the host, its blockferry runs, and DEST exists and
+ * may be written, or could be created; nothing is written.
+ */
+async function checkOverSsh(flags: SyncFlags, dest: { host: string; path: string }): Promise<void> {
+  const { args } = remoteReceive(dest.path, {
+    create: flags.create ?? false,
+    keepGood: keepGoodOf(flags),
+    dirs: flags.withDir.map(parseWithDir),
+  });
+  const ssh = { rsh: `${flags.rsh} ${CHECK_SSH_OPTIONS}`, remotePath: flags.remotePath };
+  await withRemote(
+    dest.host,
+    [...args, "--check"],
+    ssh,
+    () => {},
+    async () => {},
+  );
 }
 
 async function isDirectory(path: string): Promise<void> {

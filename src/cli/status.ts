@@ -116,8 +116,11 @@ async function showMetrics(targets: string[], flags: StatusFlags, maxAgeMs: numb
 }
 
 /** --history: the target's (receiver) or with no target this host's as a source. */
-async function showHistory(targets: string[], flags: StatusFlags): Promise<void> {
-  const limit = flags.history === true || flags.history === undefined ? 20 : Number(flags.history);
+async function showHistory(named: string[], flags: StatusFlags): Promise<void> {
+  // `--history TARGET`: the option's optional N took the target (a count is digits; a path, ./20, never is).
+  const taken = typeof flags.history === "string" && !/^\d+$/.test(flags.history);
+  const targets = taken ? [flags.history as string, ...named] : named;
+  const limit = flags.history === true || flags.history === undefined || taken ? 20 : Number(flags.history);
   if (!Number.isSafeInteger(limit) || limit < 1)
     throw invalid("--history", "a whole number of entries", `${flags.history}`);
   if (targets.length > 1) throw invalid("TARGET", "at most one target with --history", `${targets.length}`);

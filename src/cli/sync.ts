@@ -257,7 +257,7 @@ export function parseWithDir(spec: string): DirSpec {
 }
 
 /** --keep-good and --keep-good-size, checked. */
-function keepGoodOf(flags: SyncFlags): KeepGood | undefined {
+export function keepGoodOf(flags: SyncFlags): KeepGood | undefined {
   if (flags.keepGood === undefined) {
     if (flags.keepGoodSize !== undefined)
       throw invalid("--keep-good-size", "--keep-good lvm as well", flags.keepGoodSize);

@@ -92,12 +92,7 @@ async function toLocal(path: string, o: SyncJobOptions, common: Common): Promise
 
 /** The remote end is `blockferry receive --stdio` for that one path, started through ssh. */
 async function overSsh(dest: { host: string; path: string }, o: SyncJobOptions, common: Common) {
-  const name = localTargetName(dest.path);
-  const args = ["receive", "--stdio", "--target", `${name}=${dest.path}`, ...(o.create ? ["--create"] : [])];
-  if (o.keepGood !== undefined) args.push("--keep-good", `${name}=${o.keepGood.method}`);
-  if (o.keepGood?.size !== undefined) args.push("--keep-good-size", `${name}=${o.keepGood.size}`);
-  // The user names the directories on the remote host: its receiver may place exactly those.
-  for (const dir of o.dirs ?? []) args.push("--allow-dir", `${name}=${dir.dest}`);
+  const { name, args } = remoteReceive(dest.path, o);
   return withRemote(dest.host, args, o.ssh, o.log, async (stream) => {
     const release = destroyOnAbort(o.signal, stream);
     try {
@@ -106,6 +101,24 @@ async function overSsh(dest: { host: string; path: string }, o: SyncJobOptions, 
       release();
     }
   });
+}
+
+/**
+ * The command line of the remote end of a sync to an ssh destination's
+ * `path`, and the target name it gives that path: one for the sync, `bench
+ * --to` and `run --check --connect`.
+ */
+export function remoteReceive(
+  path: string,
+  o: Partial<Pick<SyncJobOptions, "create" | "keepGood" | "dirs">> = {},
+): { name: string; args: string[] } {
+  const name = localTargetName(path);
+  const args = ["receive", "--stdio", "--target", `${name}=${path}`, ...(o.create ? ["--create"] : [])];
+  if (o.keepGood !== undefined) args.push("--keep-good", `${name}=${o.keepGood.method}`);
+  if (o.keepGood?.size !== undefined) args.push("--keep-good-size", `${name}=${o.keepGood.size}`);
+  // The user names the directories on the remote host: its receiver may place exactly those.
+  for (const dir of o.dirs ?? []) args.push("--allow-dir", `${name}=${dir.dest}`);
+  return { name, args };
 }
 
 async function refuseSameFile(source: string, target: string): Promise<void> {

@@ -12,24 +12,42 @@ import type { Endpoint } from "../transport/tcp.js";
 import { recordServed } from "./served-history.js";
 import { type ReceiverConfig, receiverResolver } from "./targets.js";
 
-/** Receives one copy over `stream`; `authorize` throws for a target this peer may not write. */
+/**
+ * Receives one copy over `stream`; `authorize` throws for a target this peer
+ * may not write. With `peer` (a receiver's, not a local sync's target role),
+ * the sync is recorded in the target's history, as `serve` records its own.
+ */
 export async function receiveOne(
   stream: Duplex,
   config: ReceiverConfig,
   stats: TransferStats,
   authorize: (target: string) => void = () => {},
+  peer?: string,
 ): Promise<TargetResult | ProbeResult> {
   const resolver = receiverResolver(config, allows(authorize));
-  return runTarget({
+  let named: string | undefined;
+  const copy = runTarget({
     channel: new FrameChannel(stream),
     resolve: async (hello) => {
       authorizeTarget(config, authorize, hello.targetName);
+      named = hello.targetName;
       return resolver(hello);
     },
     stats,
     log: config.log,
     checkpointBytes: config.checkpointBytes,
   });
+  if (peer === undefined) return copy;
+  return copy.then(
+    async (r) => {
+      await recordServed(config, named, peer, stats, r);
+      return r;
+    },
+    async (e: unknown) => {
+      await recordServed(config, named, peer, stats, { error: e });
+      throw e;
+    },
+  );
 }
 
 /**

@@ -4,20 +4,30 @@
  * 01:30 when a source connects: every target's directory exists, every
  * --allow-dir and --allow names a target it has, no allowed directory is /.
  */
-import { stat } from "node:fs/promises";
+import { constants } from "node:fs";
+import { access, stat } from "node:fs/promises";
 import { dirname } from "node:path";
-import { BlockferryError } from "../errors.js";
+import { BlockferryError, fromFsError } from "../errors.js";
 import { quoted } from "../printable.js";
 import { invalid } from "../validate.js";
 import { checkReflinks } from "./keep-good.js";
 import { checkLvmTarget } from "./keep-good-lvm.js";
-import { keepGoodOf, type ReceiverConfig, resolvedPath, type TargetConfig } from "./targets.js";
+import {
+  checkLocalDirectory,
+  keepGoodOf,
+  missingTarget,
+  type ReceiverConfig,
+  resolvedPath,
+  type TargetConfig,
+} from "./targets.js";
 
 /** Throws for the first part of the receiver's set-up that cannot work; `allowNames`: the names --allow grants. */
 export async function checkReceiverSetup(config: ReceiverConfig, allowNames: Iterable<string> = []): Promise<void> {
   const names = [...config.targets.keys()];
   const known = names.join(", ") || "(none)";
   for (const t of config.targets.values()) {
+    // The receiving end of one sync (over ssh) speaks of its DEST: its target's name is internal.
+    if (config.forSync) await checkLocalDirectory(t.path);
     const dir = dirname(t.path);
     const info = await stat(dir).catch(() => undefined);
     if (!info?.isDirectory()) {
@@ -73,4 +83,23 @@ async function checkKeepGood(t: TargetConfig, config: ReceiverConfig): Promise<v
     );
   }
   await checkLvmTarget(t.path, t.name, keep.size, config.log);
+}
+
+/**
+ * `receive --check`, after checkReceiverSetup: every target exists and this
+ * user may read and write it, or it is an image that --create would make in
+ * a directory this user may write. Nothing is opened, created or written.
+ */
+export async function checkTargetsWritable(config: ReceiverConfig): Promise<void> {
+  for (const t of config.targets.values()) {
+    const exists = await stat(t.path).then(
+      () => true,
+      () => false,
+    );
+    if (!exists && !config.create) throw missingTarget(t, config);
+    const path = exists ? t.path : dirname(t.path);
+    await access(path, constants.R_OK | constants.W_OK).catch((e: unknown) => {
+      throw fromFsError(e, `${exists ? "" : "the directory of "}${quoted(t.path)}`);
+    });
+  }
 }

@@ -22,7 +22,8 @@ export async function recordServed(
   const code = error === undefined ? undefined : error instanceof BlockferryError ? error.code : "E_INTERNAL";
   const entry = {
     at: new Date().toISOString(),
-    destination: target.name,
+    // The receiving end of one `sync` over ssh: its target's name is internal, its path the user's.
+    destination: config.forSync ? target.path : target.name,
     peer,
     ok: error === undefined,
     code,

@@ -121,14 +121,7 @@ export function receiverResolver(
     );
     // A probe (`blockferry bench --to`) reads only: it never creates or opens for writing.
     const probe = hello.flags.probe;
-    if (!exists && (!config.create || probe)) {
-      throw new BlockferryError(
-        "E_NOT_FOUND",
-        config.forSync
-          ? `DEST ${quoted(target.path)} does not exist; pass --create to create it as an image file`
-          : `target "${target.name}": ${quoted(target.path)} does not exist; start the receiver with --create to create image files`,
-      );
-    }
+    if (!exists && (!config.create || probe)) throw missingTarget(target, config);
     const volume = await openVolume(target.path, { write: !probe, create: config.create && !probe });
     const state = new FileStateStore(await statePath(target, config.stateDir), config.log);
     const identity = await volumeIdentity(target.path, volume.size);
@@ -139,6 +132,16 @@ export function receiverResolver(
     const keeper = keeperFor(target, config, volume.info.isBlockDevice);
     return { volume, state, identity, stamp, writtenSince: written, checkDir, describe, keeper, created: !exists };
   };
+}
+
+/** A target whose path does not exist, refused: to a sync's user, or to a receiver's. */
+export function missingTarget(target: TargetConfig, config: ReceiverConfig): BlockferryError {
+  return new BlockferryError(
+    "E_NOT_FOUND",
+    config.forSync
+      ? `DEST ${quoted(target.path)} does not exist; pass --create to create it as an image file`
+      : `target "${target.name}": ${quoted(target.path)} does not exist; start the receiver with --create to create image files`,
+  );
 }
 
 /** How `target`'s last good copy is kept, if the receiver keeps one (checked at start: checkReceiverSetup). */

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXIT } from "../../src/cli/exit-codes.js";
@@ -44,6 +44,25 @@ describe.skipIf(skipReason !== undefined)("sync over ssh, to a real OpenSSH serv
     expect(readFileSync(target).equals(readFileSync(source))).toBe(true);
     // The remote receiver's messages come back on this side's stderr, named by host.
     expect(second.stderr).toMatch(/root@127\.0\.0\.1: .*updating|root@127\.0\.0\.1: .*comparing/);
+    // The remote receiver records each sync beside the target's state, as `serve` does (issue 21).
+    const history = readFileSync(`${target}.blockferry-history.jsonl`, "utf8").trim().split("\n");
+    const served = history.map((line) => JSON.parse(line));
+    expect(served.map((e) => [e.ok, e.mode])).toEqual([
+      [true, "copy"],
+      [true, "cached"], // the receiver's own word for the delta: the source sent digests from its cache
+    ]);
+    expect(served[0]).toMatchObject({ destination: target, peer: "ssh 127.0.0.1" });
+    // What the receiver counted in is what the source counted out (compressed, so under the image's size).
+    const sent = JSON.parse(first.stdout).bytes.wire;
+    expect(sent).toBeGreaterThan(1024 * 1024);
+    expect(Math.abs(served[0].bytesReceived - sent)).toBeLessThan(sent / 100);
+    const shown = await run(["status", "--history", target]);
+    expect(shown.code, shown.stderr).toBe(EXIT.ok);
+    const lines = shown.stdout.trim().split("\n");
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toContain(`${target} from ssh 127.0.0.1`);
+    expect(lines[0]).toMatch(/ok \(copy\)$/);
+    expect(lines[1]).toMatch(/ok \(cached\)$/);
   });
 
   it("pulls from a remote source (failback by ssh): a copy, then a delta, into a local image", async () => {
@@ -116,5 +135,64 @@ describe.skipIf(skipReason !== undefined)("sync over ssh, to a real OpenSSH serv
     ]);
     expect(r.code).toBe(EXIT.network);
     expect(r.stderr).toMatch(/ssh to root@127\.0\.0\.1 failed: .*Permission denied/);
+  });
+});
+
+/** Every name under `dir`, with its size: what a check must leave as it found it. */
+function listing(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .map((name) => `${name} ${statSync(join(dir, name)).size}`)
+    .sort();
+}
+
+describe.skipIf(skipReason !== undefined)("run --check --connect, to ssh destinations", () => {
+  it("reaches each host, runs its blockferry and checks the path; a refused login fails the check (exit 20); nothing written", async () => {
+    const source = join(scratch.dir, "check-src.img");
+    writeMixedImage(source, 1024 * 1024, testSeed("run check ssh"));
+    const remoteDir = join(scratch.dir, "check-remote");
+    mkdirSync(remoteDir);
+    const existing = join(remoteDir, "existing.img");
+    writeFileSync(existing, seededBytes(1024 * 1024, 75));
+    const rsh = sshd?.rsh ?? "ssh";
+    const wrongKey = rsh.replace(/-i \S+/, `-i ${join(scratch.dir, "sshd", "host_key")}`); // a key it does not accept
+    const wrongPort = rsh.replace(/-p \d+/, "-p 2223"); // nothing listens there
+    const job = (name: string, dest: string, more: string) =>
+      `[job.${name}]\nsource = "${source}"\ndestination = "root@127.0.0.1:${dest}"\n` +
+      `rsh = "${rsh}"\nremote-path = "${remotePath}"\n${more}`;
+    const file = join(scratch.dir, "check-ssh.toml");
+    writeFileSync(
+      file,
+      job("fresh", join(remoteDir, "new.img"), "create = true\n") +
+        job("existing", existing, "") +
+        job("key", existing, "").replace(`rsh = "${rsh}"`, `rsh = "${wrongKey}"`) +
+        job("port", existing, "").replace(`rsh = "${rsh}"`, `rsh = "${wrongPort}"`) +
+        job("absent", join(remoteDir, "absent.img"), "") +
+        job("nodir", join(remoteDir, "no-dir", "x.img"), "create = true\n") +
+        job("noblockferry", existing, "").replace(`remote-path = "${remotePath}"`, 'remote-path = "/opt/nowhere/bf"'),
+    );
+    const before = listing(remoteDir);
+    const existingSum = sha256(existing);
+    const r = await run(["run", "--check", "--connect", file]);
+    expect(r.code, r.stderr).toBe(EXIT.config);
+    expect(r.stdout).toMatch(/^fresh: .*new\.img: ok, receiver reached$/m);
+    expect(r.stdout).toMatch(/^existing: .*existing\.img: ok, receiver reached$/m);
+    expect(r.stdout).toMatch(
+      /^key: .*\n {2}receiver root@127\.0\.0\.1 \(ssh\): ssh to root@127\.0\.0\.1 failed: .*Permission denied/m,
+    );
+    expect(r.stdout).toMatch(
+      /^port: .*\n {2}receiver root@127\.0\.0\.1 \(ssh\): ssh to root@127\.0\.0\.1 failed: .*Connection refused/m,
+    );
+    expect(r.stdout).toMatch(
+      /^absent: .*\n {2}receiver root@127\.0\.0\.1 \(ssh\): .*absent\.img" does not exist; pass --create/m,
+    );
+    expect(r.stdout).toMatch(
+      /^nodir: .*\n {2}receiver root@127\.0\.0\.1 \(ssh\): .*the directory ".*no-dir" does not exist/m,
+    );
+    expect(r.stdout).toMatch(
+      /^noblockferry: .*\n {2}receiver root@127\.0\.0\.1 \(ssh\): .*has no blockferry at "\/opt\/nowhere\/bf"/m,
+    );
+    expect(r.stderr).toMatch(/5 of 7 jobs would fail: key, port, absent, nodir, noblockferry/);
+    expect(listing(remoteDir)).toEqual(before); // no image created, no state, no history
+    expect(sha256(existing)).toBe(existingSum);
   });
 });
