@@ -7,15 +7,15 @@
  * primary is then refused; failback is a delta the other way; after every
  * verified sync no -blockferry-good LV is left.
  */
-import { mkdirSync, readFileSync, statSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect, it } from "vitest";
 import { deviceNumber } from "../../../src/host/device-number.js";
-import { testSeed } from "../../helpers/random.js";
+import { seededInts, testSeed } from "../../helpers/random.js";
 import { expectSameBytes, type Lv, lvsOf, MiB, writeSeeded } from "./lvm.js";
-import type { Result, Scenario } from "./scenario.js";
+import { listeningPort, type Result, type Scenario, type Started } from "./scenario.js";
 
-export const EXIT = { ok: 0, snapshot: 16, incomplete: 18, diverged: 21, promoted: 22 };
+export const EXIT = { ok: 0, busy: 5, network: 14, snapshot: 16, incomplete: 18, diverged: 21, promoted: 22 };
 
 export interface Standby {
   s: Scenario;
@@ -79,22 +79,32 @@ export function sectorsWritten(path: string): number {
  * roles die at once, as with a primary that loses power. (The target writes
  * in batches of megabytes, so on 16 MiB the kill may land after the last one.)
  */
-export async function killedSync(t: Standby, mib: number): Promise<void> {
+export async function killedSync(t: Standby, bytes: number): Promise<void> {
   const before = sectorsWritten(t.standby);
   const child = t.s.bfStart([
     ...["sync", "--state-dir", t.stateDir, "--bwlimit", "2M", "--keep-good", "lvm", ...t.keepFlags],
     ...[t.data, t.standby],
   ]);
+  await killOnceWritten(t, child, before, bytes);
+  expect(stateOf(t).complete).toBe(false);
+}
+
+/** SIGKILL to `child` once `bytes` have been written to the standby since `before` (its sector count). */
+async function killOnceWritten(t: Standby, child: Started, before: number, bytes: number): Promise<void> {
   const written = () => (sectorsWritten(t.standby) - before) * 512;
-  for (let i = 0; i < 2400 && written() < mib * MiB && child.exitCode === null; i++) {
+  for (let i = 0; i < 2400 && written() < bytes && child.exitCode === null; i++) {
     await new Promise((r) => setTimeout(r, 25));
   }
   child.kill("SIGKILL");
   const r = await child.output();
-  t.s.log(`killed after ${written()} bytes written to ${t.standby}`);
-  expect(r.signal, `it ended before writing ${mib} MiB: ${r.stderr}`).toBe("SIGKILL");
-  expect(written()).toBeGreaterThanOrEqual(mib * MiB);
-  expect(stateOf(t).complete).toBe(false);
+  t.s.log(`killed after ${written()} bytes written to ${t.standby} (asked: ${bytes})`);
+  expect(r.signal, `it ended before writing ${bytes} bytes: ${r.stderr}`).toBe("SIGKILL");
+  expect(written()).toBeGreaterThanOrEqual(bytes);
+}
+
+/** A kill point: a seeded number of bytes written, 256 KiB to 2 MiB (the first batches of a 16 MiB night). */
+function killPoint(pick: (below: number) => number): number {
+  return (1 + pick(8)) * 256 * 1024;
 }
 
 /** No -blockferry-good LV, and the standby is a plain LV (not merging, not an origin). */
@@ -107,6 +117,7 @@ export function expectNoGood(t: Standby): void {
 /** The scenarios, on the standby `t` (its first night not yet synced). */
 export function standbyScenarios(t: Standby): void {
   const seed = testSeed(`keep-good ${t.vg}`);
+  const pick = seededInts(seed);
   const { s } = t;
   let night1: Buffer;
 
@@ -138,7 +149,7 @@ export function standbyScenarios(t: Standby): void {
 
   it("a sync killed mid-way leaves the good snapshot, byte-identical to the last night; status names it; the next killed sync keeps it", async () => {
     writeSeeded(s, t.data, 0, 16 * MiB, seed + 1); // every block changes
-    await killedSync(t, 2); // generation 2: the forced sync above
+    await killedSync(t, killPoint(pick)); // generation 2: the forced sync above
     expect(goodLv(t)).toMatchObject({ origin: "standby", tags: ["blockferry-good"] });
     expect(goodLv(t)?.attr[1]).toBe("r"); // read-only
     expect(goodBytes(t).equals(night1)).toBe(true);
@@ -154,11 +165,20 @@ export function standbyScenarios(t: Standby): void {
     );
     // Another night, killed too: the kept copy stays the last verified one, never the half-written one.
     writeSeeded(s, t.data, 0, 16 * MiB, seed + 4);
-    await killedSync(t, 1);
+    await killedSync(t, killPoint(pick));
     expect(goodBytes(t).equals(night1)).toBe(true);
   });
 
-  it("promote merges the good snapshot back: the standby holds the last night byte for byte; the old primary is refused", () => {
+  it("promote merges the good snapshot back: the standby holds the last night byte for byte; the old primary is refused", async () => {
+    const holder = s.start("sh", ["-c", `exec sleep 600 < ${t.standby}`]); // held open, as by a mount
+    await new Promise((r) => setTimeout(r, 500));
+    const open = s.bf(["promote", "--state-dir", t.stateDir, t.standby]);
+    expect(open.code, open.stderr).toBe(EXIT.busy);
+    expect(open.stderr).toMatch(/is open \(mounted, or held by a process\)/);
+    expect(goodBytes(t).equals(night1)).toBe(true);
+    expect(status(t).json).toMatchObject({ complete: false, good: { method: "lvm" } });
+    holder.kill("SIGKILL");
+    await holder.output();
     const p = s.bf(["promote", "--state-dir", t.stateDir, t.standby]);
     expect(p.code, p.stderr).toBe(EXIT.ok);
     expect(p.stdout).toMatch(/is promoted: it holds generation 2.*restored from the kept good copy/);
@@ -190,5 +210,42 @@ export function standbyScenarios(t: Standby): void {
     expect(nightly.code, nightly.stderr).toBe(EXIT.ok);
     expectSameBytes(s, t.standby, t.data);
     expectNoGood(t);
+  });
+
+  it("the receiver alone killed mid-night: the good snapshot is the last verified night; the next night completes", async () => {
+    const secret = join(t.stateDir, "secret");
+    writeFileSync(secret, "a shared secret of the scenario\n", { mode: 0o600 });
+    const over = ["--insecure-plaintext", "--secret-file", secret];
+    const receive = async (keepFlags: string[]) => {
+      const child = s.bfStart([
+        ...["receive", "--listen", "127.0.0.1:0", ...over, "--state-dir", t.stateDir],
+        ...["--target", `standby=${t.standby}`, "--keep-good", "standby=lvm", ...keepFlags],
+      ]);
+      return { child, url: `tcp://127.0.0.1:${await listeningPort(child)}/standby` };
+    };
+    const keepFlags = t.keepFlags.length === 0 ? [] : ["--keep-good-size", `standby=${t.keepFlags[1]}`];
+    const pushTo = (url: string) => s.bfStart(["sync", "-q", "--bwlimit", "2M", ...over, t.data, url]);
+    // A verified night through a receiver, then one whose receiver dies.
+    const first = await receive(keepFlags);
+    const night = await pushTo(first.url).output();
+    expect(night.code, night.stderr).toBe(EXIT.ok);
+    expect((await first.child.output()).code).toBe(EXIT.ok);
+    const verified = readFileSync(t.standby);
+    writeSeeded(s, t.data, 0, 16 * MiB, seed + 5);
+    const dying = await receive(keepFlags);
+    const source = pushTo(dying.url);
+    await killOnceWritten(t, dying.child, sectorsWritten(t.standby), killPoint(pick));
+    const lost = await source.output();
+    expect(lost.code, lost.stderr).toBe(EXIT.network);
+    expect(goodBytes(t).equals(verified)).toBe(true);
+    expect(status(t)).toMatchObject({ code: EXIT.ok, json: { complete: false, good: { method: "lvm" } } });
+    const again = await receive(keepFlags);
+    const next = await pushTo(again.url).output();
+    expect(next.code, next.stderr).toBe(EXIT.ok);
+    await again.child.output();
+    expectSameBytes(s, t.standby, t.data);
+    expectNoGood(t);
+    // The local syncs keep their own record of the standby, which the receiver's syncs moved on.
+    expect(keep(t, ["--force"]).code).toBe(EXIT.ok);
   });
 }

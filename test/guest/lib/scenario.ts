@@ -108,3 +108,16 @@ function diskBySerial(serial: string): string {
   }
   throw new Error(`no disk with serial ${serial}: did the host runner attach one for this scenario?`);
 }
+
+/** The port a started `serve`/`receive --listen HOST:0` says it listens on. */
+export function listeningPort(child: Started): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let said = "";
+    child.stderr?.on("data", (d: Buffer) => {
+      said += d.toString();
+      const m = /listening on [^\s]+:(\d+)/.exec(said);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once("exit", (code) => reject(new Error(`serve exited with ${code}: ${said}`)));
+  });
+}

@@ -40,7 +40,7 @@ const seed = testSeed("keep-good overflow");
 
 it("a classic good snapshot that fills up during a killed sync: status says LOST (exit 18), promote refuses, the next sync records it", async () => {
   writeSeeded(s, t.data, 0, 16 * MiB, seed); // every block changes: more than the snapshot holds
-  await killedSync(small, 12);
+  await killedSync(small, 12 * MiB);
   const good = goodLv(t);
   // 20%ORIGIN of the most a snapshot of 16 MiB can use, in whole extents: 8 MiB.
   expect(good).toMatchObject({ origin: "standby", tags: ["blockferry-good"], size: 8 * MiB });

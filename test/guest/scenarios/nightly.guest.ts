@@ -18,7 +18,7 @@ import {
   snapshotRecorder,
   writeSeeded,
 } from "../lib/lvm.js";
-import { type Started, scenario } from "../lib/scenario.js";
+import { listeningPort, type Started, scenario } from "../lib/scenario.js";
 
 const s = scenario(import.meta.filename);
 const VG = "nightly";
@@ -61,18 +61,6 @@ afterAll(async () => {
   server.kill("SIGTERM");
   await server.output();
 });
-
-function listeningPort(child: Started): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let said = "";
-    child.stderr?.on("data", (d: Buffer) => {
-      said += d.toString();
-      const m = /listening on [^\s]+:(\d+)/.exec(said);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once("exit", (code) => reject(new Error(`serve exited with ${code}: ${said}`)));
-  });
-}
 
 function jobFile(postSnapshot: string): string {
   const path = join(s.dir, "nightly.toml");

@@ -31,8 +31,11 @@ let hosts: Record<Role, Host>;
 const keys: Partial<Record<Role, string>> = {};
 const POOL = "/var/lib/backuppc";
 
-/** Runs README block `name` line by line; each must exit 0. Returns each step's output. */
-function walk(name: string): Map<string, string> {
+/**
+ * Runs README block `name` line by line; each must exit 0. `after` checks run
+ * right after the step whose command starts with their key. Returns each step's output.
+ */
+function walk(name: string, after: Record<string, () => void> = {}): Map<string, string> {
   const steps = blocks.get(name);
   if (steps === undefined) throw new Error(`README.md has no walk-through block ${name}`);
   const out = new Map<string, string>();
@@ -43,6 +46,7 @@ function walk(name: string): Map<string, string> {
     expect(r.code, what).toBe(0);
     if (/^blockferry keygen\b/.test(step.command)) keys[step.host] = r.stdout.trim();
     out.set(step.command, r.stdout + r.stderr);
+    for (const [prefix, check] of Object.entries(after)) if (step.command.startsWith(prefix)) check();
   }
   return out;
 }
@@ -143,8 +147,9 @@ it(
     const { primary, secondary } = hosts;
     backups(primary, 2, 12);
     await primaryDiesMidNight(primary, secondary);
-    walk("failover");
-    expect(secondary.sh("sha256sum < /dev/vg1/backuppc").stdout).toEqual(night1);
+    let promoted = "";
+    walk("failover", { "blockferry promote": () => (promoted = secondary.sh("sha256sum < /dev/vg1/backuppc").stdout) });
+    expect(promoted, "the promoted volume, before it is mounted").toEqual(night1);
     expect(treeDigest(secondary, POOL)).toEqual(night1Tree);
     expect(secondary.sh("systemctl is-active blockferry-serve").stdout.trim()).toBe("inactive");
     expect(primary.sh("systemctl is-enabled blockferry-nightly.timer").stdout.trim()).toBe("disabled");
