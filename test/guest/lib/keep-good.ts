@@ -11,6 +11,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect, it } from "vitest";
 import { deviceNumber } from "../../../src/host/device-number.js";
+import { volumeIdentity } from "../../../src/job/identity.js";
 import { seededInts, testSeed } from "../../helpers/random.js";
 import { expectSameBytes, type Lv, lvsOf, MiB, writeSeeded } from "./lvm.js";
 import { listeningPort, type Result, type Scenario, type Started } from "./scenario.js";
@@ -190,6 +191,9 @@ export function standbyScenarios(t: Standby): void {
         ?.attr.slice(0, 2),
     ).toMatch(/^[-V]w$/);
     expect(status(t).json).toMatchObject({ complete: true, promotedAt: expect.any(String) });
+    // Recorded as the volume the merge left (a thin merge reactivates it), so the record stays trusted.
+    const size = Number(s.sh("blockdev", "--getsize64", t.standby).trim());
+    expect(stateOf(t).targetId).toBe(await volumeIdentity(t.standby, size));
     const late = keep(t);
     expect(late.code, late.stderr).toBe(EXIT.promoted);
     expect(readFileSync(t.standby).equals(night1)).toBe(true);
