@@ -17,7 +17,7 @@ import { beforeAll, expect, it } from "vitest";
 import { testSeed } from "../../helpers/random.js";
 import { readWalkthrough, type Step } from "../../helpers/readme.js";
 import { type Host, type Role, twoHosts } from "../lib/hosts.js";
-import { sectorsWritten } from "../lib/keep-good.js";
+import { bytesWrittenSince } from "../lib/keep-good.js";
 import { MiB } from "../lib/lvm.js";
 import { backupRun, copyDigest, treeDigest } from "../lib/pool-files.js";
 import { scenario } from "../lib/scenario.js";
@@ -161,9 +161,8 @@ it(
 async function primaryDiesMidNight(primary: Host, secondary: Host): Promise<void> {
   const slow = "sed 's/^bwlimit = .*/bwlimit = \"1M\"/' /etc/blockferry/nightly.toml > /run/slow-night.toml";
   expect(primary.sh(slow).code).toBe(0);
-  const before = sectorsWritten("/dev/vg1/backuppc");
+  const written = bytesWrittenSince("/dev/vg1/backuppc");
   const night = primary.start("exec blockferry run /run/slow-night.toml");
-  const written = () => (sectorsWritten("/dev/vg1/backuppc") - before) * 512;
   for (let i = 0; i < 12000 && written() < MiB && night.exitCode === null; i++) {
     await new Promise((r) => setTimeout(r, 25));
   }
