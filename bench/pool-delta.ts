@@ -7,7 +7,8 @@
  * Before each run the target is reset to the old image (for the cached run,
  * by an unmeasured sync of the old image, which leaves the cache behind) and
  * the page cache is dropped; after it, the target is compared with `cmp`.
- *   npm run build && sudo npx tsx bench/pool-delta.ts [--gib 4] [--files 80000]
+ * The target's image is on its own storage (--target-dir, tmpfs by default), as on a second machine.
+ *   npm run build && sudo npx tsx bench/pool-delta.ts [--gib 4] [--files 80000] [--target-dir /dev/shm]
  */
 import { rmSync } from "node:fs";
 import { join } from "node:path";
@@ -30,12 +31,14 @@ const { values } = parseArgs({
     only: { type: "string", default: "" },
     /** blockferry with --insecure-plaintext (as the rsync daemon here), instead of its default TLS. */
     plaintext: { type: "boolean", default: false },
+    /** Where the target's image lives: its own storage (tmpfs by default), as on a second machine. */
+    "target-dir": { type: "string", default: "/dev/shm" },
   },
 });
 const files = Number(values.files);
 const pool = poolScenario(values.gib, files);
 const { bytes, added, before, after, changedBlocks } = pool;
-const target = join(out, "pool-target.img");
+const target = join(values["target-dir"], "blockferry-pool-target.img");
 const cacheDir = join(out, "digest-cache");
 
 interface Row {
@@ -140,6 +143,9 @@ try {
     plan(link, label, true, blockferry(link, args), bfNote);
   }
   plan(link, "blockferry delta with digest cache, 64K", true, blockferry(link, []), bfNote, syncOld(link));
+  const whole = ["--fine-block-size", "0"];
+  const wholeLabel = "blockferry delta with digest cache, 64K, whole blocks (--fine-block-size 0)";
+  plan(link, wholeLabel, true, blockferry(link, whole), bfNote, syncOld(link));
   plan(link, "rsync --inplace --no-whole-file", true, rsyncTool(link, after, target), () => "");
   rows = await runAll(plans);
 } finally {
@@ -158,13 +164,18 @@ for (let r = 0; r < rounds; r++) {
 const [floorAlone, floorBoth] = [medianOf(alone), medianOf(both)];
 
 const full = rows[0]?.seconds ?? Number.NaN;
+const command = [
+  `--gib ${values.gib} --files ${files} --rounds ${rounds} --target-dir ${values["target-dir"]}`,
+  ...(values.only === "" ? [] : [`--only '${values.only}'`]),
+  ...(values.plaintext ? ["--plaintext"] : []),
+].join(" ");
 const lines = [
-  `\`npm run build && sudo npx tsx bench/pool-delta.ts --gib ${values.gib} --files ${files} --rounds ${rounds}\`, ${new Date().toISOString().slice(0, 10)}, ${machine()}.`,
+  `\`npm run build && sudo npx tsx bench/pool-delta.ts ${command}\`, ${new Date().toISOString().slice(0, 10)}, ${machine()}.`,
   "",
   `A ${values.gib} GiB ext4 image holding ${files} pool files (1 to 49 KiB, half compressible) hardlinked into`,
   `per-host trees; then ${added} new pool files with their links, ${added / 20} deletions and ${added / 20} rewrites,`,
   `through the filesystem: ${changedBlocks} of ${bytes / 4096} 4 KiB blocks changed (${((100 * changedBlocks * 4096) / bytes).toFixed(2)}%).`,
-  "Same emulated 1 Gbit link; caches dropped and the target reset to the old image before each run;",
+  `Same emulated 1 Gbit link; the target on ${values["target-dir"]}; caches dropped and the target reset to the old image before each run;`,
   `each row the median of ${rounds} run(s), the rows taken in turn, round after round.`,
   "",
   "| tool | seconds | vs full copy | MB source→target | MB target→source | identical | notes |",

@@ -57,7 +57,7 @@ export function advise(m: ModelInput, p: Prediction): string[] {
   if (delta.bottleneck.startsWith("reads") && p.deltaCached.seconds < delta.seconds * (1 - WORTH)) {
     out.push(
       `delta: bound by reading both volumes; with the digest cache (kept after each verified sync, used by default) ` +
-        `the target reads nothing: ${secs(p.deltaCached.seconds)} instead of ${secs(delta.seconds)}`,
+        `the target reads only the changed blocks: ${secs(p.deltaCached.seconds)} instead of ${secs(delta.seconds)}`,
     );
   } else if (delta.bottleneck === "network (digests back)" && m.blockSize < 1024 * 1024) {
     out.push(

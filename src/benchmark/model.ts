@@ -31,8 +31,9 @@
  *              whole with data like the sample's) and the two-level comparison's piece digests;
  *              back, 16 bytes of digest per block the target holds; the link is full duplex,
  *              so the larger of the two) + fill.
- * Delta with the digest cache: the target reads nothing; the source reads its data, and the
- * changed blocks travel whole. Without --to there is no network stage (this host only).
+ * Delta with the digest cache: the source reads its data; the target reads only the changed
+ * blocks, offered piece by piece as in the delta (the same bytes travel, no digests come back).
+ * Without --to there is no network stage (this host only).
  */
 import { SAMPLE_CHUNK_BYTES } from "../engine/sample-read.js";
 import { DIGEST_SIZE } from "../native/index.js";
@@ -140,6 +141,8 @@ function modelContext(m: ModelInput) {
     parallel,
     changed,
     changedWire: changed / ratio + Math.ceil(changed / m.blockSize) * PER_CHANGED_BLOCK_BYTES,
+    /** The two-level comparison's offers: a digest per fine piece of each changed block. */
+    fineDigests: (changed / MIN_FINE_SIZE) * DIGEST_SIZE,
     digestRate: m.digestPerCore * parallel,
     blocks: (bytes: number) => Math.ceil(bytes / m.blockSize),
     messages: (bytes: number) => Math.ceil(bytes / SAMPLE_CHUNK_BYTES),
@@ -180,7 +183,6 @@ function delta(c: Context): Prediction["delta"] {
   // The two-level comparison reads each changed block on the target once more.
   const targetRead = holds + changed;
   const digestBytes = c.blocks(holds) * DIGEST_SIZE + c.messages(holds) * PER_MESSAGE_BYTES;
-  const fineDigests = (changed / MIN_FINE_SIZE) * DIGEST_SIZE;
   // In step at the pace the probe measured; without it, each on a disk of its own at this host's rate.
   const inStep = reads !== undefined && reads.inStepSource > 0 && reads.inStepTarget > 0;
   const both =
@@ -195,7 +197,7 @@ function delta(c: Context): Prediction["delta"] {
   ];
   if (m.compress) stages.push(stage("lz4", changed, m.lz4PerCore * c.parallel));
   if (net !== undefined) {
-    const forward = c.changedWire + fineDigests;
+    const forward = c.changedWire + c.fineDigests;
     stages.push(
       forward >= digestBytes
         ? stage("network (changed blocks)", forward, net.goodput)
@@ -203,16 +205,17 @@ function delta(c: Context): Prediction["delta"] {
     );
   }
   stages.push(stage("target write", changed, c.writeRate));
-  const wire = c.changedWire + fineDigests + digestBytes;
+  const wire = c.changedWire + c.fineDigests + digestBytes;
   return { ...c.estimate(stages, wire), changedBytes: changed, digestBytes, targetReadBytes: targetRead };
 }
 
-/** Delta with the digest cache: the target reads nothing; changed blocks travel whole. */
+/** Delta with the digest cache: the target reads only the changed blocks it is offered. */
 function deltaCached(c: Context): Prediction["deltaCached"] {
   const { m, net, changed, stage } = c;
   const stages: Stage[] = [stage("source read", m.dataBytes, m.readRate), stage("digests", m.dataBytes, c.digestRate)];
   if (m.compress) stages.push(stage("lz4", changed, m.lz4PerCore * c.parallel));
-  if (net !== undefined) stages.push(stage("network (changed blocks)", c.changedWire, net.goodput));
-  stages.push(stage("target write", changed, c.writeRate));
-  return { ...c.estimate(stages, c.changedWire), changedBytes: changed };
+  const wire = c.changedWire + c.fineDigests;
+  if (net !== undefined) stages.push(stage("network (changed blocks)", wire, net.goodput));
+  stages.push(stage("target read and write (changed blocks)", 2 * changed, c.writeRate));
+  return { ...c.estimate(stages, wire), changedBytes: changed };
 }

@@ -1,7 +1,8 @@
 /**
  * The source's digest cache of a target: the digest of every block the
  * target holds after the last verified sync, so that the next sync compares
- * against the cache and the target reads nothing. One file per destination:
+ * against the cache and the target reads nothing but the changed blocks
+ * offered to it piece by piece (two levels). One file per destination:
  *
  *   bytes [0, 4096)   header: JSON (with its own checksum), padded with spaces
  *   then              16 bytes per block, in block order

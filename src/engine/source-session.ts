@@ -17,7 +17,7 @@ import { blocksMessage } from "./blocks-message.js";
 import type { CachedDigests } from "./digest-cache.js";
 import { DigestQueue } from "./digest-queue.js";
 import { type DirReport, sendDirectories } from "./dir-transfer.js";
-import { FineOffers } from "./fine-offers.js";
+import { FineOffers, type Transmit } from "./fine-offers.js";
 import { Fingerprint, foldBatch, foldZeroRun } from "./fingerprint.js";
 import { PeerListener, unexpected } from "./peer.js";
 import { ReplyQueue } from "./reply-queue.js";
@@ -109,7 +109,8 @@ export class SourceSession {
       "target",
       () => this.#done !== undefined,
     );
-    this.#fine = this.#mode === "compare" && (o.fineSize ?? 0) > 0 ? this.#fineOffers(o.fineSize ?? 0) : undefined;
+    // Cached mode too: the target reads only offered blocks; changed pieces travel, not whole blocks.
+    this.#fine = this.#mode !== "copy" && (o.fineSize ?? 0) > 0 ? this.#fineOffers(o.fineSize ?? 0) : undefined;
   }
 
   /** HELLO, WELCOME, the check of a resumed copy's part, START. */
@@ -373,16 +374,12 @@ export class SourceSession {
   }
 
   #fineOffers(fineSize: number): FineOffers {
-    return new FineOffers(
-      fineSize,
-      this.#o.compress ?? false,
-      this.#stats,
-      (type, body, onFlushed) => this.#transmit(type, body, onFlushed),
-      (e) => {
-        this.#peer.fail(e);
-        this.#channel.destroy();
-      },
-    );
+    const fail = (e: BlockferryError) => {
+      this.#peer.fail(e);
+      this.#channel.destroy();
+    };
+    const transmit: Transmit = (type, body, onFlushed) => this.#transmit(type, body, onFlushed);
+    return new FineOffers(fineSize, this.#o.compress ?? false, this.#stats, transmit, fail);
   }
 
   #batchBlocks(): number {

@@ -73,7 +73,7 @@ export interface SourceResult {
   resumedFromBlock: number;
   /** The target held a copy: blocks were compared and only changed ones sent. */
   compared: boolean;
-  /** The comparison was against the digest cache: the target read nothing. */
+  /** The comparison was against the digest cache: the target read only the blocks offered to it. */
   cached: boolean;
   stats: TransferStats;
   /** --with-dir: what each directory placed on the receiving host held. */

@@ -14,7 +14,7 @@ export type TargetMode =
   | { kind: "copy"; fromBlock: number; resumeSum: Buffer }
   /** The target streams its digests; only blocks that differ are sent. */
   | { kind: "compare" }
-  /** The source's digest cache stands for the target's digests: the target reads nothing. */
+  /** The source's digest cache stands for the target's digests: the target reads only offered blocks. */
   | { kind: "cached" };
 
 export interface TargetPlan {

@@ -108,7 +108,7 @@ export class TargetSession {
     });
     this.#ours = plan.mode.kind === "compare" ? new DigestQueue(0, this.#blockCount) : undefined;
     this.#streamer = this.#ours && this.#streamOurDigests(this.#ours);
-    const fineSize = plan.mode.kind === "compare" && !plan.dryRun ? hello.fineSize : 0;
+    const fineSize = plan.mode.kind !== "copy" && !plan.dryRun ? hello.fineSize : 0;
     this.#fine = fineSize > 0 ? this.#fineAnswers(fineSize) : undefined;
     this.#handlers = new Map<MessageType, Handler>([
       [MessageType.blocks, (f) => this.onBlocks(codecs.blocks.decode(f.parts ?? f.body, hello.blockSize))],

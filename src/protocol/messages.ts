@@ -14,11 +14,12 @@
  *   T → S  DIGESTS   first block, count, digests (or "all zero")   } only when WELCOME said
  *                    of the target's own blocks, in order, a bounded } "compare": the target
  *                    distance ahead of what S has sent                } holds an earlier copy
- *                    ("cached": S compares against its digest cache; T reads nothing)
+ *                    ("cached": S compares against its digest cache; T reads only what
+ *                    S offers piece by piece)
  *   S → T  BLOCKS    first block, count, one kind and size per block, payload  } in block order,
  *   S → T  ZERO_RUN  first block, count (all-zero blocks, holes)               } no gap, no
  *   S → T  SAME_RUN  first block, count (blocks the target already holds)      } overlap
- *   S → T  FINE_OFFER first block, count, digests of the blocks' fine pieces   } compare mode:
+ *   S → T  FINE_OFFER first block, count, digests of the blocks' fine pieces   } compare/cached:
  *   T → S  FINE_NEED  first block, count, bitmap of the pieces T lacks         } changed blocks,
  *   S → T  FINE_BLOCKS first block, then those pieces as BLOCKS lays blocks out } two levels
  *                    (FINE_OFFER takes a block range's place in the order; its FINE_BLOCKS
@@ -60,7 +61,8 @@ import type { ErrorCode } from "../errors.js";
 import { DIGEST_SIZE } from "../native/index.js";
 
 export const MAGIC = Buffer.from("BFERRY\r\n", "latin1");
-export const PROTOCOL_VERSION = 3;
+/** 4: the two-level comparison runs in cached mode too. */
+export const PROTOCOL_VERSION = 4;
 /** A whole-volume fingerprint (a 128-bit sum of per-block parts), as it travels. */
 export const FINGERPRINT_SIZE = 16;
 export const MAX_NAME_BYTES = 255;
@@ -182,7 +184,7 @@ export interface Welcome {
   isBlockDevice: boolean;
   /** The target holds an earlier copy and will stream its digests: send only what differs. */
   compare: boolean;
-  /** The target accepted the source's digest cache: compare against it, the target reads nothing. */
+  /** The target accepted the source's digest cache: compare against it; the target reads only offered blocks. */
   cached: boolean;
   seed: bigint;
   resumeBlock: number;

@@ -73,11 +73,12 @@ describe("the prediction model", () => {
     expect(p.seconds).toBeCloseTo(setup + reads + BATCH / 1e9 + BATCH / 5e8, 9);
   });
 
-  it("delta with the digest cache: the target reads nothing, changed blocks travel whole", () => {
+  it("delta with the digest cache: the target reads the changed blocks; they travel as in the delta, offers and all", () => {
     const p = predict(base).deltaCached;
     const changed = 0.01 * GiB;
     expect(p.bottleneck).toBe("source read");
-    expect(p.wireBytes).toBeCloseTo(changed + Math.ceil(changed / 65536) * 150, 6);
+    expect(p.wireBytes).toBeCloseTo(changed + Math.ceil(changed / 65536) * 150 + (changed / 4096) * 16, 6);
+    expect(p.stages.find((s) => s.name.startsWith("target read"))?.bytes).toBe(2 * changed);
     expect(p.seconds).toBeCloseTo(setup + GiB / 1e9 + fill, 9);
   });
 });

@@ -30,7 +30,7 @@ function identical(a: string, b: string): boolean {
   return readFileSync(a).equals(readFileSync(b));
 }
 
-describe("digest cache: the next sync compares against the source's cache, the target reads nothing", () => {
+describe("digest cache: the next sync compares against the source's cache, the target reads at most the offered blocks", () => {
   it("sends only the changed blocks, reads nothing on the target, and keeps working run after run", async () => {
     const seed = testSeed("cache");
     const p = await syncedPair("runs", seed);
@@ -54,6 +54,31 @@ describe("digest cache: the next sync compares against the source's cache, the t
       console.log(`run ${run}: ${changed.size} blocks changed, ${crossed} bytes crossed, target read 0`);
     }
     expect(p.warnings).toEqual([]);
+  });
+
+  it("two-level: a cached run sends the changed pieces as an uncached one does; the target reads only the offered blocks", async () => {
+    const seed = testSeed("cached two-level");
+    const [cached, uncached] = [await syncedPair("fine-c", seed), await syncedPair("fine-u", seed)];
+    const changed = scatter(cached.source, 25, seed + 1);
+    scatter(uncached.source, 25, seed + 1);
+    const r = await cached.sync({ fineSize: 4096 });
+    const u = await uncached.sync({ fineSize: 4096, readCache: false });
+    fulfilled(r.target);
+    fulfilled(u.target);
+    expect(fulfilled(r.source)).toMatchObject({ cached: true });
+    expect(fulfilled(u.source)).toMatchObject({ cached: false, compared: true });
+    expect(identical(cached.source, cached.target)).toBe(true);
+    expect(identical(uncached.source, uncached.target)).toBe(true);
+    // The uncached run's target streamed a digest per block back; the cached run's did not.
+    const [viaCache, viaDigests] = [r.bytes.aToB + r.bytes.bToA, u.bytes.aToB + u.bytes.bToA];
+    console.log(`${changed.size} blocks changed: cached ${viaCache} bytes crossed, uncached ${viaDigests}`);
+    expect(viaCache).toBeLessThanOrEqual(1.1 * viaDigests);
+    expect(viaCache).toBeLessThan(changed.size * BS);
+    const offered = [...changed].reduce((n, b) => n + Math.min(BS, SIZE - b * BS), 0);
+    expect(r.targetStats.readBytes).toBe(offered);
+    expect(r.stats.targetReadBytes).toBe(offered);
+    expect(cached.state.last).toMatchObject({ complete: true, verified: true, generation: 2 });
+    expect(cached.state.last?.fingerprint).toBe(fulfilled(r.source).fingerprint);
   });
 
   it("a temporary cache file left by a killed run is removed by the next", async () => {

@@ -12,6 +12,8 @@ export interface PairSyncOptions {
   force?: boolean;
   /** Change tracking: what changed since the last sync's snapshot. */
   changes?: TrackedChanges;
+  /** The two-level comparison's piece size (0, the default here: off). */
+  fineSize?: number;
 }
 
 /** A source image in `dir`, a target, the target's state and the source's cache of it, synced once. */
@@ -40,6 +42,7 @@ export async function syncedPair(dir: string, name: string, seed: number, size: 
         cacheRuns: extra.cacheRuns ?? 6,
         verify: extra.verify ?? false,
         changes: extra.changes,
+        fineSize: extra.fineSize ?? 0,
         stats,
         log: (l) => logs.push(l),
       },

@@ -23,6 +23,8 @@ const cacheDir = join(s.dir, "cache");
 const tpool = `${VG}-pool-tpool`;
 let size = 64 * MiB;
 let nights = 0;
+/** 4 KiB writes in each night, at scattered places. */
+const WRITES = 40;
 
 interface Night {
   summary: { changesFoundBy: string; bytes: { read: number; targetRead: number } };
@@ -30,7 +32,7 @@ interface Night {
 }
 
 function night(env?: Record<string, string>): Night {
-  scatterThin(s, origin, size, 40, 1, seed + ++nights);
+  scatterThin(s, origin, size, WRITES, 1, seed + ++nights);
   const r = s.bf(["sync", "--json", "--snapshot", "lvm", "--cache-dir", cacheDir, origin, image, "--create"], env);
   expect(r.code, r.stderr).toBe(0);
   expectSameBytes(s, image, origin);
@@ -40,7 +42,8 @@ function night(env?: Record<string, string>): Night {
 function expectTracked(n: Night): void {
   expect(n.summary.changesFoundBy).toBe("thin_delta");
   expect(n.summary.bytes.read).toBeLessThan(size / 4);
-  expect(n.summary.bytes.targetRead).toBe(0);
+  // The target reads only the blocks offered piece by piece: at most one per write of the night.
+  expect(n.summary.bytes.targetRead).toBeLessThanOrEqual(WRITES * 65536);
 }
 
 /** The pool's held metadata root as dmsetup status shows it ("-": none). */
@@ -99,7 +102,7 @@ it("kill -9 while thin_delta runs: the next run releases the held metadata snaps
   mkdirSync(fake, { recursive: true });
   writeFileSync(join(fake, "thin_delta"), `#!/bin/sh\necho $$ > ${started}\nexec sleep 120\n`);
   chmodSync(join(fake, "thin_delta"), 0o755);
-  scatterThin(s, origin, size, 40, 1, seed + ++nights);
+  scatterThin(s, origin, size, WRITES, 1, seed + ++nights);
   const args = ["sync", "--json", "--snapshot", "lvm", "--cache-dir", cacheDir, origin, image];
   const child = s.bfStart(args, { PATH: `${fake}:${process.env.PATH}` });
   for (let i = 0; i < 600 && !existsSync(started); i++) await new Promise((r) => setTimeout(r, 100));
