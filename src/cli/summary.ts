@@ -13,6 +13,8 @@ export function summarize(
   stats: TransferStats,
   dryRun: boolean,
   blockSize: number,
+  /** --verify (or --paranoid) was in effect: the target re-read its whole copy before confirming it. */
+  verify: boolean,
 ) {
   const seconds = stats.elapsedSeconds();
   const facts = syncFacts(outcome);
@@ -68,6 +70,8 @@ export function summarize(
     dryRun,
     fingerprint: facts.fingerprint,
     verified: !dryRun,
+    /** The target re-read its whole copy from disk to verify it (--verify, --paranoid). */
+    reread: verify && !dryRun,
   };
 }
 
@@ -98,8 +102,10 @@ export function describeSummary(s: SyncSummary): string {
   );
 }
 
-/** How the copy was checked: re-read by the target (--verify), or against its record when it read nothing. */
+/** How the copy was checked: re-read by the target (--verify), or against its record from the cache. */
 function verifiedHow(s: SyncSummary): string {
-  if (s.bytes.targetRead > 0 && s.digestsFrom === "cache") return "verified, the target re-reading its copy";
-  return s.digestsFrom === "cache" ? "verified against the target's record (it read nothing)" : "verified";
+  if (s.reread) return "verified, the target re-reading its copy";
+  if (s.digestsFrom !== "cache") return "verified";
+  const read = s.bytes.targetRead === 0 ? "nothing" : "only the changed blocks";
+  return `verified against the target's record (it read ${read})`;
 }

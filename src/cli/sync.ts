@@ -206,7 +206,8 @@ export async function syncWithFlags(
       signal,
     });
     progress.stop();
-    const summary = summarize(source, dest, outcome, stats, dryRun, settings.blockSize);
+    const verify = (flags.verify ?? false) || (flags.paranoid ?? false);
+    const summary = summarize(source, dest, outcome, stats, dryRun, settings.blockSize, verify);
     await remember({ summary });
     if (flags.json) process.stdout.write(`${jsonText({ ...reportFacts(EXIT.ok), ...summary })}\n`);
     if (!flags.quiet) log(describeSummary(summary));

@@ -2,10 +2,10 @@
  * A change-tracked sync on the source: thin_delta listed the blocks that
  * changed since the snapshot the last sync read, so only those are read and
  * compared with the digest cache; the cache's digests stand for every other
- * block, and for the target's, as in any cached sync (the target reads
- * nothing and checks recorded − replaced + written against END). Used only
- * when that holds: the target took the cache, and the cache is of the very
- * sync that read the base snapshot (same fingerprint).
+ * block, and for the target's, as in any cached sync (the target reads only
+ * the blocks offered to it and checks recorded − replaced + written against
+ * END). Used only when that holds: the target took the cache, and the cache is
+ * of the very sync that read the base snapshot (same fingerprint).
  */
 import type { ThinDelta } from "../host/thin-delta.js";
 import { type BlockRange, changedBlocks } from "../host/thin-delta.js";

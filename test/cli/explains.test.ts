@@ -11,7 +11,7 @@ import { statusLine } from "../../src/cli/progress.js";
 import { TransferStats } from "../../src/engine/stats.js";
 import { formatAge, parseSize } from "../../src/units.js";
 import { run, serversKilledAfterAll, startServer } from "../helpers/cli.js";
-import { writeMixedImage } from "../helpers/engine.js";
+import { scatter, writeMixedImage } from "../helpers/engine.js";
 import { scratchDir } from "../helpers/files.js";
 import { testSeed } from "../helpers/random.js";
 
@@ -95,6 +95,14 @@ describe("what sync and status say", () => {
     expect(r.stderr).not.toMatch(/it read nothing/);
     expect(r.stderr).toMatch(/verified, the target re-reading its copy/);
     expect(r.stderr).not.toMatch(/local[_-]/); // the local target's internal name is never shown
+    // Without --verify the target reads the blocks offered piece by piece, and re-reads nothing.
+    scatter(source, 5, seed + 2);
+    const plain = await run(["sync", "--json", source, copy]);
+    expect(plain.code, plain.stderr).toBe(EXIT.ok);
+    expect(JSON.parse(plain.stdout)).toMatchObject({ digestsFrom: "cache", reread: false });
+    expect(JSON.parse(plain.stdout).bytes.targetRead).toBeGreaterThan(0);
+    expect(plain.stderr).toMatch(/verified against the target's record \(it read only the changed blocks\)/);
+    expect(plain.stderr).not.toMatch(/re-reading/);
   });
 });
 

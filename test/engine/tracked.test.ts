@@ -1,7 +1,7 @@
 /**
  * Change tracking in the engine, on image files: the pool's diff (as
  * thin_delta would give it) says which 64 KiB chunks changed since the last
- * sync; the source reads only those, the target reads nothing, and the copy
+ * sync; the source reads only those, the target nothing (whole blocks here), and the copy
  * ends byte-identical and verified. When the cache or the target cannot be
  * trusted, the hash delta runs instead, with a line saying why.
  */
