@@ -42,8 +42,8 @@ function night(env?: Record<string, string>): Night {
 function expectTracked(n: Night): void {
   expect(n.summary.changesFoundBy).toBe("thin_delta");
   expect(n.summary.bytes.read).toBeLessThan(size / 4);
-  // The target reads only the blocks offered piece by piece: at most one per write of the night.
-  expect(n.summary.bytes.targetRead).toBeLessThanOrEqual(WRITES * 65536);
+  // The target reads only the blocks offered piece by piece, which the source read as changed.
+  expect(n.summary.bytes.targetRead).toBeLessThanOrEqual(n.summary.bytes.read);
 }
 
 /** The pool's held metadata root as dmsetup status shows it ("-": none). */
