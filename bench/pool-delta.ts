@@ -192,6 +192,6 @@ const lines = [
 ];
 const table = lines.join("\n");
 console.log(table);
-writeSection("pool", "Delta on a backup-pool image (issue 4)", table);
+writeSection("pool-own-storage", "Delta on a backup-pool image, the target on its own storage (issues 4, 20)", table);
 rmSync(target, { force: true });
 rmSync(after, { force: true });
