@@ -33,8 +33,12 @@ export function registerReceive(program: Command): void {
   ).action(
     async (flags: ReceiverFlags & ServerSecurityFlags & { listen?: string; stdio?: boolean; check?: boolean }) => {
       if (flags.target.length === 0) throw invalid("--target", "at least one NAME=PATH", "none");
-      if (!!flags.listen === !!flags.stdio && !(flags.check && !flags.listen))
-        throw invalid("receive", "exactly one of --listen and --stdio (or --check)", "both or neither");
+      // Allowed: --listen, --stdio, or neither with --check (which checks the targets and serves nothing).
+      const [listen, stdio] = [!!flags.listen, !!flags.stdio];
+      if (listen && stdio) throw invalid("receive", "exactly one of --listen and --stdio", "both");
+      if (!listen && !stdio && !flags.check) {
+        throw invalid("receive", "exactly one of --listen and --stdio (or --check)", "neither");
+      }
       // Under ssh, the receiving end of one `sync`: its target's name is internal, never shown.
       const config = { ...receiverConfig(flags, stderrLog, !flags.stdio), forSync: flags.stdio === true };
       await checkReceiverSetup(config, allowedNames(flags));

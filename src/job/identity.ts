@@ -7,8 +7,15 @@
  */
 import { readFile, stat, utimes } from "node:fs/promises";
 import { deviceNumber } from "../host/device-number.js";
+import { openVolume } from "../native/index.js";
 
 const STABLE_IDS = ["dm/uuid", "loop/backing_file", "device/wwid", "device/serial"];
+
+/** The identity of the volume at `path`, opened for its size. */
+export async function volumeIdentityAt(path: string): Promise<string> {
+  const volume = await openVolume(path);
+  return volumeIdentity(path, volume.size).finally(() => volume.close());
+}
 
 export async function volumeIdentity(path: string, size: number): Promise<string> {
   const st = await stat(path);

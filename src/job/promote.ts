@@ -9,9 +9,8 @@
 import { stat } from "node:fs/promises";
 import type { CompletedRecord, TargetState } from "../engine/state.js";
 import { BlockferryError } from "../errors.js";
-import { openVolume } from "../native/index.js";
 import { quoted } from "../printable.js";
-import { changeStamp, volumeIdentity } from "./identity.js";
+import { changeStamp, volumeIdentityAt } from "./identity.js";
 import { restoreReflink } from "./keep-good.js";
 import { restoreLvm } from "./keep-good-lvm.js";
 import { FileStateStore } from "./state-file.js";
@@ -63,18 +62,13 @@ export async function promote(path: string, stateDir: string, log: Log): Promise
   }
   // The restored volume may be another device to the kernel (a thin merge is a reactivation):
   // recorded as it is now, so that the next sync still trusts the record and its digest cache.
-  if (restored) state.targetId = await identityOf(path);
+  if (restored) state.targetId = await volumeIdentityAt(path);
   state.stamp = await changeStamp(path, true);
   state.writerPid = undefined;
   state.promotedAt = new Date().toISOString();
   state.updatedAt = state.promotedAt;
   await store.save(state);
   return { target: path, restored, already: false, state };
-}
-
-async function identityOf(path: string): Promise<string> {
-  const volume = await openVolume(path);
-  return volumeIdentity(path, volume.size).finally(() => volume.close());
 }
 
 /** The state of a complete, verified copy, as the kept one recorded it. */

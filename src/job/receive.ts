@@ -9,7 +9,7 @@ import { quoted } from "../printable.js";
 import { FrameChannel } from "../protocol/frames.js";
 import { listenSecure, type OnPeer, type ServerSecurity, type TellRefused } from "../transport/secure.js";
 import type { Endpoint } from "../transport/tcp.js";
-import { recordServed } from "./served-history.js";
+import { recordedServe } from "./served-history.js";
 import { type ReceiverConfig, receiverResolver } from "./targets.js";
 
 /**
@@ -37,17 +37,7 @@ export async function receiveOne(
     log: config.log,
     checkpointBytes: config.checkpointBytes,
   });
-  if (peer === undefined) return copy;
-  return copy.then(
-    async (r) => {
-      await recordServed(config, named, peer, stats, r);
-      return r;
-    },
-    async (e: unknown) => {
-      await recordServed(config, named, peer, stats, { error: e });
-      throw e;
-    },
-  );
+  return peer === undefined ? copy : recordedServe(copy, config, () => named, peer, stats);
 }
 
 /**
@@ -104,7 +94,7 @@ export async function serve(at: Endpoint, config: ReceiverConfig, security: Serv
     let claimed: string | undefined;
     let release: () => void = () => {};
     const stats = new TransferStats();
-    runTarget({
+    const copy = runTarget({
       channel: new FrameChannel(socket),
       resolve: async (hello) => {
         const name = hello.targetName;
@@ -122,9 +112,9 @@ export async function serve(at: Endpoint, config: ReceiverConfig, security: Serv
       stats,
       log: (line) => config.log(`${peer}: ${line}`),
       checkpointBytes: config.checkpointBytes,
-    })
-      .then(async (r) => {
-        await recordServed(config, claimed, peer, stats, r);
+    });
+    recordedServe(copy, config, () => claimed, peer, stats)
+      .then((r) => {
         const mb = stats.wireBytes / 1e6 / Math.max(stats.elapsedSeconds(), 1e-3);
         config.log(
           r.mode === "probe"
@@ -132,10 +122,9 @@ export async function serve(at: Endpoint, config: ReceiverConfig, security: Serv
             : `${peer}: ${r.target} complete and verified, fingerprint ${r.fingerprint} (${mb.toFixed(0)} MB/s)`,
         );
       })
-      .catch(async (e: unknown) => {
+      .catch((e: unknown) => {
         const why = e instanceof BlockferryError ? `${e.code}: ${e.message}` : String(e);
         config.log(`${peer}: refused or failed: ${why}`);
-        await recordServed(config, claimed, peer, stats, { error: e });
       })
       .finally(() => {
         if (claimed !== undefined) busy.delete(claimed);

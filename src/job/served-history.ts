@@ -38,3 +38,23 @@ export async function recordServed(
     config.log(`warning: the history of ${target.name} was not written: ${e instanceof Error ? e.message : String(e)}`);
   });
 }
+
+/** `copy`, its ending (result or failure) recorded by recordServed before it settles; `name()`: the target it named. */
+export function recordedServe<T extends { mode: string }>(
+  copy: Promise<T>,
+  config: ReceiverConfig,
+  name: () => string | undefined,
+  peer: string,
+  stats: TransferStats,
+): Promise<T> {
+  return copy.then(
+    async (r) => {
+      await recordServed(config, name(), peer, stats, r);
+      return r;
+    },
+    async (e: unknown) => {
+      await recordServed(config, name(), peer, stats, { error: e });
+      throw e;
+    },
+  );
+}

@@ -8,9 +8,8 @@ import { join } from "node:path";
 import type { TargetState } from "../engine/state.js";
 import { BlockferryError, fromFsError } from "../errors.js";
 import { deviceNumber } from "../host/device-number.js";
-import { openVolume } from "../native/index.js";
 import { quoted } from "../printable.js";
-import { volumeIdentity, writtenSince } from "./identity.js";
+import { volumeIdentityAt, writtenSince } from "./identity.js";
 import { reflinkKeeper } from "./keep-good.js";
 import { lvmKeeper } from "./keep-good-lvm.js";
 import { FileStateStore } from "./state-file.js";
@@ -139,8 +138,7 @@ export async function findState(
   const info = await stat(path).catch((e: unknown) => {
     throw fromFsError(e, `status: no volume at ${quoted(path)} (expected a target's block device or image file)`);
   });
-  const volume = await openVolume(path);
-  const identity = await volumeIdentity(path, volume.size).finally(() => volume.close());
+  const identity = await volumeIdentityAt(path);
   const files = info.isBlockDevice()
     ? (await readdir(stateDir).catch(() => [] as string[]))
         .filter((n) => n.endsWith(".state.json"))

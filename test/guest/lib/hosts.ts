@@ -11,7 +11,7 @@
  * systemd-run are stand-ins (./standin), as no systemd runs in the guest.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { appendFileSync, copyFileSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, copyFileSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Result, Scenario } from "./scenario.js";
 
@@ -101,7 +101,7 @@ function install(s: Scenario): void {
   copyFileSync(join(root, "contrib", "nightly.toml"), join(examples, "nightly.toml"));
   for (const tool of ["systemctl", "systemd-run"]) {
     copyFileSync(join(import.meta.dirname, "standin", tool), `/usr/local/bin/${tool}`);
-    s.sh("chmod", "755", `/usr/local/bin/${tool}`);
+    chmodSync(`/usr/local/bin/${tool}`, 0o755);
   }
   s.log("installed: /usr/bin/blockferry, the units, the example job, the systemctl and systemd-run stand-ins");
 }
