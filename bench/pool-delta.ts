@@ -19,6 +19,7 @@ import { out } from "./lib/paths.js";
 import { poolScenario, resetTarget } from "./lib/pool-scenario.js";
 import { readFloor } from "./lib/read-floor.js";
 import { writeSection } from "./lib/results.js";
+import { type LinkFloor, measureLinkFloor, rowFloor } from "./lib/row-floor.js";
 import { identical, median as medianOf, middle, type Starter, timedRun } from "./lib/run.js";
 import { blockferryTool, plaintext, rsyncTool } from "./lib/tools.js";
 
@@ -131,6 +132,7 @@ const plan = (...p: Plan) => {
   if (only.length === 0 || tool.includes("full copy") || only.some((o) => tool.includes(o))) plans.push(p);
 };
 let rows: Row[] = [];
+let linkFloor: LinkFloor = { startSeconds: Number.NaN, goodput: Number.NaN };
 try {
   plan(link, "blockferry full copy (64K)", false, blockferry(link, []), bfNote);
   for (const bs of ["4K", "16K", "64K", "256K", "1M"]) {
@@ -148,6 +150,7 @@ try {
   plan(link, wholeLabel, true, blockferry(link, whole), bfNote, syncOld(link));
   plan(link, "rsync --inplace --no-whole-file", true, rsyncTool(link, after, target), () => "");
   rows = await runAll(plans);
+  linkFloor = await measureLinkFloor(link, rounds);
 } finally {
   link.cleanup();
 }
@@ -178,12 +181,16 @@ const lines = [
   `Same emulated 1 Gbit link; the target on ${values["target-dir"]}; caches dropped and the target reset to the old image before each run;`,
   `each row the median of ${rounds} run(s), the rows taken in turn, round after round.`,
   "",
-  "| tool | seconds | vs full copy | MB source→target | MB target→source | identical | notes |",
-  "|---|---:|---:|---:|---:|---|---|",
-  ...rows.map(
-    (r) =>
-      `| ${r.tool} | ${r.seconds.toFixed(1)} | ${(r.seconds / full).toFixed(2)} | ${(r.tx / 1e6).toFixed(1)} | ${(r.rx / 1e6).toFixed(1)} | ${r.identical ? "yes" : "NO"} | ${r.note} |`,
-  ),
+  "| tool | seconds | vs full copy | floor s | × floor | MB source→target | MB target→source | identical | notes |",
+  "|---|---:|---:|---:|---:|---:|---:|---|---|",
+  ...rows.map((r) => {
+    const floor = rowFloor(linkFloor, floorAlone, r.tx);
+    const vsFloor = `${floor.toFixed(2)} | ${(r.seconds / floor).toFixed(2)}`;
+    return `| ${r.tool} | ${r.seconds.toFixed(1)} | ${(r.seconds / full).toFixed(2)} | ${vsFloor} | ${(r.tx / 1e6).toFixed(1)} | ${(r.rx / 1e6).toFixed(1)} | ${r.identical ? "yes" : "NO"} | ${r.note} |`;
+  }),
+  "",
+  `A row's floor: the start (\`blockferry --version\`, ${linkFloor.startSeconds.toFixed(2)} s), then the slower of reading the source's`,
+  `data (${floorAlone.toFixed(2)} s, below) and the row's bytes at the link's goodput (\`dd | nc\` of 1 GiB: ${(linkFloor.goodput / 1e6).toFixed(1)} MB/s).`,
   "",
   `The disk's floor, same run (medians of ${rounds}): reading the source's data as the source does`,
   `(bench/lib/read-floor.ts) takes ${floorAlone.toFixed(2)} s alone and ${floorBoth.toFixed(2)} s beside the target's copy read at the`,
