@@ -200,5 +200,6 @@ const lines = [
 const table = lines.join("\n");
 console.log(table);
 writeSection("pool-own-storage", "Delta on a backup-pool image, the target on its own storage (issues 4, 20)", table);
-rmSync(target, { force: true });
-rmSync(after, { force: true });
+for (const left of [target, `${target}.blockferry-state.json`, `${target}.blockferry-history.jsonl`, after]) {
+  rmSync(left, { force: true });
+}
