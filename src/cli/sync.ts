@@ -167,6 +167,7 @@ export async function syncWithFlags(
   const progress = new Progress(stats, "sync", showProgress ? progressMode(flags.quiet ?? false) : "quiet");
   progress.start();
   const dryRun = flags.dryRun ?? false;
+  const verify = (flags.verify ?? false) || (flags.paranoid ?? false);
   // A dry run writes nothing, and leaves no history either.
   const remember = async (result: { summary: SyncSummary } | { error: unknown }) => {
     if (dryRun) return;
@@ -180,8 +181,8 @@ export async function syncWithFlags(
       destination,
       ...settings,
       full: flags.full ?? false,
-      verify: (flags.verify ?? false) || (flags.paranoid ?? false),
-      dryRun: flags.dryRun ?? false,
+      verify,
+      dryRun,
       force: flags.force ?? false,
       keepGood: keepGoodOf(flags),
       create: flags.create ?? false,
@@ -206,7 +207,6 @@ export async function syncWithFlags(
       signal,
     });
     progress.stop();
-    const verify = (flags.verify ?? false) || (flags.paranoid ?? false);
     const summary = summarize(source, dest, outcome, stats, dryRun, settings.blockSize, verify);
     await remember({ summary });
     if (flags.json) process.stdout.write(`${jsonText({ ...reportFacts(EXIT.ok), ...summary })}\n`);
