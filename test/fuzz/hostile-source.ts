@@ -171,7 +171,11 @@ class Source {
         if (a.digests === "same" && ok) {
           digests = (await digestBlocks(this.#held(r.first, r.count), fineSize, this.#seed)).digests;
         }
-        if (ok) this.#offers.push(r);
+        if (ok) {
+          this.#offers.push(r);
+          // As a true source does: offered blocks are changed blocks, replaced whatever pieces travel.
+          await this.#replacing(r.first, r.count);
+        }
         return {
           type: MessageType.fineOffer,
           body: codecs.fineOffer.encode({ firstBlock: r.first, count: r.count % 2 ** 32, digests }),

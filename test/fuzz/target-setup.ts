@@ -66,7 +66,8 @@ export function modeOf(c: TargetCase): Mode {
   return {
     compare: compare || cached,
     resume,
-    fine: compare && c.fine && c.blockSize > 4096 && !c.dryRun,
+    // Comparing and cached runs both offer short runs of changed blocks piece by piece.
+    fine: (compare || cached) && c.fine && c.blockSize > 4096 && !c.dryRun,
     dry: c.dryRun,
     dirs: c.dirs,
   };
