@@ -132,6 +132,11 @@ class DecodeWorker : public PromiseWorker {
   size_t block_size_;
 };
 
+// Work done on the calling thread (PromiseWorker::RunHere) below these sizes: a fold costs a few
+// ns a block, decoding and digesting a few µs per 64 KiB; a trip through the pool, tens of µs.
+constexpr uint64_t kInlineFoldBlocks = 4096;
+constexpr size_t kInlineReceiveBytes = 128 * 1024;
+
 class FoldWorker : public PromiseWorker {
  public:
   FoldWorker(Napi::Env env, const uint8_t* acc, ByteSpan digests, size_t count, uint64_t first,
@@ -240,7 +245,8 @@ Napi::Value FoldDigestsAsync(const Napi::CallbackInfo& info) {
   if (count > (uint64_t{1} << 40) || digests.length < needed) {
     throw Napi::RangeError::New(info.Env(), "digests: expected 16 bytes per block");
   }
-  return (new FoldWorker(info.Env(), acc.data, digests, count, first, seed, repeat))->Queue();
+  auto* worker = new FoldWorker(info.Env(), acc.data, digests, count, first, seed, repeat);
+  return worker->Start(count <= kInlineFoldBlocks);
 }
 
 Napi::Value DigestBlocksAsync(const Napi::CallbackInfo& info) {
@@ -322,7 +328,7 @@ Napi::Value ReceiveUnitsAsync(const Napi::CallbackInfo& info) {
   for (const auto& o : owners) worker->KeepAlive(o);
   worker->KeepAlive(sizes_owner);
   if (offsets != nullptr) worker->KeepAlive(offsets_owner);
-  return worker->Queue();
+  return worker->Start(dst.length <= kInlineReceiveBytes);
 }
 
 }  // namespace blockferry

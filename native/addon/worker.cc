@@ -17,6 +17,18 @@ Napi::Promise PromiseWorker::Queue() {
   return promise;
 }
 
+Napi::Promise PromiseWorker::RunHere() {
+  Napi::Promise promise = deferred_.Promise();
+  Execute();
+  if (error_) {
+    OnError(Napi::Error::New(Env(), *error_));
+  } else {
+    OnOK();
+  }
+  delete this;  // never queued: nothing else will
+  return promise;
+}
+
 void PromiseWorker::KeepAlive(const Napi::Object& owner) {
   keep_alive_.push_back(Napi::Persistent(owner));
 }
@@ -27,11 +39,14 @@ void PromiseWorker::Execute() {
     Run();
   } catch (const IoError& e) {
     io_error_ = e;
+    error_ = e.what();
     SetError(e.what());
   } catch (const std::bad_alloc&) {
     io_error_ = IoError(ErrorKind::kSystem, "allocate", ENOMEM, -1, "out of memory");
+    error_ = "out of memory";
     SetError("out of memory");
   } catch (const std::exception& e) {
+    error_ = e.what();
     SetError(e.what());
   }
 }

@@ -9,6 +9,7 @@
 #include <functional>
 #include <initializer_list>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "error.h"
@@ -19,6 +20,11 @@ class PromiseWorker : public Napi::AsyncWorker {
  public:
   explicit PromiseWorker(Napi::Env env);
   Napi::Promise Queue();  // starts the work; returns its promise
+  // Small work: done here, on the main thread, and the promise settled (a trip through the
+  // thread pool costs more than a few microseconds of work, and a delta makes thousands).
+  Napi::Promise RunHere();
+  // Queue(), or RunHere() when `small`.
+  Napi::Promise Start(bool small) { return small ? RunHere() : Queue(); }
   void KeepAlive(const Napi::Object& owner);
 
  protected:
@@ -33,6 +39,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   std::vector<Napi::ObjectReference> keep_alive_;
   std::optional<IoError> io_error_;
+  std::optional<std::string> error_;
 };
 
 // A worker whose result is built from a plain function run off the main thread.
