@@ -133,9 +133,11 @@ class DecodeWorker : public PromiseWorker {
 };
 
 // Work done on the calling thread (PromiseWorker::RunHere) below these sizes: a fold costs a few
-// ns a block, decoding and digesting a few µs per 64 KiB; a trip through the pool, tens of µs.
+// ns a block; decoding and digesting 128 KiB, tens of µs; a trip through the pool and back, tens
+// of µs of latency in a chain the delta walks thousands of times. (Digesting and compressing a
+// short run's pieces on the source here gained nothing measurable: bench/local-delta.ts.)
 constexpr uint64_t kInlineFoldBlocks = 4096;
-constexpr size_t kInlineReceiveBytes = 128 * 1024;
+constexpr size_t kInlineBytes = 128 * 1024;
 
 class FoldWorker : public PromiseWorker {
  public:
@@ -328,7 +330,7 @@ Napi::Value ReceiveUnitsAsync(const Napi::CallbackInfo& info) {
   for (const auto& o : owners) worker->KeepAlive(o);
   worker->KeepAlive(sizes_owner);
   if (offsets != nullptr) worker->KeepAlive(offsets_owner);
-  return worker->Start(dst.length <= kInlineReceiveBytes);
+  return worker->Start(dst.length <= kInlineBytes);
 }
 
 }  // namespace blockferry

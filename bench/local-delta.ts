@@ -1,0 +1,81 @@
+/**
+ * The engine's own cost of a nightly delta, both roles in one process (no
+ * network, no process start): a 1 GiB image on /dev/shm, synced once, then
+ * `--writes` scattered 4 KiB writes, then a second sync by each method:
+ * change tracking (the changed 64 KiB chunks given as thin_delta would), the
+ * hash delta (--no-cache) and the digest cache. Rows in turn, round after
+ * round (a fresh pair each time); medians. What the per-message costs of the
+ * engine (native calls, awaits, folds) weigh, apart from disks and links.
+ *   npx tsx bench/local-delta.ts [--block-size 65536] [--writes 2600] [--rounds 3]
+ */
+import { closeSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { syncedPair } from "../test/helpers/cached-pair.js";
+import { fulfilled } from "../test/helpers/engine.js";
+import { seededBytes, seededInts } from "../test/helpers/random.js";
+import { machine } from "./lib/host.js";
+import { median } from "./lib/run.js";
+
+const { values } = parseArgs({
+  options: {
+    "block-size": { type: "string", default: "65536" },
+    writes: { type: "string", default: "2600" },
+    rounds: { type: "string", default: "3" },
+  },
+});
+const SIZE = 2 ** 30;
+const CHUNK = 65536;
+const DIR = "/dev/shm/blockferry-local-delta";
+const blockSize = Number(values["block-size"]);
+const fineSize = blockSize > 4096 ? 4096 : 0;
+const methods = ["tracked", "hash", "cached"] as const;
+const seconds: Record<string, number[]> = { tracked: [], hash: [], cached: [] };
+const wire: Record<string, number> = {};
+
+for (let round = 0; round < Number(values.rounds); round++) {
+  for (const method of methods) {
+    mkdirSync(DIR, { recursive: true });
+    try {
+      const pair = await syncedPair(DIR, "p", 7, SIZE, blockSize);
+      const chunks = scatter(pair.source, Number(values.writes), 11 + round);
+      const runs = chunks.map((begin) => ({ kind: "different" as const, begin, length: 1 }));
+      const changes = { delta: { chunkBytes: CHUNK, runs }, baseFingerprint: pair.firstFingerprint, diffSeconds: 0 };
+      const started = performance.now();
+      const r = await pair.sync(
+        method === "tracked" ? { changes, fineSize } : { readCache: method === "cached", fineSize },
+      );
+      fulfilled(r.target);
+      fulfilled(r.source);
+      seconds[method]?.push((performance.now() - started) / 1000);
+      wire[method] = r.stats.wireBytes;
+    } finally {
+      rmSync(DIR, { recursive: true, force: true });
+    }
+  }
+}
+
+console.log(
+  `npx tsx bench/local-delta.ts --block-size ${blockSize} --writes ${values.writes} --rounds ${values.rounds}; ${machine()}`,
+);
+console.log("| method | seconds (median) | runs | bytes source→target |\n|---|---:|---|---:|");
+for (const m of methods) {
+  const runs = seconds[m] ?? [];
+  console.log(`| ${m} | ${median(runs).toFixed(2)} | ${runs.map((s) => s.toFixed(2)).join(", ")} | ${wire[m]} |`);
+}
+
+/** `count` random 4 KiB writes into the image at `path`; the 64 KiB chunks they touched, in order. */
+function scatter(path: string, count: number, seed: number): number[] {
+  const pick = seededInts(seed);
+  const fd = openSync(path, "r+");
+  const touched = new Set<number>();
+  try {
+    for (let i = 0; i < count; i++) {
+      const at = pick(SIZE / 4096) * 4096;
+      writeSync(fd, seededBytes(4096, i), 0, 4096, at);
+      touched.add(Math.floor(at / CHUNK));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return [...touched].sort((a, b) => a - b);
+}
