@@ -8,11 +8,10 @@
  * engine (native calls, awaits, folds) weigh, apart from disks and links.
  *   npx tsx bench/local-delta.ts [--block-size 65536] [--writes 2600] [--rounds 3]
  */
-import { closeSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { syncedPair } from "../test/helpers/cached-pair.js";
-import { fulfilled } from "../test/helpers/engine.js";
-import { seededBytes, seededInts } from "../test/helpers/random.js";
+import { fulfilled, scatter } from "../test/helpers/engine.js";
 import { machine } from "./lib/host.js";
 import { median } from "./lib/run.js";
 
@@ -37,7 +36,7 @@ for (let round = 0; round < Number(values.rounds); round++) {
     mkdirSync(DIR, { recursive: true });
     try {
       const pair = await syncedPair(DIR, "p", 7, SIZE, blockSize);
-      const chunks = scatter(pair.source, Number(values.writes), 11 + round);
+      const chunks = [...scatter(pair.source, Number(values.writes), 11 + round, CHUNK)].sort((a, b) => a - b);
       const runs = chunks.map((begin) => ({ kind: "different" as const, begin, length: 1 }));
       const changes = { delta: { chunkBytes: CHUNK, runs }, baseFingerprint: pair.firstFingerprint, diffSeconds: 0 };
       const started = performance.now();
@@ -61,21 +60,4 @@ console.log("| method | seconds (median) | runs | bytes source→target |\n|---|
 for (const m of methods) {
   const runs = seconds[m] ?? [];
   console.log(`| ${m} | ${median(runs).toFixed(2)} | ${runs.map((s) => s.toFixed(2)).join(", ")} | ${wire[m]} |`);
-}
-
-/** `count` random 4 KiB writes into the image at `path`; the 64 KiB chunks they touched, in order. */
-function scatter(path: string, count: number, seed: number): number[] {
-  const pick = seededInts(seed);
-  const fd = openSync(path, "r+");
-  const touched = new Set<number>();
-  try {
-    for (let i = 0; i < count; i++) {
-      const at = pick(SIZE / 4096) * 4096;
-      writeSync(fd, seededBytes(4096, i), 0, 4096, at);
-      touched.add(Math.floor(at / CHUNK));
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return [...touched].sort((a, b) => a - b);
 }

@@ -1,6 +1,7 @@
 #include "worker.h"
 
 #include <cstdlib>
+#include <memory>
 #include <new>
 #include <utility>
 
@@ -18,6 +19,8 @@ Napi::Promise PromiseWorker::Queue() {
 }
 
 Napi::Promise PromiseWorker::RunHere() {
+  // Never queued, so freed here, even if settling the promise throws.
+  std::unique_ptr<PromiseWorker> self(this);
   Napi::Promise promise = deferred_.Promise();
   Execute();
   if (error_) {
@@ -25,7 +28,6 @@ Napi::Promise PromiseWorker::RunHere() {
   } else {
     OnOK();
   }
-  delete this;  // never queued: nothing else will
   return promise;
 }
 
