@@ -16,6 +16,7 @@ import { type Blocks, type FineOffer, MAX_BLOCKS_BYTES, MessageType } from "../p
 import type { BlockWriter } from "./block-writer.js";
 import type { FailureLatch } from "./failure-latch.js";
 import { Fingerprint } from "./fingerprint.js";
+import { SpareBuffers } from "./spare-buffers.js";
 import type { TransferStats } from "./stats.js";
 
 /** Bytes of offered blocks kept between the answer and the pieces (beyond it, they are read again). */
@@ -60,9 +61,11 @@ export class FineAnswers {
   readonly #offered: Offered[] = [];
   #keptBytes = 0;
   #answers = Promise.resolve();
+  readonly #spares: SpareBuffers;
 
   constructor(setup: FineAnswersSetup) {
     this.#s = setup;
+    this.#spares = new SpareBuffers((length) => setup.volume.allocBuffer(length), KEPT_OFFER_BYTES);
   }
 
   /** The oldest offer still awaiting its pieces: acknowledgements stop there. */
@@ -124,7 +127,13 @@ export class FineAnswers {
     // again, unless every piece is replaced.
     const kept = offer.read;
     const buffer = kept ?? (await writer.acquire());
-    const release = kept === undefined ? () => writer.release(buffer) : () => (this.#keptBytes -= length);
+    const release =
+      kept === undefined
+        ? () => writer.release(buffer)
+        : () => {
+            this.#keptBytes -= length;
+            this.#spares.give(kept, length);
+          };
     let zero: Buffer;
     let sum: Buffer;
     try {
@@ -149,7 +158,7 @@ export class FineAnswers {
   /** An offered run's fine digests as on disk, and (`keep`) its bytes, for the pieces to patch. */
   async #read(first: number, length: number, keep: boolean): Promise<OnDisk> {
     const { volume, writer, stats, blockSize, fineSize, seed } = this.#s;
-    const buffer = keep ? volume.allocBuffer(length) : await writer.acquire();
+    const buffer = keep ? this.#spares.take(length) : await writer.acquire();
     try {
       const r = await volume.read(buffer, first * blockSize, length, { blockSize: fineSize, seed });
       stats.readBytes += length;

@@ -14,6 +14,7 @@ import { protocolError } from "../protocol/body.js";
 import { codecs } from "../protocol/codecs.js";
 import { type FineNeed, MessageType } from "../protocol/messages.js";
 import { blocksMessage } from "./blocks-message.js";
+import { SpareBuffers } from "./spare-buffers.js";
 import type { TransferStats } from "./stats.js";
 import type { DataBatch } from "./volume-reader.js";
 import { Wakeup } from "./wakeup.js";
@@ -43,6 +44,7 @@ export class FineOffers {
   #keptBytes = 0;
   /** Woken when kept bytes go down, and when the last pending offer is answered. */
   readonly #progress = new Wakeup();
+  readonly #spares = new SpareBuffers((length) => Buffer.allocUnsafeSlow(length), MAX_OFFERED_BYTES);
 
   constructor(
     fineSize: number,
@@ -65,8 +67,10 @@ export class FineOffers {
     }
   }
 
-  /** Records an offer of blocks [first, first + count), whose bytes are `data` (kept); returns the FINE_OFFER body. */
-  async offer(first: number, count: number, data: Buffer, seed: bigint): Promise<Buffer[]> {
+  /** Records an offer of blocks [first, first + count), whose bytes are `blocks` (copied); returns the FINE_OFFER body. */
+  async offer(first: number, count: number, blocks: Uint8Array, seed: bigint): Promise<Buffer[]> {
+    const data = this.#spares.take(blocks.length).subarray(0, blocks.length);
+    data.set(blocks);
     const { digests } = await digestBlocks(data, this.#fineSize, seed);
     this.#keptBytes += data.length;
     this.#pending.push({ first, count, data });
@@ -84,6 +88,7 @@ export class FineOffers {
     if (this.#pending.length === 0) this.#progress.wake();
     this.#work = this.#work.then(async () => {
       const message = await piecesMessage(offer, pieces, this.#fineSize, this.#compress, this.#stats);
+      this.#spares.give(offer.data, offer.data.length);
       await this.#transmit(MessageType.fineBlocks, codecs.fineBlocks.encode(message));
       this.#keptBytes -= offer.data.length;
       this.#progress.wake();

@@ -253,9 +253,9 @@ export class SourceSession {
     const at = step.first - batch.firstBlock;
     const end = Math.min((at + step.count) * this.#blockSize, batch.length);
     const fine = this.#fine as FineOffers;
-    await fine.room(end - at * this.#blockSize, this.#peer.failed());
-    const data = Buffer.from(batch.buffer.subarray(at * this.#blockSize, end));
-    const offer = await fine.offer(step.first, step.count, data, this.#seed);
+    const blocks = batch.buffer.subarray(at * this.#blockSize, end);
+    await fine.room(blocks.length, this.#peer.failed());
+    const offer = await fine.offer(step.first, step.count, blocks, this.#seed);
     await this.#send(MessageType.fineOffer, offer, step.first + step.count, sum);
   }
 
