@@ -1,16 +1,13 @@
 /**
  * What would make the predicted syncs faster, found by running the model
- * again with other settings: compression on or off, and (for scattered
- * changes with the digest cache) the block size.
+ * again with other settings: compression on or off, the digest cache, change
+ * tracking on thin LVs.
  */
 
-import { DIGEST_SIZE } from "../native/index.js";
 import { formatBytes, formatRate } from "../units.js";
 import { type ModelInput, type Prediction, predict } from "./model.js";
 
 const secs = (s: number) => `${s.toFixed(1)} s`;
-/** 16384 → "16K", as --block-size takes it. */
-const sizeFlag = (n: number) => (n >= 1024 * 1024 ? `${n / (1024 * 1024)}M` : `${n / 1024}K`);
 /** A change of setting is worth naming only if it saves this share of the time. */
 const WORTH = 0.1;
 
@@ -67,13 +64,10 @@ export function advise(m: ModelInput, p: Prediction): string[] {
   } else {
     out.push(`delta: bound by ${delta.bottleneck}`);
   }
-  // The cached delta sends changed blocks whole: for scattered small writes, smaller blocks send less.
-  if (p.deltaCached.bottleneck.startsWith("network") && m.blockSize > 16 * 1024) {
-    const smaller = m.blockSize / 4;
+  if (p.deltaTracked.seconds < Math.min(delta.seconds, p.deltaCached.seconds) * (1 - WORTH)) {
     out.push(
-      `delta with the digest cache: changed blocks travel whole (${formatBytes(p.deltaCached.changedBytes)}); if the changes are ` +
-        `scattered writes smaller than a block, --block-size ${sizeFlag(smaller)} sends up to 4 times less ` +
-        `(for 4 times the digests: ${formatBytes((m.size / smaller) * DIGEST_SIZE)} in the cache)`,
+      `delta: on a thin LV, --snapshot lvm keeps a base snapshot and thin_delta names the changed chunks: the source ` +
+        `reads ${formatBytes(p.deltaTracked.sourceReadBytes)} instead of the whole volume, ${secs(p.deltaTracked.seconds)}`,
     );
   }
   return out;

@@ -33,6 +33,9 @@
  *              so the larger of the two) + fill.
  * Delta with the digest cache: the source reads its data; the target reads only the changed
  * blocks, offered piece by piece as in the delta (the same bytes travel, no digests come back).
+ * Change-tracked delta (a thin LV with --snapshot lvm): as with the cache, but the source reads
+ * only the blocks thin_delta names: each changed block, scattered, costs at least a pool chunk.
+ * thin_delta's own time (it reads the pool's metadata, not data) is not in it.
  * Without --to there is no network stage (this host only).
  */
 import { SAMPLE_CHUNK_BYTES } from "../engine/sample-read.js";
@@ -46,6 +49,8 @@ const PER_BLOCK_BYTES = 5;
 const PER_MESSAGE_BYTES = 17;
 /** A changed block of a delta: SAME_RUN before it, FINE_OFFER and FINE_BLOCKS headers, FINE_NEED back. */
 const PER_CHANGED_BLOCK_BYTES = 150;
+/** lvm2's default thin-pool chunk: thin_delta names changes in chunks, read whole. */
+export const THIN_CHUNK_BYTES = 65536;
 
 export interface ModelInput {
   /** Volume bytes, and those holding data (not holes). */
@@ -111,11 +116,12 @@ export interface Prediction {
   fullCopy: Estimate;
   delta: Estimate & { changedBytes: number; digestBytes: number; targetReadBytes: number };
   deltaCached: Estimate & { changedBytes: number };
+  deltaTracked: Estimate & { changedBytes: number; sourceReadBytes: number };
 }
 
 export function predict(m: ModelInput): Prediction {
   const c = modelContext(m);
-  return { fullCopy: fullCopy(c), delta: delta(c), deltaCached: deltaCached(c) };
+  return { fullCopy: fullCopy(c), delta: delta(c), deltaCached: deltaCached(c), deltaTracked: deltaTracked(c) };
 }
 
 type Context = ReturnType<typeof modelContext>;
@@ -218,4 +224,19 @@ function deltaCached(c: Context): Prediction["deltaCached"] {
   if (net !== undefined) stages.push(stage("network (changed blocks)", wire, net.goodput));
   stages.push(stage("target read and write (changed blocks)", 2 * changed, c.writeRate));
   return { ...c.estimate(stages, wire), changedBytes: changed };
+}
+
+/** Change-tracked delta: the source reads only the chunks thin_delta names; the rest as with the cache. */
+function deltaTracked(c: Context): Prediction["deltaTracked"] {
+  const { m, net, changed, stage } = c;
+  const sourceRead = Math.min(m.dataBytes, c.blocks(changed) * Math.max(m.blockSize, THIN_CHUNK_BYTES));
+  const stages: Stage[] = [
+    stage("source read (changed chunks)", sourceRead, m.readRate),
+    stage("digests", sourceRead, c.digestRate),
+  ];
+  if (m.compress) stages.push(stage("lz4", changed, m.lz4PerCore * c.parallel));
+  const wire = c.changedWire + c.fineDigests;
+  if (net !== undefined) stages.push(stage("network (changed blocks)", wire, net.goodput));
+  stages.push(stage("target read and write (changed blocks)", 2 * changed, c.writeRate));
+  return { ...c.estimate(stages, wire), changedBytes: changed, sourceReadBytes: sourceRead };
 }

@@ -74,10 +74,11 @@ export function formatReport(r: BenchReport): string {
       ["full copy", estimate(p.fullCopy)],
       [`delta, ${change} changed`, estimate(p.delta)],
       [`delta, ${change}, digest cache`, estimate(p.deltaCached)],
+      [`delta, ${change}, change-tracked (thin LV)`, estimate(p.deltaTracked)],
     ]),
   );
   lines.push("", "stages, seconds (they overlap: the slowest sets the pace):");
-  lines.push(...stages([p.fullCopy, p.delta, p.deltaCached]));
+  lines.push(...stages([p.fullCopy, p.delta, p.deltaCached, p.deltaTracked]));
   lines.push("", "advice:", ...p.advice.map((a) => `  - ${a}`));
   lines.push("", "assumed:", ...p.assumptions.map((a) => `  - ${a}`));
   if (r.timeLimitReached) lines.push("", `(the measurement stopped at the --seconds ${s.seconds} limit)`);
@@ -96,7 +97,9 @@ function estimate(e: Estimate): string {
 /** One row per stage, one column per estimate ("-" where a stage does not run). */
 function stages(estimates: Estimate[]): string[] {
   const names = [...new Set(estimates.flatMap((e) => e.stages.map((s) => s.name)))];
-  const rows: Array<[string, string]> = [["", ["full copy", "delta", "cached"].map((h) => h.padStart(10)).join("")]];
+  const rows: Array<[string, string]> = [
+    ["", ["full copy", "delta", "cached", "tracked"].map((h) => h.padStart(10)).join("")],
+  ];
   for (const name of names) {
     const cells = estimates.map((e) => {
       const st = e.stages.find((s) => s.name === name);

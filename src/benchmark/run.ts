@@ -354,6 +354,9 @@ function assumptions(
   out.push(
     `delta: ${(o.change * 100).toPrecision(3).replace(/\.?0+$/, "")}% of the ${formatBytes(o.blockSize)} blocks rewritten at scattered places, with data like the sample's`,
   );
+  out.push(
+    "change-tracked: each changed block read as a 64 KiB pool chunk at least (lvm2's default), at the O_DIRECT rate (on spinning disks each also seeks); thin_delta's own time not counted",
+  );
   if (probe === undefined) {
     out.push("no --to: no network stage; the sync takes at least this long whatever the link");
   } else if (probe.targetRead !== undefined) {

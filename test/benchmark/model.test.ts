@@ -81,6 +81,20 @@ describe("the prediction model", () => {
     expect(p.stages.find((s) => s.name.startsWith("target read"))?.bytes).toBe(2 * changed);
     expect(p.seconds).toBeCloseTo(setup + GiB / 1e9 + fill, 9);
   });
+
+  it("change-tracked delta: the source reads a pool chunk per changed block, not the volume; the rest as cached", () => {
+    const p = predict(base).deltaTracked;
+    const changed = 0.01 * GiB;
+    const chunks = Math.ceil(changed / 65536) * 65536;
+    expect(p.sourceReadBytes).toBe(chunks);
+    expect(p.wireBytes).toBeCloseTo(predict(base).deltaCached.wireBytes, 6);
+    expect(p.bottleneck).toBe("network (changed blocks)");
+    expect(p.seconds).toBeCloseTo(setup + p.wireBytes / 1e8 + fill, 9);
+    // 4 KiB blocks: each scattered changed block still costs a 64 KiB chunk, up to the whole volume.
+    const small = predict({ ...base, blockSize: 4096 }).deltaTracked;
+    expect(small.sourceReadBytes).toBe(Math.ceil(changed / 4096) * 65536);
+    expect(predict({ ...base, blockSize: 4096, change: 0.1 }).deltaTracked.sourceReadBytes).toBe(GiB);
+  });
 });
 
 describe("the advice", () => {
@@ -111,6 +125,21 @@ describe("the advice", () => {
     const p = predict(thinLink);
     expect(p.delta.bottleneck).toBe("network (digests back)");
     expect(advise(thinLink, p)[1]).toMatch(/fill the link: a larger --block-size sends fewer/);
+  });
+
+  it("names change tracking when it saves time, and no longer says the cached delta sends blocks whole", () => {
+    const slowDisk = { ...base, readRate: 1e8 };
+    const p = predict(slowDisk);
+    const advice = advise(slowDisk, p);
+    expect(advice).toContain(
+      `delta: on a thin LV, --snapshot lvm keeps a base snapshot and thin_delta names the changed chunks: the source ` +
+        `reads 10.3 MiB instead of the whole volume, ${p.deltaTracked.seconds.toFixed(1)} s`,
+    );
+    // The cached delta offers pieces as the delta does (two-level): no smaller block size to advise.
+    const cachedOnThinLink = { ...base, network: { ...base.network, goodput: 1e6 } } as ModelInput;
+    const q = predict(cachedOnThinLink);
+    expect(q.deltaCached.bottleneck).toBe("network (changed blocks)");
+    expect(advise(cachedOnThinLink, q).join("\n")).not.toMatch(/travel whole|--block-size/);
   });
 
   it("without a link measured, says how fast a link this host can feed", () => {

@@ -17,7 +17,7 @@ afterAll(() => scratch.remove());
 
 /** Every prediction there, positive, with a named bottleneck. */
 function expectPredictions(report: { prediction: Record<string, unknown> }) {
-  for (const sync of ["fullCopy", "delta", "deltaCached"]) {
+  for (const sync of ["fullCopy", "delta", "deltaCached", "deltaTracked"]) {
     expect(report.prediction[sync]).toMatchObject({
       seconds: expect.any(Number),
       bottleneck: expect.any(String),
