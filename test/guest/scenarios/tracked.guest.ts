@@ -25,6 +25,8 @@ interface Summary {
   changesFoundBy: string;
   keptSnapshot: string | null;
   diffSeconds: number;
+  /** From the command's start to its end (snapshot commands and the diff in it), not the process start. */
+  seconds: number;
   bytes: { read: number; wire: number; targetRead: number; raw: number; zero: number };
 }
 
@@ -87,6 +89,8 @@ it("change-tracked night: reads only the changed chunks, nothing on the target, 
     wallTracked: tracked.wall,
     wallHashDelta: hashed.wall,
     wallRatio: tracked.wall / hashed.wall,
+    summarySecondsTracked: t.seconds,
+    summarySecondsHashDelta: hashed.summary.seconds,
   };
   s.log(`FIGURES ${JSON.stringify(figures)}`);
   console.log(`[tracked] ${JSON.stringify(figures)}`);
