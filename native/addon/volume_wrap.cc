@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "aligned_buffer.h"
 #include "args.h"
@@ -53,6 +54,65 @@ Transfer TransferArgs(const Napi::CallbackInfo& info) {
   return t;
 }
 
+// What a read's worker fills, and the {direct, readSeconds, hashSeconds, digests, zero} it settles
+// with.
+struct ReadState {
+  ReadResult result;
+  Owned digests, zero;
+  Napi::Value ToObject(Napi::Env env) {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("direct", result.direct);
+    r.Set("readSeconds", static_cast<double>(result.read_ns) / 1e9);
+    r.Set("hashSeconds", static_cast<double>(result.hash_ns) / 1e9);
+    r.Set("digests", digests.Take(env));
+    r.Set("zero", zero.Take(env));
+    return r;
+  }
+};
+
+// One span of readSpans: `length` bytes at `offset` of the volume, to `at` in the buffer.
+struct Span {
+  uint64_t offset;
+  uint64_t length;
+  uint64_t at;
+};
+
+// The spans argument, [offset, length, offset, length, ...]: each span goes to the next block
+// boundary of the buffer after the previous one. Sets `blocks` to the blocks they hold.
+std::vector<Span> SpansArg(const Napi::CallbackInfo& info, size_t index, uint64_t block_size,
+                           size_t capacity, size_t* blocks) {
+  Napi::Env env = info.Env();
+  if (!info[index].IsArray()) throw Napi::TypeError::New(env, "argument spans: expected an array");
+  Napi::Array a = info[index].As<Napi::Array>();
+  if (a.Length() == 0 || a.Length() % 2 != 0) {
+    throw Napi::RangeError::New(env, "spans: expected offset and length pairs");
+  }
+  auto number = [&](uint32_t i) {
+    Napi::Value x = a.Get(i);
+    double d = x.IsNumber() ? x.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 0 && d <= 9007199254740991.0) ||
+        d != static_cast<double>(static_cast<uint64_t>(d))) {
+      throw Napi::RangeError::New(env, "spans: expected non-negative integers");
+    }
+    return static_cast<uint64_t>(d);
+  };
+  std::vector<Span> spans;
+  uint64_t at = 0;
+  *blocks = 0;
+  for (uint32_t i = 0; i < a.Length(); i += 2) {
+    Span s{number(i), number(i + 1), at};
+    if (s.length == 0) throw Napi::RangeError::New(env, "spans: a span of no bytes");
+    if (s.length > capacity || at > capacity - s.length) {
+      throw Napi::RangeError::New(env, "spans exceed the buffer");
+    }
+    spans.push_back(s);
+    size_t count = BlockCount(s.length, block_size);
+    at += count * block_size;
+    *blocks += count;
+  }
+  return spans;
+}
+
 }  // namespace
 
 Napi::Function VolumeWrap::Define(Napi::Env env) {
@@ -60,6 +120,7 @@ Napi::Function VolumeWrap::Define(Napi::Env env) {
                                     {
                                         InstanceMethod("info", &VolumeWrap::Info),
                                         InstanceMethod("read", &VolumeWrap::Read),
+                                        InstanceMethod("readSpans", &VolumeWrap::ReadSpans),
                                         InstanceMethod("write", &VolumeWrap::Write),
                                         InstanceMethod("zeroRange", &VolumeWrap::ZeroRange),
                                         InstanceMethod("setSize", &VolumeWrap::SetSize),
@@ -130,11 +191,7 @@ Napi::Value VolumeWrap::Read(const Napi::CallbackInfo& info) {
   Transfer t = TransferArgs(info);
   uint64_t seed = BigIntArg(info, 4, "seed");
   bool digest = BoolArg(info, 5, "digest");
-  struct State {
-    ReadResult result;
-    Owned digests, zero;
-  };
-  auto state = std::make_shared<State>();
+  auto state = std::make_shared<ReadState>();
   return QueueTask(
       info.Env(),
       [=] {
@@ -146,16 +203,38 @@ Napi::Value VolumeWrap::Read(const Napi::CallbackInfo& info) {
         state->result = ReadBlocks(*v, t.buf.data, t.buf.length, t.offset, t.length, t.block_size,
                                    seed, state->digests.p, state->zero.p);
       },
-      [=](Napi::Env env) -> Napi::Value {
-        Napi::Object r = Napi::Object::New(env);
-        r.Set("direct", state->result.direct);
-        r.Set("readSeconds", static_cast<double>(state->result.read_ns) / 1e9);
-        r.Set("hashSeconds", static_cast<double>(state->result.hash_ns) / 1e9);
-        r.Set("digests", state->digests.Take(env));
-        r.Set("zero", state->zero.Take(env));
-        return r;
+      [=](Napi::Env env) { return state->ToObject(env); }, {t.buf.owner});
+}
+
+// readSpans(buf, [offset, length, ...], blockSize, seed) -> Promise<{direct, digests, zero, ...}>
+// Scattered ranges in one call (change tracking reads a pool chunk here and there): one
+// thread handoff for all of them. Digests and zero flags follow the spans' blocks in order.
+Napi::Value VolumeWrap::ReadSpans(const Napi::CallbackInfo& info) {
+  std::shared_ptr<Volume> v = Get(info);
+  ByteSpan buf = BytesArg(info, 0, "buffer");
+  uint64_t block_size = IntegerArg(info, 2, "blockSize");
+  if (block_size == 0) throw Napi::RangeError::New(info.Env(), "blockSize must be positive");
+  size_t blocks = 0;
+  std::vector<Span> spans = SpansArg(info, 1, block_size, buf.length, &blocks);
+  uint64_t seed = BigIntArg(info, 3, "seed");
+  auto state = std::make_shared<ReadState>();
+  return QueueTask(
+      info.Env(),
+      [=] {
+        state->digests.Allocate(blocks * kDigestSize);
+        state->zero.Allocate(blocks);
+        size_t block = 0;
+        for (const Span& s : spans) {
+          ReadResult r =
+              ReadBlocks(*v, buf.data + s.at, buf.length - s.at, s.offset, s.length, block_size,
+                         seed, state->digests.p + block * kDigestSize, state->zero.p + block);
+          state->result.direct &= r.direct;
+          state->result.read_ns += r.read_ns;
+          state->result.hash_ns += r.hash_ns;
+          block += BlockCount(s.length, block_size);
+        }
       },
-      {t.buf.owner});
+      [=](Napi::Env env) { return state->ToObject(env); }, {buf.owner});
 }
 
 // write(buf, offset, length, blockSize, zero | null) ->

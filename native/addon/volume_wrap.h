@@ -24,6 +24,7 @@ class VolumeWrap : public Napi::ObjectWrap<VolumeWrap> {
   std::shared_ptr<Volume> Get(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Read(const Napi::CallbackInfo& info);
+  Napi::Value ReadSpans(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value ZeroRange(const Napi::CallbackInfo& info);
   Napi::Value SetSize(const Napi::CallbackInfo& info);

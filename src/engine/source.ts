@@ -17,8 +17,9 @@ import { tellPeer } from "./peer.js";
 import { SourceSession, type ZeroDigests } from "./source-session.js";
 import { rangeBytes, trackedRanges } from "./source-tracked.js";
 import type { SourceOptions, SourceResult } from "./source-types.js";
+import { readRanges } from "./span-reader.js";
 import { TransferStats } from "./stats.js";
-import { BATCH_BYTES, READ_AHEAD, type ReadPlan, readBatches, readRanges, type SourceBatch } from "./volume-reader.js";
+import { BATCH_BYTES, READ_AHEAD, type ReadPlan, readBatches, type SourceBatch } from "./volume-reader.js";
 
 export type { SourceOptions, SourceResult } from "./source-types.js";
 

@@ -120,6 +120,12 @@ class DataRegions {
 }
 
 /** One batch read with O_DIRECT and digested in the same pass (and compressed, when the plan says so). */
+/** With compression on, lz4 of a batch's blocks, unless every one is zero. */
+export async function compressedOf(plan: ReadPlan, bytes: Buffer, zero: Buffer): Promise<Compressed | undefined> {
+  if (!plan.compress || zero.every((z) => z === 1)) return undefined;
+  return compressBlocks(bytes, plan.blockSize);
+}
+
 async function readBatch(plan: ReadPlan, offset: number, length: number): Promise<DataBatch> {
   const { volume, blockSize } = plan;
   const buffer = await plan.pool.acquire();
@@ -130,9 +136,7 @@ async function readBatch(plan: ReadPlan, offset: number, length: number): Promis
     plan.stats.readSeconds += result.readSeconds;
     plan.stats.hashSeconds += result.hashSeconds;
     const zero = result.zero as Buffer;
-    const allZero = zero.every((z) => z === 1);
-    const compressed =
-      plan.compress && !allZero ? await compressBlocks(buffer.subarray(0, length), blockSize) : undefined;
+    const compressed = await compressedOf(plan, buffer.subarray(0, length), zero);
     return {
       kind: "data",
       firstBlock: offset / blockSize,
@@ -177,42 +181,13 @@ export async function* readBatches(plan: BatchPlan): AsyncGenerator<SourceBatch>
   yield* inOrder(plan.depth, planNext);
 }
 
-/**
- * Reads only `ranges` of blocks (in order, apart; change tracking's), in
- * batches of at most `batchBytes` that never span two ranges, with `depth`
- * reads in flight across ranges, as readBatches keeps them within one.
- */
-export async function* readRanges(
-  plan: ReadPlan,
-  ranges: ReadonlyArray<{ first: number; count: number }>,
-): AsyncGenerator<DataBatch> {
-  const { blockSize, batchBytes } = plan;
-  const size = plan.volume.size;
-  let index = 0;
-  let pos = (ranges[0]?.first ?? 0) * blockSize;
-  const planNext = async (): Promise<Planned<DataBatch> | undefined> => {
-    for (; index < ranges.length; index++) {
-      const r = ranges[index] as { first: number; count: number };
-      const end = Math.min((r.first + r.count) * blockSize, size);
-      pos = Math.max(pos, r.first * blockSize);
-      if (pos >= end) continue;
-      const offset = pos;
-      const length = Math.min(batchBytes, end - offset);
-      pos += length;
-      return { batch: readBatch(plan, offset, length) };
-    }
-    return undefined;
-  };
-  yield* inOrder(plan.depth, planNext);
-}
-
 /** Batches wrapped, so that awaiting the plan does not await the read. */
-interface Planned<B> {
+export interface Planned<B> {
   batch: Promise<B>;
 }
 
 /** Keeps `depth` planned batches in flight and yields them in order; a consumer that stops early frees them. */
-async function* inOrder<B extends SourceBatch>(
+export async function* inOrder<B extends HoleRun | { release(): void }>(
   depth: number,
   planNext: () => Promise<Planned<B> | undefined>,
 ): AsyncGenerator<B> {
@@ -235,7 +210,7 @@ async function* inOrder<B extends SourceBatch>(
       // Top up before handing the batch over, so `depth` reads stay in flight
       // while the consumer works on it (with one, the device idles in between).
       await fill().catch((e: unknown) => {
-        if (head.kind === "data") head.release();
+        if ("release" in head) head.release();
         throw e;
       });
       yield head;
@@ -244,7 +219,7 @@ async function* inOrder<B extends SourceBatch>(
     // A consumer that stops early: the reads still in flight give their buffers back.
     for (const batch of queue)
       batch.then(
-        (b) => b.kind === "data" && b.release(),
+        (b) => "release" in b && b.release(),
         () => {},
       );
   }

@@ -48,6 +48,7 @@ export interface RawVolume {
     seed: bigint,
     digest: boolean,
   ): Promise<RawReadResult>;
+  readSpans(buffer: Uint8Array, spans: number[], blockSize: number, seed: bigint): Promise<RawReadResult>;
   write(
     buffer: Uint8Array,
     offset: number,

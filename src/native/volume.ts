@@ -114,6 +114,29 @@ export class Volume {
     return this.#track(() => raw.read(pin(buffer), offset, length, blockSize, seed, options.seed !== undefined));
   }
 
+  /**
+   * Reads scattered ranges, `[offset, length]` each, in one native call: each lands in `buffer`
+   * at the next block boundary after the previous one, every block digested (with `seed`).
+   */
+  async readSpans(
+    buffer: Uint8Array,
+    spans: ReadonlyArray<readonly [number, number]>,
+    options: Required<ReadOptions>,
+  ): Promise<ReadResult> {
+    const raw = this.#open("readSpans");
+    let at = 0;
+    let blockSize = 0;
+    for (const [offset, length] of spans) {
+      blockSize = this.#checkTransfer(raw, buffer.subarray(at), offset, length, options.blockSize);
+      if (length === 0) throw invalid("length", "a positive number of bytes", length);
+      at += Math.ceil(length / blockSize) * blockSize;
+    }
+    if (spans.length === 0) throw invalid("spans", "at least one range", spans);
+    const flat = spans.flat();
+    const seed = checkSeed("seed", options.seed);
+    return this.#track(() => raw.readSpans(pin(buffer), flat, blockSize, seed));
+  }
+
   /** Writes `length` bytes of `buffer` at `offset`; flagged zero blocks become holes. */
   async write(buffer: Uint8Array, offset: number, length: number, options: WriteOptions): Promise<WriteResult> {
     const raw = this.#open("write");
