@@ -40,6 +40,26 @@ function sync(dest: string, ...extra: string[]): { summary: Summary; wall: numbe
   return { summary: JSON.parse(r.stdout), wall, stderr: r.stderr };
 }
 
+/** As sync, with each line blockferry logs stamped with the seconds since it was started: where a night's time goes. */
+async function timedSync(dest: string, ...extra: string[]) {
+  const started = performance.now();
+  const args = ["sync", "--json", "--snapshot", "lvm", "--block-size", "4K", ...extra, origin, dest];
+  const child = s.bfStart(args);
+  const timeline: string[] = [];
+  child.stderr?.on("data", (chunk: Buffer) => {
+    const at = ((performance.now() - started) / 1000).toFixed(2);
+    for (const line of chunk
+      .toString()
+      .split("\n")
+      .filter((l) => l !== ""))
+      timeline.push(`${at} ${line.slice(0, 100)}`);
+  });
+  const r = await child.output();
+  const wall = (performance.now() - started) / 1000;
+  expect(r.code, r.stderr).toBe(0);
+  return { summary: JSON.parse(r.stdout) as Summary, wall, stderr: r.stderr, timeline };
+}
+
 beforeAll(() => {
   makeVg(s, VG);
   makeThinLv(s, VG, "pool", "data", 1280, 1024);
@@ -48,7 +68,7 @@ beforeAll(() => {
   fillSeeded(s, origin, SIZE, seed);
 }, 900_000);
 
-it("change-tracked night: reads only the changed chunks, nothing on the target, byte-identical", () => {
+it("change-tracked night: reads only the changed chunks, nothing on the target, byte-identical", async () => {
   const firstA = sync(a);
   // A first copy into an LV compares with what the LV holds (zeros here).
   expect(firstA.summary.changesFoundBy).toBe("target digests");
@@ -63,8 +83,8 @@ it("change-tracked night: reads only the changed chunks, nothing on the target, 
 
   // ~1% of the 4 KiB blocks, scattered; 8 chunks discarded.
   const change = scatterThin(s, origin, SIZE, Math.round(SIZE / 4096 / 100), 8, seed + 1);
-  const tracked = sync(a);
-  const hashed = sync(b, "--no-cache");
+  const tracked = await timedSync(a);
+  const hashed = await timedSync(b, "--no-cache");
   expectSameBytes(s, a, origin);
   expectSameBytes(s, b, origin);
 
@@ -94,4 +114,11 @@ it("change-tracked night: reads only the changed chunks, nothing on the target, 
   };
   s.log(`FIGURES ${JSON.stringify(figures)}`);
   console.log(`[tracked] ${JSON.stringify(figures)}`);
+  for (const [name, run] of [
+    ["tracked", tracked],
+    ["hash delta", hashed],
+  ] as const) {
+    s.log(`TIMELINE ${name}:\n${run.timeline.join("\n")}`);
+    console.log(`[tracked] timeline of the ${name} night:\n${run.timeline.join("\n")}`);
+  }
 }, 1_800_000);
