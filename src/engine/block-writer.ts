@@ -1,38 +1,60 @@
 /**
- * The target's writes: blocks decoded into pool buffers are written behind
- * the network, at most WRITES_IN_FLIGHT at once and in the order given, so
- * that receiving the next message never waits for the disk unless the disk
- * falls that far behind. A buffer goes back to its owner once written.
+ * The target's writes: blocks decoded into buffers are written behind the
+ * network, in the order given, so that receiving the next message never waits
+ * for the disk unless the disk falls that far behind: at most
+ * BYTES_IN_FLIGHT and WRITES_IN_FLIGHT at once. A night of scattered changes
+ * is thousands of short writes; two at a time made the receive loop wait for
+ * a write at every message. A buffer goes back to its owner once written:
+ * whole-batch buffers to a pool, short ones (sized to their message) kept
+ * for reuse.
  */
 import type { Volume } from "../native/index.js";
 import { MAX_BLOCKS_BYTES } from "../protocol/messages.js";
 import { BufferPool } from "./buffer-pool.js";
+import { SpareBuffers } from "./spare-buffers.js";
 import type { TransferStats } from "./stats.js";
 
-const WRITES_IN_FLIGHT = 2;
+/** Whole-batch writes in flight (each holds a MAX_BLOCKS_BYTES buffer). */
+const BATCHES_IN_FLIGHT = 2;
+/** Any writes in flight, and their bytes. */
+const WRITES_IN_FLIGHT = 64;
+const BYTES_IN_FLIGHT = 2 * MAX_BLOCKS_BYTES;
+/** Messages up to this size are decoded into a buffer of their own size, not a whole-batch one. */
+const SHORT_BYTES = 1024 * 1024;
 
 export class BlockWriter {
   readonly #volume: Volume;
   readonly #blockSize: number;
   readonly #stats: TransferStats;
   readonly #pool: BufferPool;
-  readonly #inFlight: Array<Promise<unknown>> = [];
+  readonly #spares: SpareBuffers;
+  readonly #inFlight: Array<{ write: Promise<unknown>; bytes: number }> = [];
+  #bytesInFlight = 0;
 
   constructor(volume: Volume, blockSize: number, stats: TransferStats) {
     this.#volume = volume;
     this.#blockSize = blockSize;
     this.#stats = stats;
     // One buffer more than the writes in flight: the next message decodes while they run.
-    this.#pool = new BufferPool(WRITES_IN_FLIGHT + 1, () => volume.allocBuffer(Math.max(MAX_BLOCKS_BYTES, blockSize)));
+    this.#pool = new BufferPool(BATCHES_IN_FLIGHT + 1, () => volume.allocBuffer(Math.max(MAX_BLOCKS_BYTES, blockSize)));
+    this.#spares = new SpareBuffers((length) => volume.allocBuffer(length), BYTES_IN_FLIGHT);
   }
 
-  /** A buffer for one message's blocks; give it back with release() or through write(). */
-  acquire(): Promise<Buffer> {
-    return this.#pool.acquire();
+  /** A buffer for `length` bytes of one message's blocks; give it back with release() or through write(). */
+  async acquire(length: number): Promise<Buffer> {
+    const short = this.#shortLength(length);
+    return short === undefined ? this.#pool.acquire() : this.#spares.take(short);
   }
 
   release(buffer: Buffer): void {
-    this.#pool.release(buffer);
+    if (buffer.length >= MAX_BLOCKS_BYTES) this.#pool.release(buffer);
+    else this.#spares.give(buffer, buffer.length);
+  }
+
+  /** Short messages get buffers in powers of two from 64 KiB, so that a few lengths go round. */
+  #shortLength(length: number): number | undefined {
+    if (length > SHORT_BYTES || this.#blockSize > SHORT_BYTES) return undefined;
+    return Math.max(65536, 2 ** Math.ceil(Math.log2(Math.max(length, this.#blockSize))));
   }
 
   /**
@@ -46,27 +68,37 @@ export class BlockWriter {
       done();
       this.#stats.writeSeconds += (performance.now() - started) / 1000;
     });
-    await this.#behind(write);
+    await this.#behind(write, length);
   }
 
   /** Zeroes a range (a hole in an image, BLKZEROOUT on a device), behind the network. */
   async zeroRange(offset: number, length: number): Promise<void> {
-    await this.#behind(this.#volume.zeroRange(offset, length));
+    await this.#behind(this.#volume.zeroRange(offset, length), 0);
   }
 
   /** Waits for every write so far; the first failure is thrown. */
   async drain(): Promise<void> {
-    while (this.#inFlight.length > 0) await this.#inFlight.shift();
+    while (this.#inFlight.length > 0) await this.#oldest();
   }
 
   /** After a failure: waits for the writes still running, whatever their outcome. */
   async settle(): Promise<void> {
-    await Promise.allSettled(this.#inFlight.splice(0));
+    await Promise.allSettled(this.#inFlight.splice(0).map((w) => w.write));
+    this.#bytesInFlight = 0;
   }
 
-  async #behind(write: Promise<unknown>): Promise<void> {
+  async #behind(write: Promise<unknown>, bytes: number): Promise<void> {
     write.catch(() => {}); // awaited in order, by #behind or drain()
-    this.#inFlight.push(write);
-    while (this.#inFlight.length > WRITES_IN_FLIGHT) await this.#inFlight.shift();
+    this.#inFlight.push({ write, bytes });
+    this.#bytesInFlight += bytes;
+    // Whole-batch writes are held to BATCHES_IN_FLIGHT by their pool.
+    while (this.#inFlight.length > WRITES_IN_FLIGHT || this.#bytesInFlight > BYTES_IN_FLIGHT) await this.#oldest();
+  }
+
+  async #oldest(): Promise<void> {
+    const oldest = this.#inFlight.shift();
+    if (oldest === undefined) return;
+    this.#bytesInFlight -= oldest.bytes;
+    await oldest.write;
   }
 }

@@ -126,7 +126,7 @@ export class FineAnswers {
     // Kept blocks (only this FINE_BLOCKS writes them) are patched in place; others are read
     // again, unless every piece is replaced.
     const kept = offer.read;
-    const buffer = kept ?? (await writer.acquire());
+    const buffer = kept ?? (await writer.acquire(length));
     const release =
       kept === undefined
         ? () => writer.release(buffer)
@@ -158,7 +158,7 @@ export class FineAnswers {
   /** An offered run's fine digests as on disk, and (`keep`) its bytes, for the pieces to patch. */
   async #read(first: number, length: number, keep: boolean): Promise<OnDisk> {
     const { volume, writer, stats, blockSize, fineSize, seed } = this.#s;
-    const buffer = keep ? this.#spares.take(length) : await writer.acquire();
+    const buffer = keep ? this.#spares.take(length) : await writer.acquire(length);
     try {
       const r = await volume.read(buffer, first * blockSize, length, { blockSize: fineSize, seed });
       stats.readBytes += length;

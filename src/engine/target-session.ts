@@ -170,7 +170,7 @@ export class TargetSession {
     const { blockSize } = this.#hello;
     const offset = m.firstBlock * blockSize;
     const length = this.#bytesOf(m.firstBlock, count);
-    const buffer = await this.#writer.acquire();
+    const buffer = await this.#writer.acquire(length);
     try {
       // Decoded from the message's chunks straight into place, digested and folded: one native call.
       const fold = { blockSize, seed: this.#plan.seed, firstBlock: m.firstBlock };
