@@ -78,19 +78,21 @@ struct Span {
 };
 
 // The spans argument, [offset, length, offset, length, ...]: each span goes to the next block
-// boundary of the buffer after the previous one. Sets `blocks` to the blocks they hold.
+// boundary of the buffer after the previous one. Sets `blocks` to the blocks they hold. Read
+// before the buffer is taken: an element's getter could detach it.
 std::vector<Span> SpansArg(const Napi::CallbackInfo& info, size_t index, uint64_t block_size,
-                           size_t capacity, size_t* blocks) {
+                           size_t* blocks) {
   Napi::Env env = info.Env();
   if (!info[index].IsArray()) throw Napi::TypeError::New(env, "argument spans: expected an array");
   Napi::Array a = info[index].As<Napi::Array>();
   if (a.Length() == 0 || a.Length() % 2 != 0) {
     throw Napi::RangeError::New(env, "spans: expected offset and length pairs");
   }
+  constexpr uint64_t kMaxBytes = 9007199254740991;  // 2^53 - 1, as JavaScript numbers go
   auto number = [&](uint32_t i) {
     Napi::Value x = a.Get(i);
     double d = x.IsNumber() ? x.As<Napi::Number>().DoubleValue() : -1;
-    if (!(d >= 0 && d <= 9007199254740991.0) ||
+    if (!(d >= 0 && d <= static_cast<double>(kMaxBytes)) ||
         d != static_cast<double>(static_cast<uint64_t>(d))) {
       throw Napi::RangeError::New(env, "spans: expected non-negative integers");
     }
@@ -102,11 +104,10 @@ std::vector<Span> SpansArg(const Napi::CallbackInfo& info, size_t index, uint64_
   for (uint32_t i = 0; i < a.Length(); i += 2) {
     Span s{number(i), number(i + 1), at};
     if (s.length == 0) throw Napi::RangeError::New(env, "spans: a span of no bytes");
-    if (s.length > capacity || at > capacity - s.length) {
-      throw Napi::RangeError::New(env, "spans exceed the buffer");
-    }
-    spans.push_back(s);
     size_t count = BlockCount(s.length, block_size);
+    if (count * block_size > kMaxBytes - at)
+      throw Napi::RangeError::New(env, "spans: too many bytes");
+    spans.push_back(s);
     at += count * block_size;
     *blocks += count;
   }
@@ -211,12 +212,15 @@ Napi::Value VolumeWrap::Read(const Napi::CallbackInfo& info) {
 // thread handoff for all of them. Digests and zero flags follow the spans' blocks in order.
 Napi::Value VolumeWrap::ReadSpans(const Napi::CallbackInfo& info) {
   std::shared_ptr<Volume> v = Get(info);
-  ByteSpan buf = BytesArg(info, 0, "buffer");
   uint64_t block_size = IntegerArg(info, 2, "blockSize");
   if (block_size == 0) throw Napi::RangeError::New(info.Env(), "blockSize must be positive");
   size_t blocks = 0;
-  std::vector<Span> spans = SpansArg(info, 1, block_size, buf.length, &blocks);
+  std::vector<Span> spans = SpansArg(info, 1, block_size, &blocks);
   uint64_t seed = BigIntArg(info, 3, "seed");
+  ByteSpan buf = BytesArg(info, 0, "buffer");
+  const Span& last = spans.back();
+  if (last.at + last.length > buf.length)
+    throw Napi::RangeError::New(info.Env(), "spans exceed the buffer");
   auto state = std::make_shared<ReadState>();
   return QueueTask(
       info.Env(),

@@ -68,7 +68,7 @@ export class BlockWriter {
       done();
       this.#stats.writeSeconds += (performance.now() - started) / 1000;
     });
-    await this.#behind(write, length);
+    await this.#behind(write, buffer.length); // what it holds: a short message's buffer is rounded up
   }
 
   /** Zeroes a range (a hole in an image, BLKZEROOUT on a device), behind the network. */
@@ -83,8 +83,9 @@ export class BlockWriter {
 
   /** After a failure: waits for the writes still running, whatever their outcome. */
   async settle(): Promise<void> {
-    await Promise.allSettled(this.#inFlight.splice(0).map((w) => w.write));
-    this.#bytesInFlight = 0;
+    const running = this.#inFlight.splice(0);
+    for (const w of running) this.#bytesInFlight -= w.bytes;
+    await Promise.allSettled(running.map((w) => w.write));
   }
 
   async #behind(write: Promise<unknown>, bytes: number): Promise<void> {

@@ -36,7 +36,7 @@ export async function* readRanges(
     let bytes = 0;
     for (; !next.done; next = pieces.next()) {
       const rounded = Math.ceil(next.value.length / blockSize) * blockSize;
-      if (bytes + rounded > batchBytes) break;
+      if (group.length > 0 && bytes + rounded > batchBytes) break;
       group.push(next.value);
       bytes += rounded;
     }

@@ -119,12 +119,13 @@ class DataRegions {
   }
 }
 
-/** One batch read with O_DIRECT and digested in the same pass (and compressed, when the plan says so). */
 /** With compression on, lz4 of a batch's blocks, unless every one is zero. */
 export async function compressedOf(plan: ReadPlan, bytes: Buffer, zero: Buffer): Promise<Compressed | undefined> {
   if (!plan.compress || zero.every((z) => z === 1)) return undefined;
   return compressBlocks(bytes, plan.blockSize);
 }
+
+/** One batch read with O_DIRECT and digested in the same pass (and compressed, when the plan says so). */
 
 async function readBatch(plan: ReadPlan, offset: number, length: number): Promise<DataBatch> {
   const { volume, blockSize } = plan;

@@ -124,6 +124,7 @@ export class Volume {
     options: Required<ReadOptions>,
   ): Promise<ReadResult> {
     const raw = this.#open("readSpans");
+    checkObject("options", options);
     let at = 0;
     let blockSize = 0;
     for (const [offset, length] of spans) {
