@@ -29,7 +29,6 @@ export class BlockWriter {
   readonly #pool: BufferPool;
   readonly #spares: SpareBuffers;
   readonly #inFlight: Array<{ write: Promise<unknown>; bytes: number }> = [];
-  #bytesInFlight = 0;
 
   constructor(volume: Volume, blockSize: number, stats: TransferStats) {
     this.#volume = volume;
@@ -83,23 +82,18 @@ export class BlockWriter {
 
   /** After a failure: waits for the writes still running, whatever their outcome. */
   async settle(): Promise<void> {
-    const running = this.#inFlight.splice(0);
-    for (const w of running) this.#bytesInFlight -= w.bytes;
-    await Promise.allSettled(running.map((w) => w.write));
+    await Promise.allSettled(this.#inFlight.splice(0).map((w) => w.write));
   }
 
   async #behind(write: Promise<unknown>, bytes: number): Promise<void> {
     write.catch(() => {}); // awaited in order, by #behind or drain()
     this.#inFlight.push({ write, bytes });
-    this.#bytesInFlight += bytes;
     // Whole-batch writes are held to BATCHES_IN_FLIGHT by their pool.
-    while (this.#inFlight.length > WRITES_IN_FLIGHT || this.#bytesInFlight > BYTES_IN_FLIGHT) await this.#oldest();
+    const held = () => this.#inFlight.reduce((n, w) => n + w.bytes, 0);
+    while (this.#inFlight.length > WRITES_IN_FLIGHT || held() > BYTES_IN_FLIGHT) await this.#oldest();
   }
 
   async #oldest(): Promise<void> {
-    const oldest = this.#inFlight.shift();
-    if (oldest === undefined) return;
-    this.#bytesInFlight -= oldest.bytes;
-    await oldest.write;
+    await this.#inFlight.shift()?.write;
   }
 }

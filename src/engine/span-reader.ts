@@ -7,7 +7,7 @@
  * share the call's pool buffer, which goes back once every one is released.
  */
 import { DIGEST_SIZE } from "../native/index.js";
-import { compressedOf, type DataBatch, inOrder, type Planned, type ReadPlan } from "./volume-reader.js";
+import { compressedOf, type DataBatch, inOrder, type Planned, type ReadPlan, readCounted } from "./volume-reader.js";
 
 /** Bytes of the volume to read; at most a batch, never across two ranges. */
 interface Piece {
@@ -82,12 +82,10 @@ async function readGroup(plan: ReadPlan, pieces: Piece[]): Promise<SpanGroup> {
   };
   try {
     const bytes = pieces.reduce((n, p) => n + p.length, 0);
-    await plan.limiter?.take(bytes);
     const spans = pieces.map((p) => [p.offset, p.length] as const);
-    const result = await plan.volume.readSpans(buffer, spans, { blockSize, seed: plan.seed });
-    plan.stats.readBytes += bytes;
-    plan.stats.readSeconds += result.readSeconds;
-    plan.stats.hashSeconds += result.hashSeconds;
+    const result = await readCounted(plan, bytes, () =>
+      plan.volume.readSpans(buffer, spans, { blockSize, seed: plan.seed }),
+    );
     const batches: DataBatch[] = [];
     let block = 0;
     for (const p of pieces) {

@@ -5,7 +5,7 @@
  * part, and bench's samples. Holes of an image file (SEEK_DATA/SEEK_HOLE)
  * come out as hole runs and are never read.
  */
-import { type Compressed, compressBlocks, type Volume } from "../native/index.js";
+import { type Compressed, compressBlocks, type ReadResult, type Volume } from "../native/index.js";
 import type { BufferPool } from "./buffer-pool.js";
 import type { RateLimiter } from "./rate-limit.js";
 import type { TransferStats } from "./stats.js";
@@ -125,17 +125,23 @@ export async function compressedOf(plan: ReadPlan, bytes: Buffer, zero: Buffer):
   return compressBlocks(bytes, plan.blockSize);
 }
 
-/** One batch read with O_DIRECT and digested in the same pass (and compressed, when the plan says so). */
+/** Reads `bytes` of the volume with `read`, paced by the plan's limiter and counted in its stats. */
+export async function readCounted(plan: ReadPlan, bytes: number, read: () => Promise<ReadResult>): Promise<ReadResult> {
+  await plan.limiter?.take(bytes);
+  const result = await read();
+  plan.stats.readBytes += bytes;
+  plan.stats.readSeconds += result.readSeconds;
+  plan.stats.hashSeconds += result.hashSeconds;
+  return result;
+}
 
+/** One batch read with O_DIRECT and digested in the same pass (and compressed, when the plan says so). */
 async function readBatch(plan: ReadPlan, offset: number, length: number): Promise<DataBatch> {
   const { volume, blockSize } = plan;
   const buffer = await plan.pool.acquire();
   try {
-    await plan.limiter?.take(length);
-    const result = await volume.read(buffer, offset, length, { blockSize, seed: plan.seed });
-    plan.stats.readBytes += length;
-    plan.stats.readSeconds += result.readSeconds;
-    plan.stats.hashSeconds += result.hashSeconds;
+    const read = () => volume.read(buffer, offset, length, { blockSize, seed: plan.seed });
+    const result = await readCounted(plan, length, read);
     const zero = result.zero as Buffer;
     const compressed = await compressedOf(plan, buffer.subarray(0, length), zero);
     return {

@@ -125,6 +125,7 @@ export class Volume {
   ): Promise<ReadResult> {
     const raw = this.#open("readSpans");
     checkObject("options", options);
+    if (spans.length === 0) throw invalid("spans", "at least one range", spans);
     let at = 0;
     let blockSize = 0;
     for (const [offset, length] of spans) {
@@ -132,7 +133,6 @@ export class Volume {
       if (length === 0) throw invalid("length", "a positive number of bytes", length);
       at += Math.ceil(length / blockSize) * blockSize;
     }
-    if (spans.length === 0) throw invalid("spans", "at least one range", spans);
     const flat = spans.flat();
     const seed = checkSeed("seed", options.seed);
     return this.#track(() => raw.readSpans(pin(buffer), flat, blockSize, seed));
