@@ -4,15 +4,16 @@
  * time; "unknown" when run from the sources).
  */
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { packageRoot } from "./package-root.js";
 
 function readJson(relative: string): Record<string, unknown> {
   try {
-    return JSON.parse(readFileSync(new URL(relative, import.meta.url), "utf8")) as Record<string, unknown>;
+    return JSON.parse(readFileSync(join(packageRoot, relative), "utf8")) as Record<string, unknown>;
   } catch {
     return {};
   }
 }
 
-// src/ and dist/ sit at the same depth below the package root.
-export const version = String(readJson("../package.json").version ?? "unknown");
-export const commit = String(readJson("../dist/build-info.json").commit ?? "unknown");
+export const version = String(readJson("package.json").version ?? "unknown");
+export const commit = String(readJson("dist/build-info.json").commit ?? "unknown");

@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { version } from "../build-info.js";
 import { BlockferryError } from "../errors.js";
 import { printable } from "../printable.js";
+import { mark } from "../timeline.js";
 import { registerBench } from "./bench.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
 import { registerInfo } from "./info.js";
@@ -33,6 +34,7 @@ registerRun(program);
 registerBench(program);
 
 export async function main(): Promise<void> {
+  mark("modules loaded");
   try {
     await program.parseAsync();
   } catch (e) {

@@ -4,6 +4,7 @@ import { TransferStats } from "../engine/stats.js";
 import { allows, receiveOne, tellRefusedPeer } from "../job/receive.js";
 import { checkReceiverSetup, checkTargetsWritable } from "../job/receiver-setup.js";
 import type { ReceiverConfig } from "../job/targets.js";
+import { mark } from "../timeline.js";
 import { listenSecure } from "../transport/secure.js";
 import { stdioPeer, stdioStream } from "../transport/stdio.js";
 import { parseEndpoint } from "../transport/tcp.js";
@@ -52,6 +53,7 @@ export function registerReceive(program: Command): void {
         ? { stream: stdioStream(), authorize: () => {}, name: stdioPeer() }
         : await acceptOne(flags.listen as string, flags, config);
       const { stream } = peer;
+      mark("accepted");
       try {
         const r = await receiveOne(stream, config, stats, peer.authorize, peer.name);
         stderrLog(

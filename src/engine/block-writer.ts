@@ -10,6 +10,7 @@
  */
 import type { Volume } from "../native/index.js";
 import { MAX_BLOCKS_BYTES } from "../protocol/messages.js";
+import { mark } from "../timeline.js";
 import { BufferPool } from "./buffer-pool.js";
 import { SpareBuffers } from "./spare-buffers.js";
 import type { TransferStats } from "./stats.js";
@@ -65,7 +66,9 @@ export class BlockWriter {
     const started = performance.now();
     const write = this.#volume.write(buffer, offset, length, { blockSize: this.#blockSize, zero }).finally(() => {
       done();
-      this.#stats.writeSeconds += (performance.now() - started) / 1000;
+      const ms = performance.now() - started;
+      this.#stats.writeSeconds += ms / 1000;
+      mark("written", { offset, bytes: length, callMs: ms });
     });
     await this.#behind(write, buffer.length); // what it holds: a short message's buffer is rounded up
   }

@@ -9,6 +9,7 @@
  * cache of the next sync.
  */
 import { DIGEST_SIZE, digestBlocks } from "../native/index.js";
+import { mark } from "../timeline.js";
 import { formatBytes } from "../units.js";
 import { BufferPool } from "./buffer-pool.js";
 import type { CachedDigests, CacheWriter } from "./digest-cache.js";
@@ -42,7 +43,9 @@ export async function runSource(o: SourceOptions): Promise<SourceResult> {
     }
     writer = await sendAll(options, session, writer, offered);
     const result = await session.finish();
+    mark("source finished");
     if (writer !== undefined) await commitCache(o, writer, offered, welcome.generation, result);
+    mark("cache saved");
     return result;
   } catch (e) {
     const error = session?.explain(e) ?? e;

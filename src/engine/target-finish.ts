@@ -8,6 +8,7 @@ import { BlockferryError } from "../errors.js";
 import { codecs } from "../protocol/codecs.js";
 import type { FrameChannel } from "../protocol/frames.js";
 import { FINGERPRINT_SIZE, type Hello, MAX_BLOCKS_BYTES, MessageType } from "../protocol/messages.js";
+import { mark } from "../timeline.js";
 import type { BlockWriter } from "./block-writer.js";
 import { receiveDirectories } from "./dir-transfer.js";
 import { type Fingerprint, fingerprintVolume } from "./fingerprint.js";
@@ -41,7 +42,9 @@ export interface CopyEnding extends Ending {
 export async function finishCopy(e: CopyEnding): Promise<TargetResult> {
   const { channel, opened, hello, stats, state } = e;
   await e.writer.drain();
+  mark("writes drained");
   await opened.volume.sync();
+  mark("synced");
   let verified = e.written.equals(e.sourceSum);
   let fingerprint = e.written;
   if (verified && hello.flags.verify) {
@@ -58,6 +61,7 @@ export async function finishCopy(e: CopyEnding): Promise<TargetResult> {
     verified = fingerprint.equals(e.sourceSum);
   }
   await record(e, verified, fingerprint);
+  mark("recorded");
   const done = {
     fingerprint: fingerprint.toBuffer(),
     verified,

@@ -6,6 +6,7 @@
  * come out as hole runs and are never read.
  */
 import { type Compressed, compressBlocks, type ReadResult, type Volume } from "../native/index.js";
+import { mark } from "../timeline.js";
 import type { BufferPool } from "./buffer-pool.js";
 import type { RateLimiter } from "./rate-limit.js";
 import type { TransferStats } from "./stats.js";
@@ -128,7 +129,10 @@ export async function compressedOf(plan: ReadPlan, bytes: Buffer, zero: Buffer):
 /** Reads `bytes` of the volume with `read`, paced by the plan's limiter and counted in its stats. */
 export async function readCounted(plan: ReadPlan, bytes: number, read: () => Promise<ReadResult>): Promise<ReadResult> {
   await plan.limiter?.take(bytes);
+  const started = performance.now();
   const result = await read();
+  // Its time beyond reading and hashing is queueing for a worker thread and the handoffs.
+  mark("read", { bytes, callMs: performance.now() - started, readMs: result.readSeconds * 1000 });
   plan.stats.readBytes += bytes;
   plan.stats.readSeconds += result.readSeconds;
   plan.stats.hashSeconds += result.hashSeconds;

@@ -10,6 +10,7 @@ import { runSource } from "../engine/source.js";
 import { TransferStats } from "../engine/stats.js";
 import { BlockferryError } from "../errors.js";
 import { FrameChannel } from "../protocol/frames.js";
+import { mark } from "../timeline.js";
 import { memoryPair } from "../transport/memory.js";
 import { connectSecure } from "../transport/secure.js";
 import { withRemote } from "../transport/ssh.js";
@@ -26,6 +27,7 @@ type Common = Omit<SourceOptions, "channel" | "targetName">;
 
 export async function push(o: SyncJobOptions): Promise<SyncOutcome> {
   const volume = await openSource(o.source, o, o.log);
+  mark("source opened");
   try {
     const cache = digestCacheAt(o.cacheDir, destinationKey(o.destination), o.log);
     const sourceId = o.sourceId ?? (await sourceIdOf(o.source));
@@ -45,6 +47,7 @@ export async function push(o: SyncJobOptions): Promise<SyncOutcome> {
         );
       }
       const socket = await connectSecure(dest.endpoint, await o.security(), o.log);
+      mark("connected");
       const release = destroyOnAbort(o.signal, socket);
       try {
         const channel = new FrameChannel(socket);

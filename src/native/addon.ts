@@ -4,8 +4,8 @@
  */
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { packageRoot } from "../package-root.js";
 import { AddonLoadError } from "./addon-error.js";
 
 export interface RawVolumeInfo {
@@ -123,9 +123,6 @@ export interface RawNativeError extends Error {
   op?: string;
   offset?: number;
 }
-
-// src/native and dist/native sit at the same depth below the package root.
-const packageRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 /** BLOCKFERRY_ADDON names another build (CI loads the node-gyp one this way). */
 export function addonPath(): string {

@@ -5,6 +5,7 @@
  */
 import type { Duplex } from "node:stream";
 import { BlockferryError } from "../errors.js";
+import { mark, timelineOn } from "../timeline.js";
 import { protocolError } from "./body.js";
 import { isMessageType, MAX_BODY, MessageType } from "./messages.js";
 
@@ -39,6 +40,9 @@ export interface Liveness {
 /** 60 s without a byte means the peer is gone (BLOCKFERRY_IDLE_MS: tests of a link that goes down). */
 const IDLE_MS = Number(process.env.BLOCKFERRY_IDLE_MS) || 60_000;
 export const DEFAULT_LIVENESS: Liveness = { pingAfterMs: Math.min(15_000, IDLE_MS / 4), idleTimeoutMs: IDLE_MS };
+
+const typeNames = new Map<number, string>(Object.entries(MessageType).map(([name, type]) => [type, name]));
+const typeName = (type: number) => typeNames.get(type) ?? String(type);
 
 export class FrameChannel {
   readonly #stream: Duplex;
@@ -88,6 +92,7 @@ export class FrameChannel {
     s.uncork();
     this.bytesSent += HEADER + length;
     this.#lastSent = Date.now();
+    if (timelineOn) mark("sent", { type: typeName(type), bytes: length });
     if (!ok) await this.#drained();
   }
 
@@ -107,6 +112,7 @@ export class FrameChannel {
       if (length < 1 || length - 1 > MAX_BODY[type])
         throw protocolError(`message type ${type} declares ${length} bytes`);
       await this.#fill(length - 1, false);
+      if (timelineOn) mark("received", { type: typeName(type), bytes: length - 1 });
       if (DATA_TYPES.has(type) && length - 1 > REUSE_ABOVE) {
         return { type, body: EMPTY, parts: this.#takeParts(length - 1) };
       }

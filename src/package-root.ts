@@ -1,0 +1,29 @@
+/**
+ * The package's root directory: the nearest directory above this module with
+ * blockferry's package.json. Found, not assumed: the module may run from
+ * src/ (tsx), dist/ (tsc's output) or inside dist/cli/main.js (the bundle
+ * the CLI runs), each at another depth.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+function isOurs(dir: string): boolean {
+  const file = join(dir, "package.json");
+  if (!existsSync(file)) return false;
+  try {
+    return (JSON.parse(readFileSync(file, "utf8")) as { name?: unknown }).name === "blockferry";
+  } catch {
+    return false;
+  }
+}
+
+function find(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (let dir = here; ; dir = dirname(dir)) {
+    if (isOurs(dir)) return dir;
+    if (dirname(dir) === dir) return join(here, "..");
+  }
+}
+
+export const packageRoot = find();

@@ -1,0 +1,51 @@
+/**
+ * A run's timeline, for finding where its time goes: with
+ * BLOCKFERRY_TIMELINE=FILE set, each process appends one JSON line per event
+ * to FILE at exit (`ms` on the wall clock, so the two roles' lines interleave
+ * when both run on one machine), then a last line of the main thread's
+ * event-loop delay and utilisation. Off (one comparison per event) otherwise.
+ * bench/timeline.ts runs a sync this way and reads the file.
+ */
+import { appendFileSync } from "node:fs";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
+
+/** One line of the file: when (ms on the wall clock), which process, what, and its details. */
+export interface TimelineLine {
+  ms: number;
+  pid: number;
+  event: string;
+  type?: string;
+  bytes?: number;
+  [detail: string]: unknown;
+}
+
+const file = process.env.BLOCKFERRY_TIMELINE ?? "";
+const lines: string[] = [];
+
+export const timelineOn = file !== "";
+
+/** Records that `event` happened now, with a few numbers or words about it. */
+export function mark(event: string, detail?: Record<string, number | string | boolean>): void {
+  if (!timelineOn) return;
+  lines.push(JSON.stringify({ ms: now(), pid: process.pid, event, ...detail }));
+}
+
+function now(): number {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000) / 1000;
+}
+
+if (timelineOn) {
+  // The process's own start: module loading before the first mark shows as the gap after it.
+  lines.push(JSON.stringify({ ms: performance.timeOrigin, pid: process.pid, event: "process start" }));
+  const delay = monitorEventLoopDelay({ resolution: 5 });
+  delay.enable();
+  process.once("exit", () => {
+    delay.disable();
+    const { utilization, active } = performance.eventLoopUtilization();
+    const ms = (ns: number) => Math.round(ns / 1e4) / 100;
+    const loop = { utilization: Math.round(utilization * 1000) / 1000, activeMs: Math.round(active) };
+    const delays = { delayMeanMs: ms(delay.mean), delayP99Ms: ms(delay.percentile(99)), delayMaxMs: ms(delay.max) };
+    mark("exit", { ...loop, ...delays });
+    appendFileSync(file, `${lines.join("\n")}\n`);
+  });
+}
