@@ -49,6 +49,9 @@ interface Row {
   rx: number;
   identical: boolean;
   note: string;
+  /** Each side's CPU seconds (user + system) and peak RSS in MiB. */
+  cpu: [number, number];
+  rss: [number, number];
 }
 
 const rounds = Number(values.rounds);
@@ -101,6 +104,8 @@ async function runOnce(
     rx: run.rx,
     identical: identical(after, target),
     note: note(run.sender.stdout),
+    cpu: [run.sender.cpuSeconds, run.receiver.cpuSeconds] as [number, number],
+    rss: [run.sender.maxRssMiB, run.receiver.maxRssMiB] as [number, number],
   };
   console.error(`${tool}: ${row.seconds.toFixed(1)} s, ${(row.tx / 1e6).toFixed(1)} MB, identical ${row.identical}`);
   return row;
@@ -181,12 +186,13 @@ const lines = [
   `Same emulated 1 Gbit link; the target on ${values["target-dir"]}; caches dropped and the target reset to the old image before each run;`,
   `each row the median of ${rounds} run(s), the rows taken in turn, round after round.`,
   "",
-  "| tool | seconds | vs full copy | floor s | × floor | MB source→target | MB target→source | identical | notes |",
-  "|---|---:|---:|---:|---:|---:|---:|---|---|",
+  "| tool | seconds | vs full copy | floor s | × floor | MB source→target | MB target→source | CPU s source / target | peak RSS MiB source / target | identical | notes |",
+  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
   ...rows.map((r) => {
     const floor = rowFloor(linkFloor, floorAlone, r.tx);
     const vsFloor = `${floor.toFixed(2)} | ${(r.seconds / floor).toFixed(2)}`;
-    return `| ${r.tool} | ${r.seconds.toFixed(1)} | ${(r.seconds / full).toFixed(2)} | ${vsFloor} | ${(r.tx / 1e6).toFixed(1)} | ${(r.rx / 1e6).toFixed(1)} | ${r.identical ? "yes" : "NO"} | ${r.note} |`;
+    const usage = `${r.cpu.map((c) => c.toFixed(2)).join(" / ")} | ${r.rss.map((m) => m.toFixed(0)).join(" / ")}`;
+    return `| ${r.tool} | ${r.seconds.toFixed(1)} | ${(r.seconds / full).toFixed(2)} | ${vsFloor} | ${(r.tx / 1e6).toFixed(1)} | ${(r.rx / 1e6).toFixed(1)} | ${usage} | ${r.identical ? "yes" : "NO"} | ${r.note} |`;
   }),
   "",
   `A row's floor: the start (\`blockferry --version\`, ${linkFloor.startSeconds.toFixed(2)} s), then the slower of reading the source's`,

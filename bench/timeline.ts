@@ -4,7 +4,7 @@
  * both processes, then both roles' events on one clock: milestones, the
  * reads and writes, the messages each way, the longest quiet gaps of each
  * role, and each main thread's event-loop utilisation and delay.
- *   npm run build && sudo npx tsx bench/timeline.ts [--mode delta|cached|copy] [--gib 2] [--files 40000]
+ *   npm run build && sudo npx tsx bench/timeline.ts [--mode delta|cached|copy] [--gib 2] [--files 40000] [--sync-args="--compress lz4"]
  */
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -22,6 +22,8 @@ const { values } = parseArgs({
     gib: { type: "string", default: "2" },
     files: { type: "string", default: "40000" },
     "target-dir": { type: "string", default: "/dev/shm" },
+    /** More options for the timed sync, space-separated (e.g. "--compress lz4"). */
+    "sync-args": { type: "string", default: "" },
   },
 });
 const mode = values.mode as string;
@@ -42,7 +44,8 @@ try {
   else if (mode === "delta") resetTarget(pool, target);
   rmSync(file, { force: true });
   process.env.BLOCKFERRY_TIMELINE = file;
-  const run = await timedRun(link, mode, sync(pool.after, mode === "delta" ? ["--no-cache"] : []));
+  const extra = (values["sync-args"] as string).split(" ").filter((a) => a !== "");
+  const run = await timedRun(link, mode, sync(pool.after, [...(mode === "delta" ? ["--no-cache"] : []), ...extra]));
   delete process.env.BLOCKFERRY_TIMELINE;
   const summary = JSON.parse(run.sender.stdout);
   console.log(`${mode}: ${run.seconds.toFixed(2)} s from the sender's start to the receiver's exit`);

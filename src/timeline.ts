@@ -7,7 +7,7 @@
  * bench/timeline.ts runs a sync this way and reads the file.
  */
 import { appendFileSync } from "node:fs";
-import { monitorEventLoopDelay, performance } from "node:perf_hooks";
+import { constants, monitorEventLoopDelay, PerformanceObserver, performance } from "node:perf_hooks";
 
 /** One line of the file: when (ms on the wall clock), which process, what, and its details. */
 export interface TimelineLine {
@@ -39,6 +39,8 @@ if (timelineOn) {
   lines.push(JSON.stringify({ ms: performance.timeOrigin, pid: process.pid, event: "process start" }));
   const delay = monitorEventLoopDelay({ resolution: 5 });
   delay.enable();
+  watchStalls();
+  watchCollections();
   process.once("exit", () => {
     delay.disable();
     const { utilization, active } = performance.eventLoopUtilization();
@@ -48,4 +50,41 @@ if (timelineOn) {
     mark("exit", { ...loop, ...delays });
     appendFileSync(file, `${lines.join("\n")}\n`);
   });
+}
+
+/** Marks each time the main thread did not get back to its event loop for 30 ms or more (when it got back). */
+function watchStalls(): void {
+  const every = 10;
+  let last = performance.now();
+  setInterval(() => {
+    const at = performance.now();
+    if (at - last - every >= 30) mark("loop stalled", { stalledMs: Math.round(at - last - every) });
+    last = at;
+  }, every).unref();
+}
+
+/** Marks each garbage collection of 5 ms or more: a full one stops the main thread. */
+function watchCollections(): void {
+  const kinds: Record<number, string> = {
+    [constants.NODE_PERFORMANCE_GC_MAJOR]: "major",
+    [constants.NODE_PERFORMANCE_GC_MINOR]: "minor",
+    [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: "incremental",
+    [constants.NODE_PERFORMANCE_GC_WEAKCB]: "weak callbacks",
+  };
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = kinds[(e as unknown as { detail: { kind: number } }).detail.kind] ?? "other";
+      if (e.duration >= 5)
+        lines.push(
+          JSON.stringify({
+            ms: performance.timeOrigin + e.startTime,
+            pid: process.pid,
+            event: "gc",
+            kind,
+            gcMs: e.duration,
+          }),
+        );
+    }
+  });
+  observer.observe({ entryTypes: ["gc"] });
 }
