@@ -1,10 +1,10 @@
 /**
  * A run's timeline, for finding where its time goes: with
  * BLOCKFERRY_TIMELINE=FILE set, each process appends one JSON line per event
- * to FILE at exit (`ms` on the wall clock, so the two roles' lines interleave
- * when both run on one machine), then a last line of the main thread's
- * event-loop delay and utilisation. Off (one comparison per event) otherwise.
- * bench/timeline.ts runs a sync this way and reads the file.
+ * to FILE (`ms` on the wall clock, so the two roles' lines interleave when
+ * both run on one machine), in batches of FLUSH_LINES and at exit, then a
+ * last line of the main thread's event-loop delay and utilisation. Off (one
+ * comparison per event) otherwise. bench/timeline.ts runs a sync this way.
  */
 import { appendFileSync } from "node:fs";
 import { constants, monitorEventLoopDelay, PerformanceObserver, performance } from "node:perf_hooks";
@@ -21,13 +21,29 @@ export interface TimelineLine {
 
 const file = process.env.BLOCKFERRY_TIMELINE ?? "";
 const lines: string[] = [];
+/** Lines kept before they are appended: a long run's timeline must not grow in memory. */
+const FLUSH_LINES = 10_000;
 
 export const timelineOn = file !== "";
 
 /** Records that `event` happened now, with a few numbers or words about it. */
 export function mark(event: string, detail?: Record<string, number | string | boolean>): void {
   if (!timelineOn) return;
-  lines.push(JSON.stringify({ ms: now(), pid: process.pid, event, ...detail }));
+  push({ ms: now(), pid: process.pid, event, ...detail });
+}
+
+function push(line: TimelineLine): void {
+  lines.push(JSON.stringify(line));
+  if (lines.length >= FLUSH_LINES) flush();
+}
+
+function flush(): void {
+  try {
+    appendFileSync(file, `${lines.splice(0).join("\n")}\n`);
+  } catch (e) {
+    // A diagnostic must not fail the run it watches.
+    process.stderr.write(`blockferry: BLOCKFERRY_TIMELINE: ${(e as Error).message}\n`);
+  }
 }
 
 function now(): number {
@@ -36,7 +52,7 @@ function now(): number {
 
 if (timelineOn) {
   // The process's own start: module loading before the first mark shows as the gap after it.
-  lines.push(JSON.stringify({ ms: performance.timeOrigin, pid: process.pid, event: "process start" }));
+  push({ ms: performance.timeOrigin, pid: process.pid, event: "process start" });
   const delay = monitorEventLoopDelay({ resolution: 5 });
   delay.enable();
   watchStalls();
@@ -48,7 +64,7 @@ if (timelineOn) {
     const loop = { utilization: Math.round(utilization * 1000) / 1000, activeMs: Math.round(active) };
     const delays = { delayMeanMs: ms(delay.mean), delayP99Ms: ms(delay.percentile(99)), delayMaxMs: ms(delay.max) };
     mark("exit", { ...loop, ...delays });
-    appendFileSync(file, `${lines.join("\n")}\n`);
+    flush();
   });
 }
 
@@ -74,16 +90,9 @@ function watchCollections(): void {
   const observer = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
       const kind = kinds[(e as unknown as { detail: { kind: number } }).detail.kind] ?? "other";
+      // Stamped when it began, so it sits out of order among the marks.
       if (e.duration >= 5)
-        lines.push(
-          JSON.stringify({
-            ms: performance.timeOrigin + e.startTime,
-            pid: process.pid,
-            event: "gc",
-            kind,
-            gcMs: e.duration,
-          }),
-        );
+        push({ ms: performance.timeOrigin + e.startTime, pid: process.pid, event: "gc", kind, gcMs: e.duration });
     }
   });
   observer.observe({ entryTypes: ["gc"] });

@@ -24,7 +24,9 @@ function roleOf(events: TimelineEvent[]): string {
   return "other";
 }
 
-export function printTimeline(all: TimelineEvent[]): void {
+export function printTimeline(lines: TimelineEvent[]): void {
+  // A collection's line is stamped when it began: sorted, every role's events are in order.
+  const all = [...lines].sort((a, b) => a.ms - b.ms);
   const pids = [...new Set(all.map((e) => e.pid))];
   const byRole = new Map(pids.map((p) => [roleOf(all.filter((e) => e.pid === p)), all.filter((e) => e.pid === p)]));
   const t0 = byRole.get("source")?.[0]?.ms ?? Math.min(...all.map((e) => e.ms));

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -41,12 +42,37 @@ describe("BLOCKFERRY_TIMELINE", () => {
     expect(total("written")).toBeGreaterThan(0);
     expect(total("written")).toBeLessThanOrEqual(size);
     // One clock, in order of marking; the last line says how busy the main thread was.
-    const times = lines.slice(1).map((l) => l.ms);
+    // (a collection is stamped when it began, so it is left out of the order)
+    const times = lines
+      .slice(1)
+      .filter((l) => l.event !== "gc")
+      .map((l) => l.ms);
     expect(times).toEqual([...times].sort((a, b) => a - b));
     expect(new Set(lines.map((l) => l.pid)).size).toBe(1);
     const exit = lines.at(-1) as Line;
     expect(exit.utilization).toBeGreaterThan(0);
     expect(exit.utilization).toBeLessThanOrEqual(1);
     expect(typeof exit.delayMaxMs).toBe("number");
+  });
+
+  it("appends its lines in batches as the run goes, not all at exit", async () => {
+    const file = join(scratch.dir, "long.jsonl");
+    const timeline = join(import.meta.dirname, "..", "..", "src", "timeline.ts");
+    // 25,000 marks, then the file is counted before the process exits.
+    const script = `const { mark } = await import(${JSON.stringify(timeline)});
+      const { readFileSync } = await import("node:fs");
+      for (let i = 0; i < 25000; i++) mark("tick", { i });
+      process.stdout.write(String(readFileSync(${JSON.stringify(file)}, "utf8").split("\\n").length - 1));`;
+    const child = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      env: { ...process.env, BLOCKFERRY_TIMELINE: file },
+      encoding: "utf8",
+    });
+    expect(child.status, child.stderr).toBe(0);
+    expect(Number(child.stdout)).toBe(20_000); // two batches written while running
+    const all = readFileSync(file, "utf8").trim().split("\n");
+    // The rest at exit: every tick once, the process's start first and its exit last (a stall or a collection may be marked too).
+    const events = all.map((l) => (JSON.parse(l) as Line).event);
+    expect(events.filter((e) => e === "tick").length).toBe(25_000);
+    expect([events[0], events.at(-1)]).toEqual(["process start", "exit"]);
   });
 });
