@@ -184,7 +184,7 @@ const lines = [
   `per-host trees; then ${added} new pool files with their links, ${added / 20} deletions and ${added / 20} rewrites,`,
   `through the filesystem: ${changedBlocks} of ${bytes / 4096} 4 KiB blocks changed (${((100 * changedBlocks * 4096) / bytes).toFixed(2)}%).`,
   `Same emulated 1 Gbit link; the target on ${values["target-dir"]}; caches dropped and the target reset to the old image before each run;`,
-  `each row the median of ${rounds} run(s), the rows taken in turn, round after round.`,
+  `each row the run of median time of ${rounds} (its bytes, CPU and peak RSS too), the rows taken in turn, round after round.`,
   "",
   "| tool | seconds | vs full copy | floor s | × floor | MB source→target | MB target→source | CPU s source / target | peak RSS MiB source / target | identical | notes |",
   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",

@@ -4,10 +4,10 @@
 # interrupted copy that resumes, and a check that the copy is identical.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -f dist/cli/main.js ] || npm run build --silent
-bf() { node dist/cli/main.js "$@"; }
+[ -f dist/cli/blockferry.cjs ] || npm run build --silent
+bf() { node dist/cli/blockferry.cjs "$@"; }
 # The source's commands (sync) use the source key; the first pins the receiver's key.
-bfs() { node dist/cli/main.js "$@" --key-dir "$dir/source-key"; }
+bfs() { node dist/cli/blockferry.cjs "$@" --key-dir "$dir/source-key"; }
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/blockferry-demo.XXXXXX")
 receiver=""
@@ -29,7 +29,7 @@ source_key=$(bf keygen --key-dir "$dir/source-key" --name demo-source)
 echo "source key: $source_key"
 
 echo "== a receiver on loopback (TLS) that lets the source key write one target, named 'demo'"
-node dist/cli/main.js serve --listen 127.0.0.1:0 --key-dir "$dir/receiver-key" --allow "$source_key=demo" \
+node dist/cli/blockferry.cjs serve --listen 127.0.0.1:0 --key-dir "$dir/receiver-key" --allow "$source_key=demo" \
   --target "demo=$dir/copy.img" --create 2> "$dir/serve.log" &
 receiver=$!  # node's own pid, so that the cleanup stops it
 for _ in $(seq 100); do grep -q "listening on" "$dir/serve.log" 2>/dev/null && break; sleep 0.1; done
@@ -42,7 +42,7 @@ echo "== the JSON summary (stdout of sync --json)"
 cat "$dir/summary.json"
 
 echo "== an interrupted copy: killed after a second, then run again; it resumes"
-node dist/cli/main.js sync --key-dir "$dir/source-key" --full --bwlimit 100M --quiet "$dir/source.img" "$dest" &
+node dist/cli/blockferry.cjs sync --key-dir "$dir/source-key" --full --bwlimit 100M --quiet "$dir/source.img" "$dest" &
 copy=$!  # node's own pid: a shell function would put a subshell in between
 sleep 1.2
 kill -9 "$copy" 2>/dev/null || true

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 if [ "${1:-}" != "--no-build" ]; then
   npm ci --no-audit --no-fund >&2 # compiles the addon (install) and dist/ with the man page (prepare)
 fi
-for f in dist/cli/main.js build/Release/blockferry.node dist/share/man/man1/blockferry.1 dist/share/bash-completion/blockferry; do
+for f in dist/cli/blockferry.cjs build/Release/blockferry.node dist/share/man/man1/blockferry.1 dist/share/bash-completion/blockferry; do
   [ -f "$f" ] || { echo "package-deb: $f is missing: run npm ci" >&2; exit 1; }
 done
 
@@ -36,8 +36,8 @@ mkdir -p "$lib/build/Release" "$root/usr/bin" "$root/usr/lib/systemd/system" "$r
 cp -r dist package.json LICENSE "$lib/"
 rm -rf "$lib/dist/share"
 cp build/Release/blockferry.node "$lib/build/Release/"
-chmod 755 "$lib/dist/cli/main.js"
-ln -s ../lib/blockferry/dist/cli/main.js "$root/usr/bin/blockferry"
+chmod 755 "$lib/dist/cli/blockferry.cjs"
+ln -s ../lib/blockferry/dist/cli/blockferry.cjs "$root/usr/bin/blockferry"
 node scripts/runtime-modules.mjs | while read -r m; do
   mkdir -p "$lib/node_modules/$(dirname "$m")"
   cp -r "node_modules/$m" "$lib/node_modules/$m"

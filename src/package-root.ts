@@ -5,7 +5,7 @@
  * the CLI runs), each at another depth.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 function isOurs(dir: string): boolean {
@@ -18,12 +18,20 @@ function isOurs(dir: string): boolean {
   }
 }
 
-function find(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
+/** The root above `here`: the nearest directory with blockferry's package.json, else the one above dist/ or src/. */
+export function packageRootFrom(here: string): string {
   for (let dir = here; ; dir = dirname(dir)) {
     if (isOurs(dir)) return dir;
-    if (dirname(dir) === dir) return join(here, "..");
+    if (dirname(dir) === dir) return aboveDistOrSrc(here);
   }
 }
 
-export const packageRoot = find();
+/** Without a package.json (a copied tree): the directory that holds dist/ or src/. */
+function aboveDistOrSrc(here: string): string {
+  for (let dir = here; dirname(dir) !== dir; dir = dirname(dir)) {
+    if (basename(dir) === "dist" || basename(dir) === "src") return dirname(dir);
+  }
+  return join(here, "..");
+}
+
+export const packageRoot = packageRootFrom(dirname(fileURLToPath(import.meta.url)));

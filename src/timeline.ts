@@ -2,7 +2,7 @@
  * A run's timeline, for finding where its time goes: with
  * BLOCKFERRY_TIMELINE=FILE set, each process appends one JSON line per event
  * to FILE (`ms` on the wall clock, so the two roles' lines interleave when
- * both run on one machine), in batches of FLUSH_LINES and at exit, then a
+ * both run on one machine), each second, every FLUSH_LINES and at exit, then a
  * last line of the main thread's event-loop delay and utilisation. Off (one
  * comparison per event) otherwise. bench/timeline.ts runs a sync this way.
  */
@@ -57,6 +57,8 @@ if (timelineOn) {
   delay.enable();
   watchStalls();
   watchCollections();
+  // A process killed by a signal it does not handle loses at most its last second of lines.
+  setInterval(() => lines.length > 0 && flush(), 1000).unref();
   process.once("exit", () => {
     delay.disable();
     const { utilization, active } = performance.eventLoopUtilization();

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The entry point: --version answers even without the addon, and a missing
-// addon is one line saying how to reinstall, never a stack trace.
-import "./threadpool.js"; // first: sizes the thread pool before anything uses it
+// The entry point (started by dist/cli/blockferry.cjs, which sizes the thread
+// pool first: see scripts/bundle.mjs): --version answers even without the
+// addon, and a missing addon is one line saying how to reinstall, never a
+// stack trace.
 import { AddonLoadError } from "../native/addon-error.js";
 import { EXIT } from "./exit-codes.js";
 import { addonMissing, versionReport } from "./version.js";

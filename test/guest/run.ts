@@ -61,7 +61,7 @@ function scenarios(names: string[]): string[] {
 }
 
 function checkBuilt(): void {
-  for (const f of ["dist/cli/main.js", "build/Release/blockferry.node"]) {
+  for (const f of ["dist/cli/blockferry.cjs", "build/Release/blockferry.node"]) {
     if (!existsSync(join(root, f))) throw new Error(`${f} is missing: run npm ci (the guest runs the built CLI)`);
   }
 }

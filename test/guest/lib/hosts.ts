@@ -88,7 +88,7 @@ function makeHost(s: Scenario, h: (typeof HOSTS)[number]): Host {
 function install(s: Scenario): void {
   writeFileSync(
     "/usr/bin/blockferry",
-    `#!/bin/sh\nexec ${process.execPath} ${join(root, "dist", "cli", "main.js")} "$@"\n`,
+    `#!/bin/sh\nexec ${process.execPath} ${join(root, "dist", "cli", "blockferry.cjs")} "$@"\n`,
     { mode: 0o755 },
   );
   const units = "/usr/lib/systemd/system";

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { diskSerial } from "../scenario-names.js";
 
 const root = join(import.meta.dirname, "..", "..", "..");
-const cli = join(root, "dist", "cli", "main.js");
+const cli = join(root, "dist", "cli", "blockferry.cjs");
 
 export interface Result {
   code: number | null;
