@@ -87,8 +87,9 @@ try {
   floor = await measureLinkFloor(link, rounds);
 } finally {
   link.cleanup();
-  rmSync(target, { force: true });
-  rmSync(`${target}.blockferry-state.json`, { force: true });
+  for (const left of [target, `${target}.blockferry-state.json`, `${target}.blockferry-history.jsonl`]) {
+    rmSync(left, { force: true });
+  }
 }
 
 const lines = [

@@ -58,6 +58,7 @@ try {
   printTimeline(events);
 } finally {
   link.cleanup();
-  rmSync(target, { force: true });
-  rmSync(`${target}.blockferry-state.json`, { force: true });
+  for (const left of [target, `${target}.blockferry-state.json`, `${target}.blockferry-history.jsonl`]) {
+    rmSync(left, { force: true });
+  }
 }
