@@ -10,7 +10,7 @@
  */
 import type { Volume } from "../native/index.js";
 import { MAX_BLOCKS_BYTES } from "../protocol/messages.js";
-import { mark } from "../timeline.js";
+import { mark, timelineOn } from "../timeline.js";
 import { BufferPool } from "./buffer-pool.js";
 import { SpareBuffers } from "./spare-buffers.js";
 import type { TransferStats } from "./stats.js";
@@ -68,7 +68,7 @@ export class BlockWriter {
       done();
       const ms = performance.now() - started;
       this.#stats.writeSeconds += ms / 1000;
-      mark("written", { offset, bytes: length, callMs: ms });
+      if (timelineOn) mark("written", { offset, bytes: length, callMs: ms });
     });
     await this.#behind(write, buffer.length); // what it holds: a short message's buffer is rounded up
   }

@@ -6,7 +6,7 @@
  * come out as hole runs and are never read.
  */
 import { type Compressed, compressBlocks, type ReadResult, type Volume } from "../native/index.js";
-import { mark } from "../timeline.js";
+import { mark, timelineOn } from "../timeline.js";
 import type { BufferPool } from "./buffer-pool.js";
 import type { RateLimiter } from "./rate-limit.js";
 import type { TransferStats } from "./stats.js";
@@ -132,7 +132,7 @@ export async function readCounted(plan: ReadPlan, bytes: number, read: () => Pro
   const started = performance.now();
   const result = await read();
   // Its time beyond reading and hashing is queueing for a worker thread and the handoffs.
-  mark("read", { bytes, callMs: performance.now() - started, readMs: result.readSeconds * 1000 });
+  if (timelineOn) mark("read", { bytes, callMs: performance.now() - started, readMs: result.readSeconds * 1000 });
   plan.stats.readBytes += bytes;
   plan.stats.readSeconds += result.readSeconds;
   plan.stats.hashSeconds += result.hashSeconds;
