@@ -68,10 +68,16 @@ async function refuseOverwrite(
   }
   if (saved === undefined || !saved.complete || !saved.verified) return;
   let written = await writtenSince(saved.stamp, opened);
-  if (written === "unknown") {
+  // Still on record: the receiver stopped while removing it (good-copy.ts), which may have moved the stamp.
+  if (written === "yes" && saved.good !== undefined) {
+    log(`${opened.describe}: its record still names the preserved copy ${saved.good.where}: reading it to check`);
+    written = "unknown";
+  } else if (written === "unknown") {
     log(
       `${opened.describe}: cannot tell from its change stamp whether it was written since its last sync: reading it to check`,
     );
+  }
+  if (written === "unknown") {
     const batchBytes = Math.max(MAX_BLOCKS_BYTES, saved.blockSize);
     const end = Math.min(saved.sourceSize, opened.volume.size);
     const sum = await fingerprintVolume(opened.volume, end, saved.blockSize, BigInt(saved.seed), stats, batchBytes);

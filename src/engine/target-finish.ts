@@ -106,8 +106,7 @@ async function record(e: CopyEnding, verified: boolean, fingerprint: Fingerprint
   const at = new Date().toISOString();
   state.writerPid = undefined;
   if (verified) {
-    await dropGoodCopy(e.opened, state, e.log);
-    // Taken after the last write and sync (and the preserved copy's removal): any later write changes it.
+    // Taken after the last write and sync: any later write changes it.
     state.stamp = await e.opened.stamp(true);
     state.generation += 1;
     Object.assign(state, { complete: true, verified: true, blocksDone: Math.ceil(hello.sourceSize / hello.blockSize) });
@@ -122,6 +121,7 @@ async function record(e: CopyEnding, verified: boolean, fingerprint: Fingerprint
       bytesOut: channel.bytesSent,
       reread: hello.flags.verify,
     };
+    if (state.good !== undefined) await dropAfterRecording(e, state);
   } else {
     await checkGoodCopy(e.opened, state, e.log);
     // Something between the source's reads and this disk went wrong.
@@ -134,6 +134,19 @@ async function record(e: CopyEnding, verified: boolean, fingerprint: Fingerprint
     });
   }
   await e.opened.state.save(state);
+}
+
+/**
+ * The preserved copy goes only once the volume is on record as complete: a
+ * receiver killed between the two still leaves a verified copy, and the
+ * next sync replaces the one still named (target-facts.ts reads the volume to
+ * check when its stamp moved meanwhile). Removing a snapshot may move the
+ * volume's stamp: it is taken again after.
+ */
+async function dropAfterRecording(e: CopyEnding, state: TargetState): Promise<void> {
+  await e.opened.state.save(state);
+  await dropGoodCopy(e.opened, state, e.log);
+  state.stamp = await e.opened.stamp(true);
 }
 
 /** The source ends its side once it has read DONE (and sent its directories); then we close ours. */

@@ -8,6 +8,7 @@ import {
   type TargetOptions,
   type TargetResult,
 } from "../../src/engine/target.js";
+import type { GoodCopyKeeper } from "../../src/engine/target-types.js";
 import { BlockferryError } from "../../src/errors.js";
 import { changeStamp } from "../../src/job/identity.js";
 import { openVolume, type Volume } from "../../src/native/index.js";
@@ -43,6 +44,8 @@ export interface CopyOptions {
   target_?: Partial<TargetOptions>;
   /** Called with the target's volume once opened (a test may make its writes go wrong). */
   onTargetOpen?: (volume: Volume) => void;
+  /** --keep-good: how the target's last good copy is kept. */
+  keeper?: GoodCopyKeeper;
 }
 
 /** Runs source and target in this process over an in-memory pair; returns both results and the bytes that crossed. */
@@ -63,6 +66,7 @@ export async function copyInProcess(o: CopyOptions) {
       identity: `test:${o.target}`,
       describe: o.target,
       stamp: (seal?: boolean) => changeStamp(o.target, seal),
+      keeper: o.keeper,
     };
   };
   const source = runSource({
