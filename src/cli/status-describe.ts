@@ -1,8 +1,16 @@
 /** `blockferry status` for people: a headline and what the state records. */
+import type { SyncMode } from "../engine/state.js";
 import type { TargetStatus } from "../job/status.js";
 import { printable } from "../printable.js";
 import { formatAge, formatBytes } from "../units.js";
 import { mainProblem } from "./status-judge.js";
+
+const HOW: Record<SyncMode, string> = {
+  copy: "full copy",
+  compare: "delta",
+  cached: "delta (digest cache)",
+  tracked: "delta (change tracking: thin_delta, digest cache)",
+};
 
 export function describeStatus(s: TargetStatus): string {
   const lines = [
@@ -15,7 +23,7 @@ export function describeStatus(s: TargetStatus): string {
   }
   const l = s.lastSync;
   if (l !== undefined) {
-    const how = l.mode === "copy" ? "full copy" : l.mode === "cached" ? "delta (digest cache)" : "delta";
+    const how = HOW[l.mode];
     lines.push(
       `  last completed sync: ${l.at} (${formatAge(s.ageSeconds ?? 0)} ago), generation ${l.generation}, from ${l.sourceId}`,
       `  ${how} in ${l.seconds.toFixed(1)} s, ${formatBytes(l.bytesIn)} received, ${formatBytes(l.bytesOut)} sent back, ` +

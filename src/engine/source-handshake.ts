@@ -28,6 +28,7 @@ export function helloOf(o: SourceOptions, offered: CachedDigests | undefined): H
       dryRun: o.dryRun ?? false,
       // Only when set: HELLOs stay as older receivers know them.
       ...(o.force ? { force: true } : {}),
+      ...(trackingRefusal(o, offered) === "" ? { tracked: true } : {}),
     },
     sourceId: o.sourceId,
     cacheGeneration: offered?.generation ?? 0,
@@ -35,6 +36,15 @@ export function helloOf(o: SourceOptions, offered: CachedDigests | undefined): H
     fineSize: o.fineSize ?? 0,
     dirs: o.dryRun ? [] : (o.dirs ?? []).map((d) => d.dest),
   };
+}
+
+/** Why the changes listed cannot stand for the cache's comparison, known before HELLO (which then says "tracked"); "" when they can. */
+export function trackingRefusal(o: SourceOptions, offered: CachedDigests | undefined): string {
+  if (o.changes === undefined) return "no changes were listed";
+  if (offered === undefined) return "no digest cache is offered this run";
+  if (offered.fingerprint.toString("hex") !== o.changes.baseFingerprint)
+    return "the base snapshot is not the one the digest cache describes";
+  return "";
 }
 
 export async function receiveWelcome(channel: FrameChannel): Promise<Welcome> {

@@ -10,6 +10,7 @@
 import type { ThinDelta } from "../host/thin-delta.js";
 import { type BlockRange, changedBlocks } from "../host/thin-delta.js";
 import type { CachedDigests } from "./digest-cache.js";
+import { trackingRefusal } from "./source-handshake.js";
 import type { SourceSession } from "./source-session.js";
 import type { SourceOptions } from "./source-types.js";
 
@@ -21,7 +22,7 @@ export function trackedRanges(
 ): BlockRange[] | undefined {
   const changes = o.changes;
   if (changes === undefined) return undefined;
-  const why = refusal(offered, session, changes.baseFingerprint);
+  const why = trackingRefusal(o, offered) || afterWelcome(session);
   if (why !== "") {
     o.log?.(`change tracking not used: ${why}; comparing every block (hash delta)`);
     return undefined;
@@ -29,12 +30,10 @@ export function trackedRanges(
   return changedBlocks(changes.delta, o.volume.size, o.blockSize);
 }
 
-function refusal(offered: CachedDigests | undefined, session: SourceSession, base: string): string {
-  if (offered === undefined) return "no digest cache is offered this run";
+/** After WELCOME: the target took the cache, and the sync starts at block 0. */
+function afterWelcome(session: SourceSession): string {
   if (!session.welcome.cached) return "the target did not take the digest cache";
   if (session.fromBlock !== 0) return "an interrupted copy is resumed";
-  if (offered.fingerprint.toString("hex") !== base)
-    return "the base snapshot is not the one the digest cache describes";
   return "";
 }
 

@@ -75,12 +75,19 @@ export interface GoodCopy {
   record: CompletedRecord;
 }
 
+/**
+ * How a sync found what to send. copy: everything sent; compare: the target's
+ * digests; cached: the source's digest cache; tracked: the cache, for only the
+ * blocks the source's storage listed as changed (thin_delta).
+ */
+export const SYNC_MODES = ["copy", "compare", "cached", "tracked"] as const;
+export type SyncMode = (typeof SYNC_MODES)[number];
+
 export interface LastSync {
   at: string;
   sourceId: string;
   generation: number;
-  /** copy: everything sent; compare: the target's digests; cached: the source's digest cache. */
-  mode: "copy" | "compare" | "cached";
+  mode: SyncMode;
   seconds: number;
   /** Bytes that crossed the connection: from the source, and back to it (digests, acknowledgements). */
   bytesIn: number;

@@ -7,7 +7,7 @@
  */
 import type { Hello } from "../protocol/messages.js";
 import { FINGERPRINT_SIZE } from "../protocol/messages.js";
-import type { TargetState } from "./state.js";
+import type { SyncMode, TargetState } from "./state.js";
 
 export type TargetMode =
   /** Every block from `fromBlock` is sent; blocks before it are the interrupted copy's, proven intact. */
@@ -104,6 +104,19 @@ export function planTarget(hello: Hello, f: TargetFacts): TargetPlan {
     : { kind: "copy", fromBlock: 0, resumeSum: Buffer.alloc(FINGERPRINT_SIZE) };
   return { ...base, mode, seed: f.freshSeed, cacheRefusal: refusal };
 }
+
+/** How this sync finds what to send, as its result and its record say. */
+export function syncMode(plan: TargetPlan, hello: Hello): SyncMode {
+  return plan.mode.kind === "cached" && hello.flags.tracked === true ? "tracked" : plan.mode.kind;
+}
+
+/** The receiver's first line of a sync: "TARGET: <this> N bytes from SOURCE". */
+export const BEGUN: Record<SyncMode, string> = {
+  copy: "receiving",
+  compare: "comparing with",
+  cached: "updating (digests from the source's cache)",
+  tracked: "updating (changes listed by the source's change tracking, digests from its cache)",
+};
 
 /** The first block this sync sends (an interrupted copy's resume point, else 0). */
 export function startBlock(plan: TargetPlan): number {

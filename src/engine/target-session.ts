@@ -35,7 +35,7 @@ import { Checkpoints } from "./target-checkpoints.js";
 import { planFor } from "./target-facts.js";
 import { finishCopy, finishDryRun } from "./target-finish.js";
 import { initialState, receiveStart, welcomeOf } from "./target-handshake.js";
-import { startBlock, type TargetPlan } from "./target-plan.js";
+import { BEGUN, startBlock, syncMode, type TargetPlan } from "./target-plan.js";
 import type { OpenedTarget, TargetOptions, TargetResult } from "./target-types.js";
 import { Wakeup } from "./wakeup.js";
 
@@ -249,7 +249,7 @@ export class TargetSession {
       hello: this.#hello,
       stats: this.#stats,
       log: this.#log,
-      mode: kind,
+      mode: syncMode(this.#plan, this.#hello),
       fromBlock: this.#fromBlock,
     };
     if (this.#plan.dryRun) return finishDryRun(ending);
@@ -273,7 +273,7 @@ export class TargetSession {
     this.#log(
       this.#fromBlock > 0
         ? `${describe}: resuming at byte ${this.#fromBlock * blockSize} of ${sourceSize}`
-        : `${describe}: ${plan.mode.kind === "cached" ? "updating (digests from the source's cache)" : plan.mode.kind === "compare" ? "comparing with" : "receiving"} ${sourceSize} bytes from ${this.#hello.sourceId}`,
+        : `${describe}: ${BEGUN[syncMode(plan, this.#hello)]} ${sourceSize} bytes from ${this.#hello.sourceId}`,
     );
     this.#stats.resumedFromBytes =
       this.#stats.doneBytes =

@@ -3,7 +3,7 @@ import type { Volume } from "../native/index.js";
 import type { FrameChannel } from "../protocol/frames.js";
 import type { Hello } from "../protocol/messages.js";
 import type { DirReport } from "./dir-transfer.js";
-import type { TargetStateStore } from "./state.js";
+import type { SyncMode, TargetStateStore } from "./state.js";
 import type { TransferStats } from "./stats.js";
 
 export interface OpenedTarget {
@@ -62,8 +62,7 @@ export interface TargetOptions {
 
 /** A sync received: the copy is complete and verified (anything else is thrown). */
 export interface TargetResult {
-  /** copy: everything sent; compare: the target's digests; cached: the source's digest cache. */
-  mode: "copy" | "compare" | "cached";
+  mode: SyncMode;
   target: string;
   sourceId: string;
   fingerprint: string;

@@ -58,5 +58,10 @@ export function syncFacts(o: SyncOutcome): {
     return { compared, cached, fingerprint, dirs };
   }
   const t = o.target;
-  return { compared: t.mode !== "copy", cached: t.mode === "cached", fingerprint: t.fingerprint, dirs: t.dirs };
+  return {
+    compared: t.mode !== "copy",
+    cached: t.mode === "cached" || t.mode === "tracked",
+    fingerprint: t.fingerprint,
+    dirs: t.dirs,
+  };
 }

@@ -54,8 +54,8 @@ function runCodec(name: string) {
 }
 
 /** HELLO's flag bits, used to encode and to decode. */
-export const HelloFlag = { compress: 1, full: 2, verify: 4, dryRun: 8, probe: 16, force: 32 } as const;
-const HELLO_FLAGS_KNOWN = 63;
+export const HelloFlag = { compress: 1, full: 2, verify: 4, dryRun: 8, probe: 16, force: 32, tracked: 64 } as const;
+const HELLO_FLAGS_KNOWN = 127;
 /** WELCOME's flag bits (compare and cached exclude each other). */
 export const WelcomeFlag = { blockDevice: 1, compare: 2, cached: 4 } as const;
 const WELCOME_FLAGS_KNOWN = 7;
@@ -114,6 +114,7 @@ export const codecs = {
         // Only when set: hellos of a copy stay as they were.
         ...(bits & HelloFlag.probe ? { probe: true } : {}),
         ...(bits & HelloFlag.force ? { force: true } : {}),
+        ...(bits & HelloFlag.tracked ? { tracked: true } : {}),
       };
       return {
         version,

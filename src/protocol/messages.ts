@@ -161,6 +161,11 @@ export interface HelloFlags {
   probe?: boolean;
   /** Write the target even though it was written since its last sync, or promoted (--force). */
   force?: boolean;
+  /**
+   * The source's storage listed what changed since the sync its digest cache
+   * records (thin_delta): if the target takes the cache, only those blocks are offered.
+   */
+  tracked?: boolean;
 }
 export interface Hello {
   version: number;

@@ -84,7 +84,8 @@ describe("change tracking: only the blocks thin_delta lists are read", () => {
       const changes = change(p.source, 20, seed + run, base);
       const readChunks = changes.delta.runs.filter((r) => r.kind === "different").length;
       const r = await p.sync({ changes });
-      fulfilled(r.target);
+      // The target is told: its result and record say how the changes were found.
+      expect(fulfilled(r.target).mode).toBe("tracked");
       const result = fulfilled(r.source);
       expect(result).toMatchObject({ compared: true, cached: true });
       expect(identical(p.source, p.target)).toBe(true);
@@ -96,6 +97,7 @@ describe("change tracking: only the blocks thin_delta lists are read", () => {
       expect(r.stats.changedBlocks).toBe(readChunks);
       expect(r.stats.zeroBytes).toBe(CHUNK);
       expect(p.state.last).toMatchObject({ complete: true, verified: true, fingerprint: result.fingerprint });
+      expect(p.state.last?.lastSync?.mode).toBe("tracked");
       base = result.fingerprint;
     }
     // The cache it wrote (old digests where nothing was read) holds the digest of every block as it is now.
@@ -129,7 +131,7 @@ describe("change tracking falls back to the hash delta, saying why", () => {
     const p = await syncedPair(scratch.dir, "wrongbase", seed, SIZE);
     const changes = change(p.source, 5, seed + 1, "0".repeat(32));
     const r = await p.sync({ changes });
-    fulfilled(r.target);
+    expect(fulfilled(r.target).mode).toBe("cached");
     expect(r.logs.join("\n")).toMatch(/change tracking not used: the base snapshot is not the one the digest cache/);
     expect(r.stats.changesFromThinDelta).toBe(false);
     expect(r.stats.readBytes).toBe(SIZE);
@@ -152,7 +154,7 @@ describe("change tracking falls back to the hash delta, saying why", () => {
     put(p.target, 3 * CHUNK + 512, seededBytes(4096, seed + 7));
     const changes = change(p.source, 5, seed + 1, p.firstFingerprint);
     const r = await p.sync({ force: true, changes });
-    fulfilled(r.target);
+    expect(fulfilled(r.target).mode).toBe("compare");
     expect(r.logs.join("\n").match(fallback)?.[1]).toBe("the target did not take the digest cache");
     expect(identical(p.source, p.target)).toBe(true);
   });

@@ -56,7 +56,19 @@ export const hello: fc.Arbitrary<Hello> = fc
       targetName: name,
       sourceSize: safe,
       blockSize: fc.constant(blockSize),
-      flags: record({ compress: fc.boolean(), full: fc.boolean(), verify: fc.boolean(), dryRun: fc.boolean() }),
+      flags: fc.record(
+        {
+          compress: fc.boolean(),
+          full: fc.boolean(),
+          verify: fc.boolean(),
+          dryRun: fc.boolean(),
+          // Decoded only when set: present as true, or absent.
+          probe: fc.constant(true),
+          force: fc.constant(true),
+          tracked: fc.constant(true),
+        },
+        { requiredKeys: ["compress", "full", "verify", "dryRun"], noNullPrototype: true },
+      ),
       sourceId: name,
       cacheGeneration: safe,
       cacheFingerprint: digest,
