@@ -17,37 +17,55 @@ function completedRecord(s: TargetState): CompletedRecord {
   return { sourceId, sourceSize, blockSize, seed, fingerprint, generation, lastSync, dirs };
 }
 
-/** Before the first write: `state.good` is the copy this sync may not destroy (preserved now, or kept). */
+/**
+ * Before the first write: `state.good` is the copy this sync may not destroy
+ * (preserved now, or kept). Only a volume that is still its last completed
+ * sync's copy (`intact`: not written since) is preserved as that sync's; a
+ * copy kept earlier stays on record, with or without a keeper now, until a
+ * verified sync drops it.
+ */
 export async function preserveGoodCopy(
   opened: OpenedTarget,
   saved: TargetState | undefined,
+  intact: boolean,
   state: TargetState,
   log: Log,
 ) {
+  state.good = saved?.good;
   const keeper = opened.keeper;
-  if (keeper === undefined) return;
-  if (saved?.complete && saved.verified) {
+  const kept =
+    saved?.good === undefined ? "" : `generation ${saved.good.record.generation}, kept at ${saved.good.where}`;
+  if (keeper === undefined) {
+    if (kept !== "") log(`${opened.describe}: ${kept}, stays on record (this receiver keeps no good copies)`);
+    return;
+  }
+  if (saved?.complete && saved.verified && intact) {
     const where = await keeper.preserve();
     const preservedAt = new Date().toISOString();
     state.good = { method: keeper.method, where, preservedAt, record: completedRecord(saved) };
     log(`${opened.describe}: generation ${saved.generation} kept at ${where} until this sync is verified`);
-  } else if (saved?.good !== undefined) {
-    state.good = saved.good;
+  } else if (kept !== "") {
     // The sync that did not finish may have filled a classic snapshot before it died.
     if (await checkGoodCopy(opened, state, log)) return;
+    const why = saved?.complete ? "is not known to be its last sync's copy (--force)" : "holds an unfinished sync";
+    log(`${opened.describe}: ${why}; ${kept}, stays the good copy`);
+  } else if (saved?.complete) {
     log(
-      `${opened.describe}: holds an unfinished sync; generation ${saved.good.record.generation}, kept at ${saved.good.where}, stays the good copy`,
+      `${opened.describe}: --force, and not known to be its last sync's copy (written since, or its stamp cannot tell): no verified copy here to keep while this sync writes it`,
     );
   } else {
     log(`${opened.describe}: no completed sync to keep yet (--keep-good starts with the first one)`);
   }
 }
 
-/** After a verified sync the volume is the good copy: the preserved one goes. */
-export async function dropGoodCopy(opened: OpenedTarget, state: TargetState, log: Log): Promise<void> {
+/**
+ * Verified now, but a classic snapshot that filled up during the sync left no
+ * good copy for a while: said, and recorded (before the record that completes
+ * the sync, which a kill may follow).
+ */
+export async function noteLostDuringSync(opened: OpenedTarget, state: TargetState, log: Log): Promise<void> {
   const good = state.good;
   if (good === undefined || opened.keeper === undefined) return;
-  // Verified now, but a classic snapshot that filled up during the sync left no good copy for a while: said, and recorded.
   const why = await opened.keeper.lost(good.where).catch(() => "");
   if (why !== "") {
     log(
@@ -56,6 +74,12 @@ export async function dropGoodCopy(opened: OpenedTarget, state: TargetState, log
     );
     state.lostGood = { at: new Date().toISOString(), why };
   }
+}
+
+/** After a verified sync the volume is the good copy: the preserved one goes. */
+export async function dropGoodCopy(opened: OpenedTarget, state: TargetState, log: Log): Promise<void> {
+  const good = state.good;
+  if (good === undefined || opened.keeper === undefined) return;
   try {
     await opened.keeper.drop(good.where);
     state.good = undefined;
@@ -72,14 +96,19 @@ export async function dropGoodCopy(opened: OpenedTarget, state: TargetState, log
 export async function checkGoodCopy(opened: OpenedTarget, state: TargetState, log: Log): Promise<boolean> {
   const good = state.good;
   if (good === undefined || opened.keeper === undefined) return false;
-  let checked = true;
-  const why = await opened.keeper.lost(good.where).catch((e: unknown) => {
-    checked = false;
-    return `cannot be checked: ${(e as Error).message}`;
-  });
+  let why: string;
+  try {
+    why = await opened.keeper.lost(good.where);
+  } catch (e) {
+    // Not known to be lost (lvs timed out, say): it stays on record, and is checked again next time.
+    log(
+      `warning: ${opened.describe}: the preserved good copy ${good.where} cannot be checked now: ${(e as Error).message}`,
+    );
+    return false;
+  }
   if (why === "") return false;
   // What is left of it (an invalid snapshot) holds nothing of use and takes room: removed, if it is ours.
-  if (checked) await opened.keeper.drop(good.where).catch(() => {});
+  await opened.keeper.drop(good.where).catch(() => {});
   log(
     `WARNING: ${opened.describe}: the preserved good copy ${good.where} (generation ${good.record.generation}) is LOST: ${why}; ` +
       "until a sync completes there is no verified copy here",

@@ -24,7 +24,7 @@ export async function planFor(
   // Taken before anything here could touch the volume (growing an image does).
   const stamp = await opened.stamp();
   const saved = await opened.state.load();
-  if (!hello.flags.force) await refuseOverwrite(saved, opened, stats, log);
+  const savedIntact = await recordHolds(saved, opened, hello.flags.force === true, stats, log);
   await probeGrowth(opened, hello.sourceSize);
   const prefixIntact =
     saved !== undefined && resumable(saved, hello, opened.identity, volume.size)
@@ -37,6 +37,7 @@ export async function planFor(
     stamp,
     holdsData: await holdsData(volume, hello.sourceSize),
     prefixIntact,
+    savedIntact,
     freshSeed: randomBytes(8).readBigUInt64BE(),
   });
   return { plan, saved };
@@ -48,31 +49,37 @@ export async function planFor(
  * or whose last sync completed and which was written since (its change
  * stamp moved), is refused before anything is written, unless forced. Where
  * the stamp cannot tell (a device's host rebooted), the copy is read and its
- * fingerprint compared with the one recorded.
+ * fingerprint compared with the one recorded. Returns whether the record of
+ * a completed sync still describes the volume (only then may --keep-good
+ * keep it as that sync's copy); forced, a copy the stamp cannot vouch for is
+ * not read: it is not kept.
  */
-async function refuseOverwrite(
+async function recordHolds(
   saved: TargetState | undefined,
   opened: OpenedTarget,
+  force: boolean,
   stats: TransferStats,
   log: (line: string) => void,
-): Promise<void> {
+): Promise<boolean> {
   // An image this run created holds nothing: its record is of one deleted since. (Identities are
   // not compared: a device's can change with a reboot, while what it holds does not.)
-  if (opened.created) return;
+  if (opened.created) return false;
   const ways = "sync the other way to keep what it holds (failback, see the README), or pass --force to discard it";
-  if (saved?.promotedAt !== undefined) {
+  if (saved?.promotedAt !== undefined && !force) {
     throw new BlockferryError(
       "E_PROMOTED",
       `target ${opened.describe} was promoted at ${saved.promotedAt} and serves as the primary: a sync into it would overwrite that; ${ways}`,
     );
   }
-  if (saved === undefined || !saved.complete || !saved.verified) return;
+  if (saved === undefined || !saved.complete || !saved.verified) return false;
   let written = await writtenSince(saved.stamp, opened);
   // Still on record: the receiver stopped while removing it (good-copy.ts), which may have moved the stamp.
   if (written === "yes" && saved.good !== undefined) {
+    if (force) return false;
     log(`${opened.describe}: its record still names the preserved copy ${saved.good.where}: reading it to check`);
     written = "unknown";
   } else if (written === "unknown") {
+    if (force) return false;
     log(
       `${opened.describe}: cannot tell from its change stamp whether it was written since its last sync: reading it to check`,
     );
@@ -83,13 +90,14 @@ async function refuseOverwrite(
     const sum = await fingerprintVolume(opened.volume, end, saved.blockSize, BigInt(saved.seed), stats, batchBytes);
     written = sum.hex === saved.fingerprint && end === saved.sourceSize ? "no" : "yes";
   }
-  if (written === "yes") {
+  if (written === "yes" && !force) {
     const since = saved.lastSync?.at ?? saved.updatedAt;
     throw new BlockferryError(
       "E_DIVERGED",
       `target ${opened.describe} was written since its last sync at ${since} (mounted read-write, or a standby that took over): it holds data the source does not; ${ways}`,
     );
   }
+  return written === "no";
 }
 
 async function writtenSince(recorded: string | undefined, opened: OpenedTarget): Promise<"no" | "yes" | "unknown"> {

@@ -12,7 +12,7 @@ import { mark } from "../timeline.js";
 import type { BlockWriter } from "./block-writer.js";
 import { receiveDirectories } from "./dir-transfer.js";
 import { type Fingerprint, fingerprintVolume } from "./fingerprint.js";
-import { checkGoodCopy, dropGoodCopy } from "./good-copy.js";
+import { checkGoodCopy, dropGoodCopy, noteLostDuringSync } from "./good-copy.js";
 import { fromPeer, unexpected } from "./peer.js";
 import type { TargetState } from "./state.js";
 import type { TransferStats } from "./stats.js";
@@ -144,6 +144,7 @@ async function record(e: CopyEnding, verified: boolean, fingerprint: Fingerprint
  * volume's stamp: it is taken again after.
  */
 async function dropAfterRecording(e: CopyEnding, state: TargetState): Promise<void> {
+  await noteLostDuringSync(e.opened, state, e.log);
   await e.opened.state.save(state);
   await dropGoodCopy(e.opened, state, e.log);
   state.stamp = await e.opened.stamp(true);

@@ -27,6 +27,8 @@ export interface TargetPlan {
   generation: number;
   /** Why the digest cache offered is not used ("" when it is, or when none was offered). */
   cacheRefusal: string;
+  /** The volume is the last completed sync's copy, which --keep-good may keep as such. */
+  savedIntact: boolean;
 }
 
 /** What the target found before deciding; gathered by the caller (reads, stat calls). */
@@ -41,6 +43,8 @@ export interface TargetFacts {
   holdsData: boolean;
   /** For a resumable copy: its copied part still holds what was acknowledged (see prefixIntact). */
   prefixIntact: boolean;
+  /** The record of the last completed sync still describes the volume: not written since. */
+  savedIntact: boolean;
   /** A fresh random seed, used when nothing is continued. */
   freshSeed: bigint;
 }
@@ -87,7 +91,7 @@ export function cacheRefusal(saved: TargetState | undefined, hello: Hello, f: Ta
 export function planTarget(hello: Hello, f: TargetFacts): TargetPlan {
   const { saved } = f;
   const generation = (saved?.generation ?? 0) + 1;
-  const base = { dryRun: hello.flags.dryRun, generation };
+  const base = { dryRun: hello.flags.dryRun, generation, savedIntact: f.savedIntact };
   const offered = hello.cacheGeneration > 0 && !hello.flags.full;
   const refusal = offered ? cacheRefusal(saved, hello, f) : "";
   if (saved !== undefined && resumable(saved, hello, f.identity, f.volumeSize) && f.prefixIntact) {

@@ -281,7 +281,7 @@ export class TargetSession {
         Math.min(this.#fromBlock * blockSize, sourceSize);
     // A dry run changes nothing: no state, no size, no writes.
     if (plan.dryRun) return;
-    await preserveGoodCopy(this.#opened, this.#saved, this.#state, this.#log);
+    await preserveGoodCopy(this.#opened, this.#saved, plan.savedIntact, this.#state, this.#log);
     await this.#opened.state.save(this.#state);
     if (!volume.info.isBlockDevice) {
       // A fresh copy into an image starts from all holes (its zero blocks then cost nothing).

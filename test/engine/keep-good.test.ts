@@ -37,7 +37,7 @@ function copyKeeper(image: string, onDrop: () => void = () => {}): GoodCopyKeepe
 }
 
 /** A first sync, the source changed, and a second with a keeper: the record saved when its copy was gone. */
-async function killedWhileDropping(name: string, afterDrop: (target: string) => void = () => {}) {
+async function killedWhileDropping(name: string, afterDrop: (target: string) => void = () => {}, lost = "") {
   const source = join(scratch.dir, `${name}-src.img`);
   const target = join(scratch.dir, `${name}-dst.img`);
   writeMixedImage(source, SIZE, 7);
@@ -45,10 +45,12 @@ async function killedWhileDropping(name: string, afterDrop: (target: string) => 
   fulfilled((await copyInProcess({ source, target, state })).target);
   scatter(source, 20, 8);
   let atKill: TargetState | undefined;
-  const keeper = copyKeeper(target, () => {
+  const dropping = copyKeeper(target, () => {
     atKill = structuredClone(state.last);
     afterDrop(target);
   });
+  // `lost`: what the keeper says of the copy once the sync is verified ("" whole).
+  const keeper = lost === "" ? dropping : { ...dropping, lost: async () => lost };
   fulfilled((await copyInProcess({ source, target, state, keeper })).target);
   expect(existsSync(`${target}.good`)).toBe(false);
   if (atKill === undefined) throw new Error("the preserved copy was never dropped");
@@ -88,5 +90,62 @@ describe("--keep-good: the preserved copy is dropped after the volume is recorde
     const next = await copyInProcess({ source, target, state });
     expect(next.target.status).toBe("rejected");
     expect((next.target as PromiseRejectedResult).reason.code).toBe("E_DIVERGED");
+  });
+});
+
+describe("--keep-good keeps only what its record describes, and forgets no kept copy", () => {
+  it("a forced sync into a target written since keeps nothing as that sync's copy", async () => {
+    const source = join(scratch.dir, "forced-src.img");
+    const target = join(scratch.dir, "forced-dst.img");
+    writeMixedImage(source, SIZE, 21);
+    const state = new MemoryStateStore();
+    fulfilled((await copyInProcess({ source, target, state })).target);
+    scatter(target, 4, 22); // someone wrote the standby: it is no longer generation 1
+    const before = state.saved.length;
+    const logs: string[] = [];
+    const keeper = copyKeeper(target);
+    const r = await copyInProcess({
+      source,
+      target,
+      state,
+      keeper,
+      source_: { force: true },
+      target_: { log: (l) => logs.push(l) },
+    });
+    fulfilled(r.target);
+    // No record during the sync offered the written volume as generation 1's copy.
+    expect(state.saved.slice(before).map((s) => s.good)).toEqual(state.saved.slice(before).map(() => undefined));
+    expect(logs.join("\n")).toContain("no verified copy here to keep while this sync writes it");
+    expect(readFileSync(target).equals(readFileSync(source))).toBe(true);
+  });
+
+  it("a receiver without --keep-good carries a kept copy of an unfinished sync on record", async () => {
+    const source = join(scratch.dir, "carry-src.img");
+    const target = join(scratch.dir, "carry-dst.img");
+    const size = 64 * 1024 * 1024;
+    writeMixedImage(source, size, 31);
+    const state = new MemoryStateStore();
+    fulfilled((await copyInProcess({ source, target, state })).target);
+    writeMixedImage(source, size, 32);
+    const keeper = copyKeeper(target);
+    const cut = await copyInProcess({ source, target, state, keeper, cutAfterBytes: 1 << 20 });
+    expect(cut.target.status).toBe("rejected");
+    const kept = state.last?.good;
+    expect(kept?.where).toBe(`${target}.good`);
+    const again = await copyInProcess({ source, target, state, cutAfterBytes: 1 << 20 });
+    expect(again.target.status).toBe("rejected");
+    expect(state.last).toMatchObject({ complete: false, good: kept });
+    expect(existsSync(`${target}.good`)).toBe(true);
+    // A keeper that cannot tell whether the copy is whole (lvs timed out, say) does not forget it either.
+    const blind = { ...keeper, lost: () => Promise.reject(new Error("lvs timed out")) };
+    const third = await copyInProcess({ source, target, state, keeper: blind, cutAfterBytes: 1 << 20 });
+    expect(third.target.status).toBe("rejected");
+    expect(state.last).toMatchObject({ complete: false, good: kept });
+    expect(state.last?.lostGood).toBeUndefined();
+  });
+
+  it("a copy lost during a sync is on record before the record that completes it", async () => {
+    const { atKill } = await killedWhileDropping("lost", () => {}, "the snapshot overflowed");
+    expect(atKill.lostGood?.why).toBe("the snapshot overflowed");
   });
 });

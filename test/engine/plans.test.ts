@@ -50,6 +50,7 @@ const facts = (over: Partial<TargetFacts> = {}): TargetFacts => ({
   stamp: "stamp-1",
   holdsData: false,
   prefixIntact: true,
+  savedIntact: false,
   freshSeed: 7n,
   ...over,
 });
