@@ -5,6 +5,7 @@
  * source's size, and whether an interrupted copy's part is still intact.
  */
 import { randomBytes } from "node:crypto";
+import { open, rm } from "node:fs/promises";
 import { BlockferryError } from "../errors.js";
 import type { Volume } from "../native/index.js";
 import { type Hello, MAX_BLOCKS_BYTES } from "../protocol/messages.js";
@@ -138,19 +139,39 @@ async function holdsData(volume: Volume, sourceSize: number): Promise<boolean> {
   return span > 0 && (await volume.dataExtents(0, span, 1)).extents.length > 0;
 }
 
-/** An image file must be able to reach the source's size: grown and put back before anything is promised. */
+/**
+ * An image file must be able to reach the source's size before anything is
+ * promised. A scratch file beside it is grown, not the image: growing and
+ * shrinking the image would move its change stamp while its record still
+ * vouches for it, and a sync that then stopped before its first save (a dry
+ * run, a dropped link) would leave it refused as written since. Where no
+ * file can be made beside it, the image itself is grown and put back.
+ */
 async function probeGrowth(opened: OpenedTarget, size: number): Promise<void> {
   const { volume } = opened;
-  const original = volume.size;
-  if (volume.info.isBlockDevice || size <= original) return;
+  if (volume.info.isBlockDevice || size <= volume.size) return;
+  const scratch = `${volume.info.path}.blockferry-grow-probe.${process.pid}`;
+  // "wx": never an existing file, nor a symlink's target.
+  const handle = await open(scratch, "wx").catch(() => undefined);
   try {
-    await volume.setSize(size);
+    if (handle === undefined) await growAndRestore(volume, size);
+    else await handle.truncate(size);
   } catch (e) {
     throw new BlockferryError(
       "E_TARGET_TOO_SMALL",
       `target ${opened.describe} cannot grow to ${size} bytes: ${(e as Error).message}`,
       { cause: e },
     );
+  } finally {
+    await handle?.close();
+    if (handle !== undefined) await rm(scratch, { force: true });
+  }
+}
+
+async function growAndRestore(volume: Volume, size: number): Promise<void> {
+  const original = volume.size;
+  try {
+    await volume.setSize(size);
   } finally {
     await volume.setSize(original).catch(() => {});
   }

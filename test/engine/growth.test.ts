@@ -1,0 +1,31 @@
+/**
+ * A source that grew: the target checks that its image can grow that far
+ * without touching the image, so a sync that stops before its first save (a
+ * dry run here) leaves the copy as its record describes it, not "written since".
+ */
+import { readdirSync, readFileSync, truncateSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, expect, it } from "vitest";
+import { changeStamp } from "../../src/job/identity.js";
+import { copyInProcess, fulfilled, MemoryStateStore, writeMixedImage } from "../helpers/engine.js";
+import { scratchDir } from "../helpers/files.js";
+
+const scratch = scratchDir();
+afterAll(() => scratch.remove());
+
+it("a dry run after the source grew leaves the target's stamp as recorded; the next sync takes it", async () => {
+  const source = join(scratch.dir, "grow-src.img");
+  const target = join(scratch.dir, "grow-dst.img");
+  writeMixedImage(source, 4 << 20, 41);
+  const state = new MemoryStateStore();
+  fulfilled((await copyInProcess({ source, target, state })).target);
+  const recorded = state.last?.stamp;
+  expect(recorded).toBe(await changeStamp(target));
+  truncateSync(source, 6 << 20);
+  fulfilled((await copyInProcess({ source, target, state, source_: { dryRun: true } })).target);
+  expect(await changeStamp(target)).toBe(recorded);
+  // No probe file left beside it.
+  expect(readdirSync(scratch.dir).filter((n) => n.includes("grow-probe"))).toEqual([]);
+  fulfilled((await copyInProcess({ source, target, state })).target);
+  expect(readFileSync(target).equals(readFileSync(source))).toBe(true);
+});
