@@ -3,7 +3,7 @@ import type { SyncMode } from "../engine/state.js";
 import type { TargetStatus } from "../job/status.js";
 import { printable } from "../printable.js";
 import { formatAge, formatBytes } from "../units.js";
-import { mainProblem } from "./status-judge.js";
+import { keptCopyServes } from "./status-judge.js";
 
 const HOW: Record<SyncMode, string> = {
   copy: "full copy",
@@ -33,8 +33,12 @@ export function describeStatus(s: TargetStatus): string {
   const g = s.good;
   if (g !== undefined) {
     const from = g.lastSync === undefined ? "" : `, synced ${g.lastSync.at} from ${g.lastSync.sourceId}`;
-    const use = mainProblem(s) === undefined ? "" : "; this is the good copy: `blockferry promote` makes it the volume";
-    const state = g.lost === undefined ? use : `, LOST: ${g.lost}`;
+    const use = keptCopyServes(s) ? "; this is the good copy: `blockferry promote` makes it the volume" : "";
+    const state = s.complete
+      ? `; an earlier generation, left when its removal did not finish: the next verified sync removes it${g.lost === undefined ? "" : ` (${g.lost})`}`
+      : g.lost === undefined
+        ? use
+        : `, LOST: ${g.lost}`;
     lines.push(`  kept good copy: generation ${g.generation}${from}, ${g.method} at ${g.where}${state}`);
   }
   if (s.lostGood !== undefined) lines.push(`  LOST a kept good copy at ${s.lostGood.at}: ${s.lostGood.why}`);

@@ -11,7 +11,7 @@ import { formatAge } from "../units.js";
 export function judge(s: TargetStatus, maxAgeMs: number | undefined): BlockferryError | undefined {
   if (s.promotedAt !== undefined) return undefined; // the primary now: a sync into it is refused
   const main = mainProblem(s);
-  if (main !== undefined && (s.good === undefined || s.good.lost !== undefined)) {
+  if (main !== undefined && !keptCopyServes(s)) {
     const lost =
       s.good?.lost !== undefined
         ? `; the kept good copy ${s.good.where} is LOST: ${s.good.lost}`
@@ -30,9 +30,19 @@ export function judge(s: TargetStatus, maxAgeMs: number | undefined): Blockferry
   return undefined;
 }
 
+/**
+ * A kept good copy stands in for the volume only while the volume holds an
+ * unfinished sync: that is when `blockferry promote` restores it. After a
+ * completed sync it is an older generation awaiting removal.
+ */
+export function keptCopyServes(s: TargetStatus): boolean {
+  return !s.complete && s.good !== undefined && s.good.lost === undefined;
+}
+
 /** Seconds since the usable copy (the volume's, or the kept good one's) was synced; undefined: never. */
 export function usableAge(s: TargetStatus): number | undefined {
-  return mainProblem(s) === undefined ? s.ageSeconds : ageOf(s.good?.lastSync);
+  if (mainProblem(s) === undefined) return s.ageSeconds;
+  return keptCopyServes(s) ? ageOf(s.good?.lastSync) : undefined;
 }
 
 /** Why the copy itself (not a kept one) cannot be relied on. */
@@ -48,6 +58,9 @@ export function mainProblem(s: TargetStatus): string | undefined {
   }
   if (s.writtenSince === "unrecorded") {
     return "its state records no change stamp, so nothing shows the volume is still the copy that was verified; sync it again";
+  }
+  if (s.writtenSince === "yes" && s.good !== undefined) {
+    return `its change stamp moved since the last sync, which still names the kept copy ${s.good.where} (written since, or the receiver stopped while removing it): the next sync reads it to check; do not fail over to it until then`;
   }
   if (s.writtenSince === "yes") {
     return "written since the last sync (mounted read-write, or changed outside blockferry): no longer the verified copy";
