@@ -7,9 +7,13 @@
  * is forced: failback goes the other way.
  */
 import { stat } from "node:fs/promises";
+import { fingerprintVolume } from "../engine/fingerprint.js";
 import type { CompletedRecord, TargetState } from "../engine/state.js";
+import { TransferStats } from "../engine/stats.js";
 import { BlockferryError } from "../errors.js";
+import { openVolume } from "../native/index.js";
 import { quoted } from "../printable.js";
+import { MAX_BLOCKS_BYTES } from "../protocol/messages.js";
 import { changeStamp, volumeIdentityAt } from "./identity.js";
 import { restoreReflink } from "./keep-good.js";
 import { restoreLvm } from "./keep-good-lvm.js";
@@ -55,7 +59,9 @@ export async function promote(path: string, stateDir: string, log: Log): Promise
     log(
       `${path}: the last sync did not finish: making the good copy of generation ${good.record.generation} the volume`,
     );
-    await restoreGood(path, good.method, good.where, log);
+    await restoreGood(path, good.method, good.where, log).catch(async (e: unknown) => {
+      if ((e as BlockferryError).code !== "E_NOT_FOUND" || !(await holdsRecord(path, good.record, log))) throw e;
+    });
     Object.assign(state, completeFrom(good.record));
     state.good = undefined;
     restored = true;
@@ -76,6 +82,29 @@ function completeFrom(r: CompletedRecord): Partial<TargetState> {
   const blocksDone = Math.ceil(r.sourceSize / r.blockSize);
   const completedAt = r.lastSync === undefined ? {} : { completedAt: r.lastSync.at };
   return { ...r, complete: true, verified: true, mode: "copy", blocksDone, ...completedAt };
+}
+
+/**
+ * A kept copy that is gone, where the volume already holds what it held: a
+ * promote stopped after the restore (an LVM merge uses the snapshot up)
+ * and before its record was saved. Read whole to be sure.
+ */
+async function holdsRecord(path: string, r: CompletedRecord, log: Log): Promise<boolean> {
+  log(
+    `${path}: its kept good copy is gone; reading the volume to see whether it already holds generation ${r.generation}`,
+  );
+  const volume = await openVolume(path);
+  try {
+    if (volume.size < r.sourceSize) return false;
+    const batchBytes = Math.max(MAX_BLOCKS_BYTES, r.blockSize);
+    const stats = new TransferStats();
+    const sum = await fingerprintVolume(volume, r.sourceSize, r.blockSize, BigInt(r.seed), stats, batchBytes);
+    if (sum.hex !== r.fingerprint) return false;
+  } finally {
+    await volume.close();
+  }
+  log(`${path}: it does (a promote that stopped after restoring it): finishing the promotion`);
+  return true;
 }
 
 async function restoreGood(path: string, method: "reflink" | "lvm", where: string, log: Log): Promise<void> {

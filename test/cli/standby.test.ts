@@ -6,7 +6,7 @@
  * good copy when needed; the old primary's syncs are then refused; failback
  * is an ordinary delta the other way.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXIT } from "../../src/cli/exit-codes.js";
@@ -94,6 +94,31 @@ describe.skipIf(skip !== undefined)("the standby (image targets, reflinks on XFS
     expect(readFileSync(n.copy).equals(night2)).toBe(true);
     expect(existsSync(n.good)).toBe(false);
     expect(state(n.copy)).toMatchObject({ complete: true, generation: 2 });
+  });
+
+  it("promote finishes after one that stopped once the kept copy was used up; refuses when the volume is not that copy", async () => {
+    const seed = testSeed("promote again");
+    const n = await firstNight("again", seed);
+    writeMixedImage(n.source, SIZE, seed + 1);
+    await interruptedSync(n.source, n.copy);
+    // As an LVM merge leaves it: the volume restored, the kept copy gone, the record not yet saved.
+    writeFileSync(n.copy, readFileSync(n.good));
+    rmSync(n.good);
+    const p = await run(["promote", n.copy]);
+    expect(p.code, p.stderr).toBe(EXIT.ok);
+    expect(p.stderr).toMatch(/a promote that stopped after restoring it\): finishing the promotion/);
+    expect(state(n.copy)).toMatchObject({ complete: true, generation: 1, promotedAt: expect.any(String) });
+
+    const m = await firstNight("gone", seed + 2);
+    writeMixedImage(m.source, SIZE, seed + 3);
+    await interruptedSync(m.source, m.copy);
+    rmSync(m.good); // gone, and the volume holds the unfinished sync
+    const held = sha256(m.copy);
+    const refused = await run(["promote", m.copy]);
+    expect(refused.code, refused.stderr).toBe(EXIT.notFound);
+    expect(refused.stderr).toMatch(/its kept good copy .* is gone/);
+    expect(sha256(m.copy)).toBe(held);
+    expect(state(m.copy)).toMatchObject({ complete: false });
   });
 
   it("promote after a sync that did not finish restores the good copy; the old primary is refused; failback by delta", async () => {
