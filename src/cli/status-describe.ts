@@ -23,7 +23,7 @@ export function describeStatus(s: TargetStatus): string {
   }
   const l = s.lastSync;
   if (l !== undefined) {
-    const how = HOW[l.mode];
+    const how = HOW[l.tracked ? "tracked" : l.mode];
     lines.push(
       `  last completed sync: ${l.at} (${formatAge(s.ageSeconds ?? 0)} ago), generation ${l.generation}, from ${l.sourceId}`,
       `  ${how} in ${l.seconds.toFixed(1)} s, ${formatBytes(l.bytesIn)} received, ${formatBytes(l.bytesOut)} sent back, ` +
@@ -35,7 +35,7 @@ export function describeStatus(s: TargetStatus): string {
     const from = g.lastSync === undefined ? "" : `, synced ${g.lastSync.at} from ${g.lastSync.sourceId}`;
     const use = keptCopyServes(s) ? "; this is the good copy: `blockferry promote` makes it the volume" : "";
     const state = s.complete
-      ? `; an earlier generation, left when its removal did not finish: the next verified sync removes it${g.lost === undefined ? "" : ` (${g.lost})`}`
+      ? `; an earlier generation, left when its removal did not finish: the next verified sync with --keep-good removes it${g.lost === undefined ? "" : ` (${g.lost})`}`
       : g.lost === undefined
         ? use
         : `, LOST: ${g.lost}`;

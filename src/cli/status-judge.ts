@@ -13,7 +13,7 @@ export function judge(s: TargetStatus, maxAgeMs: number | undefined): Blockferry
   const main = mainProblem(s);
   if (main !== undefined && !keptCopyServes(s)) {
     const lost =
-      s.good?.lost !== undefined
+      s.good?.lost !== undefined && !s.complete
         ? `; the kept good copy ${s.good.where} is LOST: ${s.good.lost}`
         : s.lostGood === undefined
           ? ""

@@ -47,11 +47,11 @@ export async function preserveGoodCopy(
   } else if (kept !== "") {
     // The sync that did not finish may have filled a classic snapshot before it died.
     if (await checkGoodCopy(opened, state, log)) return;
-    const why = saved?.complete ? "is not known to be its last sync's copy (--force)" : "holds an unfinished sync";
+    const why = saved?.complete ? "is not known to be its last sync's copy" : "holds an unfinished sync";
     log(`${opened.describe}: ${why}; ${kept}, stays the good copy`);
   } else if (saved?.complete) {
     log(
-      `${opened.describe}: --force, and not known to be its last sync's copy (written since, or its stamp cannot tell): no verified copy here to keep while this sync writes it`,
+      `${opened.describe}: not known to be its last sync's copy (--force over a volume written since, or one its stamp cannot vouch for, or created anew): no verified copy here to keep while this sync writes it`,
     );
   } else {
     log(`${opened.describe}: no completed sync to keep yet (--keep-good starts with the first one)`);

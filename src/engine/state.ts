@@ -80,14 +80,16 @@ export interface GoodCopy {
  * digests; cached: the source's digest cache; tracked: the cache, for only the
  * blocks the source's storage listed as changed (thin_delta).
  */
-export const SYNC_MODES = ["copy", "compare", "cached", "tracked"] as const;
-export type SyncMode = (typeof SYNC_MODES)[number];
+export type SyncMode = "copy" | "compare" | "cached" | "tracked";
 
 export interface LastSync {
   at: string;
   sourceId: string;
   generation: number;
-  mode: SyncMode;
+  /** A tracked sync is recorded as "cached" with `tracked` set: a record an older blockferry still reads. */
+  mode: "copy" | "compare" | "cached";
+  /** The changes were listed by the source's change tracking (thin_delta). */
+  tracked?: true;
   seconds: number;
   /** Bytes that crossed the connection: from the source, and back to it (digests, acknowledgements). */
   bytesIn: number;

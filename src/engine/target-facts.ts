@@ -5,7 +5,8 @@
  * source's size, and whether an interrupted copy's part is still intact.
  */
 import { randomBytes } from "node:crypto";
-import { open, rm } from "node:fs/promises";
+import { type FileHandle, open, readdir, realpath, rm, stat } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { BlockferryError } from "../errors.js";
 import type { Volume } from "../native/index.js";
 import { type Hello, MAX_BLOCKS_BYTES } from "../protocol/messages.js";
@@ -26,7 +27,7 @@ export async function planFor(
   const stamp = await opened.stamp();
   const saved = await opened.state.load();
   const savedIntact = await recordHolds(saved, opened, hello.flags.force === true, stats, log);
-  await probeGrowth(opened, hello.sourceSize);
+  await probeGrowth(opened, hello.sourceSize, hello.flags.dryRun);
   const prefixIntact =
     saved !== undefined && resumable(saved, hello, opened.identity, volume.size)
       ? await checkPrefix(saved, stamp, opened, stats, log)
@@ -87,9 +88,12 @@ async function recordHolds(
   }
   if (written === "unknown") {
     const batchBytes = Math.max(MAX_BLOCKS_BYTES, saved.blockSize);
-    const end = Math.min(saved.sourceSize, opened.volume.size);
-    const sum = await fingerprintVolume(opened.volume, end, saved.blockSize, BigInt(saved.seed), stats, batchBytes);
-    written = sum.hex === saved.fingerprint && end === saved.sourceSize ? "no" : "yes";
+    const { volume } = opened;
+    const end = Math.min(saved.sourceSize, volume.size);
+    const sum = await fingerprintVolume(volume, end, saved.blockSize, BigInt(saved.seed), stats, batchBytes);
+    // An image longer than the copy was written past its end.
+    const sized = volume.info.isBlockDevice ? end === saved.sourceSize : volume.size === saved.sourceSize;
+    written = sum.hex === saved.fingerprint && sized ? "no" : "yes";
   }
   if (written === "yes" && !force) {
     const since = saved.lastSync?.at ?? saved.updatedAt;
@@ -141,21 +145,19 @@ async function holdsData(volume: Volume, sourceSize: number): Promise<boolean> {
 
 /**
  * An image file must be able to reach the source's size before anything is
- * promised. A scratch file beside it is grown, not the image: growing and
- * shrinking the image would move its change stamp while its record still
- * vouches for it, and a sync that then stopped before its first save (a dry
- * run, a dropped link) would leave it refused as written since. Where no
- * file can be made beside it, the image itself is grown and put back.
+ * promised (a dry run promises nothing). A scratch file beside it, on its
+ * filesystem, is grown, not the image: growing and shrinking the image would
+ * move its change stamp while its record still vouches for it, and a sync
+ * that then stopped before its first save would leave it refused as written
+ * since. Where no such file can be made, the image itself is grown and put back.
  */
-async function probeGrowth(opened: OpenedTarget, size: number): Promise<void> {
+async function probeGrowth(opened: OpenedTarget, size: number, dryRun: boolean): Promise<void> {
   const { volume } = opened;
-  if (volume.info.isBlockDevice || size <= volume.size) return;
-  const scratch = `${volume.info.path}.blockferry-grow-probe.${process.pid}`;
-  // "wx": never an existing file, nor a symlink's target.
-  const handle = await open(scratch, "wx").catch(() => undefined);
+  if (volume.info.isBlockDevice || size <= volume.size || dryRun) return;
+  const scratch = await scratchBeside(volume.info.path);
   try {
-    if (handle === undefined) await growAndRestore(volume, size);
-    else await handle.truncate(size);
+    if (scratch === undefined) await growAndRestore(volume, size);
+    else await scratch.handle.truncate(size);
   } catch (e) {
     throw new BlockferryError(
       "E_TARGET_TOO_SMALL",
@@ -163,9 +165,31 @@ async function probeGrowth(opened: OpenedTarget, size: number): Promise<void> {
       { cause: e },
     );
   } finally {
-    await handle?.close();
-    if (handle !== undefined) await rm(scratch, { force: true });
+    await scratch?.handle.close();
+    if (scratch !== undefined) await rm(scratch.path, { force: true });
   }
+}
+
+const PROBE = ".blockferry-grow-probe.";
+
+/** A new empty file in the image's own directory (symlinks resolved) and filesystem; probes a kill left are removed. */
+async function scratchBeside(image: string): Promise<{ path: string; handle: FileHandle } | undefined> {
+  const real = await realpath(image).catch(() => image);
+  const [dir, base] = [dirname(real), basename(real)];
+  const prefix = `${base}${PROBE}`;
+  const stale = (name: string) => name.startsWith(prefix) && /^[0-9a-f]{12}$/.test(name.slice(prefix.length));
+  for (const name of await readdir(dir).catch(() => [])) {
+    if (stale(name)) await rm(join(dir, name), { force: true });
+  }
+  const path = join(dir, `${prefix}${randomBytes(6).toString("hex")}`);
+  // "wx": never an existing file, nor a symlink's target.
+  const handle = await open(path, "wx").catch(() => undefined);
+  if (handle === undefined) return undefined;
+  const [mine, its] = await Promise.all([handle.stat(), stat(real)]);
+  if (mine.dev === its.dev) return { path, handle };
+  await handle.close();
+  await rm(path, { force: true });
+  return undefined;
 }
 
 async function growAndRestore(volume: Volume, size: number): Promise<void> {

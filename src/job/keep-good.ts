@@ -7,8 +7,8 @@
  * copy or to nothing.
  */
 import { constants } from "node:fs";
-import { copyFile, open, rename, rm, stat } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { copyFile, open, realpath, rename, rm, stat } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
 import type { GoodCopyKeeper } from "../engine/target-types.js";
 import { BlockferryError, fromFsError } from "../errors.js";
 import { quoted } from "../printable.js";
@@ -36,6 +36,26 @@ export function parseKeepGood(spec: string): [string, KeepGoodMethod] {
 /** Where an image's good copy is kept. */
 export function reflinkPath(image: string): string {
   return `${image}.blockferry-good`;
+}
+
+/**
+ * A recorded place that is not where this image's good copy is kept (beside
+ * it, named for it, however the image's path is spelled) is refused, never
+ * removed or cloned: an edited state file.
+ */
+async function expectReflinkAt(image: string, where: string): Promise<void> {
+  const real = (p: string) => realpath(p).catch(() => resolve(p));
+  const [dir, imageDir, realImage] = await Promise.all([real(dirname(where)), real(dirname(image)), real(image)]);
+  const names = [basename(reflinkPath(image)), basename(reflinkPath(realImage))];
+  if (dir !== imageDir && dir !== dirname(realImage)) throw elsewhere(image, where);
+  if (!names.includes(basename(where))) throw elsewhere(image, where);
+}
+
+function elsewhere(image: string, where: string): BlockferryError {
+  return new BlockferryError(
+    "E_SNAPSHOT",
+    `the good copy of ${quoted(image)} is recorded at ${quoted(where)}, but it is kept at ${quoted(reflinkPath(image))}: not touching ${quoted(where)}`,
+  );
 }
 
 /** Clones `from` onto `to` (replacing it) by reflink, durably; fails where reflinks are not supported. */
@@ -76,10 +96,12 @@ export function reflinkKeeper(image: string): GoodCopyKeeper {
       return where;
     },
     async drop(at) {
+      await expectReflinkAt(image, at);
       await rm(at, { force: true });
       await syncDir(dirname(at));
     },
     async lost(at) {
+      await expectReflinkAt(image, at);
       const [copy, main] = await Promise.all([stat(at).catch(() => undefined), stat(image).catch(() => undefined)]);
       if (copy === undefined) return `its clone ${quoted(at)} is gone`;
       return main !== undefined && copy.dev !== main.dev ? `its clone ${quoted(at)} is on another filesystem` : "";
@@ -89,6 +111,7 @@ export function reflinkKeeper(image: string): GoodCopyKeeper {
 
 /** Makes the good copy at `where` the image again (promote after an unfinished sync); the clone stays until dropped. */
 export async function restoreReflink(image: string, where: string): Promise<void> {
+  await expectReflinkAt(image, where);
   try {
     await cloneFile(where, image);
   } catch (e) {

@@ -95,7 +95,8 @@ async function holdsRecord(path: string, r: CompletedRecord, log: Log): Promise<
   );
   const volume = await openVolume(path);
   try {
-    if (volume.size < r.sourceSize) return false;
+    // An image is exactly that long (a restore replaces it whole); an LV may be larger.
+    if (volume.info.isBlockDevice ? volume.size < r.sourceSize : volume.size !== r.sourceSize) return false;
     const batchBytes = Math.max(MAX_BLOCKS_BYTES, r.blockSize);
     const stats = new TransferStats();
     const sum = await fingerprintVolume(volume, r.sourceSize, r.blockSize, BigInt(r.seed), stats, batchBytes);

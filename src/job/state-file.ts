@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { constants } from "node:fs";
 import { mkdir, open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { SYNC_MODES, type SyncMode, type TargetState, type TargetStateStore } from "../engine/state.js";
+import type { TargetState, TargetStateStore } from "../engine/state.js";
 import { fromFsError } from "../errors.js";
 
 const MAX_STATE_BYTES = 64 * 1024;
@@ -85,7 +85,8 @@ function isLastSync(v: unknown): boolean {
     typeof l.at === "string" &&
     typeof l.sourceId === "string" &&
     Number.isSafeInteger(l.generation) &&
-    SYNC_MODES.includes(l.mode as SyncMode) &&
+    (l.mode === "copy" || l.mode === "compare" || l.mode === "cached") &&
+    (l.tracked === undefined || l.tracked === true) &&
     typeof l.seconds === "number" &&
     Number.isSafeInteger(l.bytesIn) &&
     Number.isSafeInteger(l.bytesOut) &&

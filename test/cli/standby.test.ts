@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXIT } from "../../src/cli/exit-codes.js";
+import { FileStateStore } from "../../src/job/state-file.js";
 import { run, start } from "../helpers/cli.js";
 import { scatter, writeMixedImage } from "../helpers/engine.js";
 import { scratchDir, sha256 } from "../helpers/files.js";
@@ -119,6 +120,29 @@ describe.skipIf(skip !== undefined)("the standby (image targets, reflinks on XFS
     expect(refused.stderr).toMatch(/its kept good copy .* is gone/);
     expect(sha256(m.copy)).toBe(held);
     expect(state(m.copy)).toMatchObject({ complete: false });
+  });
+
+  it("a kept copy recorded anywhere but beside the image (an edited state file) is never cloned back nor removed", async () => {
+    const seed = testSeed("kept elsewhere");
+    const n = await firstNight("elsewhere", seed);
+    writeMixedImage(n.source, SIZE, seed + 1);
+    await interruptedSync(n.source, n.copy);
+    const victim = join(scratch.dir, "elsewhere-victim.img");
+    writeFileSync(victim, "not a copy");
+    const store = new FileStateStore(`${n.copy}.blockferry-state.json`, () => {});
+    const recorded = await store.load();
+    if (recorded?.good === undefined) throw new Error("no kept copy on record");
+    await store.save({ ...recorded, good: { ...recorded.good, where: victim } });
+    const held = sha256(n.copy);
+    const p = await run(["promote", n.copy]);
+    expect(p.code, p.stderr).toBe(EXIT.snapshot);
+    expect(p.stderr).toMatch(/is recorded at .*elsewhere-victim\.img.* not touching/);
+    expect(sha256(n.copy)).toBe(held);
+    // A sync goes on (the volume holds an unfinished one), warns, and leaves that file alone.
+    const done = await run(["sync", "--keep-good", "reflink", n.source, n.copy]);
+    expect(done.code, done.stderr).toBe(EXIT.ok);
+    expect(done.stderr).toMatch(/not touching .*elsewhere-victim\.img/);
+    expect(readFileSync(victim, "utf8")).toBe("not a copy");
   });
 
   it("promote after a sync that did not finish restores the good copy; the old primary is refused; failback by delta", async () => {

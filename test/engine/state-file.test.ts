@@ -45,3 +45,21 @@ describe("the target's state file", () => {
     expect(warnings[0]).toMatch(/damaged: ignored/);
   });
 });
+
+describe("a change-tracked sync's record", () => {
+  it("is a cached sync with `tracked` set, read back as written", async () => {
+    const path = join(scratch.dir, "tracked.img.blockferry-state.json");
+    const store = new FileStateStore(path, () => {});
+    const lastSync = {
+      at: state.updatedAt,
+      sourceId: state.sourceId,
+      generation: 2,
+      seconds: 1,
+      bytesIn: 5,
+      bytesOut: 1,
+    };
+    const tracked: TargetState = { ...state, lastSync: { ...lastSync, mode: "cached", tracked: true, reread: false } };
+    await store.save(tracked);
+    expect(await store.load()).toEqual(tracked);
+  });
+});

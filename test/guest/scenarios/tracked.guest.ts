@@ -98,9 +98,10 @@ it("change-tracked night: reads only the changed chunks, nothing on the target, 
   expect(t.bytes.wire).toBeLessThanOrEqual(hashed.summary.bytes.wire);
   expect(hashed.summary.bytes.read).toBe(SIZE);
   // Each target was told how the changes were found, and recorded it.
-  const lastMode = (dest: string) => JSON.parse(s.bf(["status", "--json", dest]).stdout).lastSync?.mode;
-  expect(lastMode(a)).toBe("tracked");
-  expect(lastMode(b)).toBe("compare");
+  const lastSync = (dest: string) => JSON.parse(s.bf(["status", "--json", dest]).stdout).lastSync;
+  expect(lastSync(a)).toMatchObject({ mode: "cached", tracked: true });
+  expect(lastSync(b).mode).toBe("compare");
+  expect(lastSync(b).tracked).toBeUndefined();
   // The base moved on: still one per destination.
   expect(lvNames(s, VG).filter((n) => n.includes("-bfbase-"))).toEqual(bases);
   const figures = {
