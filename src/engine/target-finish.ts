@@ -142,13 +142,14 @@ async function record(e: CopyEnding, verified: boolean, fingerprint: Fingerprint
  * receiver killed between the two still leaves a verified copy, and the
  * next sync replaces the one still named (target-facts.ts reads the volume to
  * check when its stamp moved meanwhile). Removing a snapshot may move the
- * volume's stamp: it is taken again after.
+ * volume's stamp: then it is sealed again (only then: sealing an image moves
+ * its stamp, and a kill before the last save would leave it to be read).
  */
 async function dropAfterRecording(e: CopyEnding, state: TargetState): Promise<void> {
   await noteLostDuringSync(e.opened, state, e.log);
   await e.opened.state.save(state);
   await dropGoodCopy(e.opened, state, e.log);
-  state.stamp = await e.opened.stamp(true);
+  if ((await e.opened.stamp()) !== state.stamp) state.stamp = await e.opened.stamp(true);
 }
 
 /** The source ends its side once it has read DONE (and sent its directories); then we close ours. */

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { TargetState } from "../../src/engine/state.js";
 import type { GoodCopyKeeper } from "../../src/engine/target-types.js";
+import { changeStamp } from "../../src/job/identity.js";
 import { copyInProcess, fulfilled, MemoryStateStore, scatter, writeMixedImage } from "../helpers/engine.js";
 import { scratchDir } from "../helpers/files.js";
 
@@ -54,15 +55,18 @@ async function killedWhileDropping(name: string, afterDrop: (target: string) => 
   fulfilled((await copyInProcess({ source, target, state, keeper })).target);
   expect(existsSync(`${target}.good`)).toBe(false);
   if (atKill === undefined) throw new Error("the preserved copy was never dropped");
-  return { source, target, atKill, keeper };
+  return { source, target, atKill, keeper, state };
 }
 
 describe("--keep-good: the preserved copy is dropped after the volume is recorded complete", () => {
   it("a receiver killed once the copy is gone leaves a record of a complete, verified copy", async () => {
-    const { source, target, atKill } = await killedWhileDropping("kill");
+    const { source, target, atKill, state } = await killedWhileDropping("kill");
     expect(readFileSync(target).equals(readFileSync(source))).toBe(true);
     expect(atKill).toMatchObject({ complete: true, verified: true });
     expect(atKill.good?.where).toBe(`${target}.good`);
+    // Removing a clone beside the image leaves its stamp: the record then still vouches for it, unread.
+    expect(state.last?.stamp).toBe(atKill.stamp);
+    expect(await changeStamp(target)).toBe(atKill.stamp);
   });
 
   it("the next sync after that kill reads the copy to check when removing it moved the stamp, then goes on", async () => {
