@@ -3,7 +3,6 @@ import type { SyncMode } from "../engine/state.js";
 import type { TargetStatus } from "../job/status.js";
 import { printable } from "../printable.js";
 import { formatAge, formatBytes } from "../units.js";
-import { keptCopyServes } from "./status-judge.js";
 
 const HOW: Record<SyncMode, string> = {
   copy: "full copy",
@@ -33,18 +32,24 @@ export function describeStatus(s: TargetStatus): string {
   const g = s.good;
   if (g !== undefined) {
     const from = g.lastSync === undefined ? "" : `, synced ${g.lastSync.at} from ${g.lastSync.sourceId}`;
-    const use = keptCopyServes(s) ? "; this is the good copy: `blockferry promote` makes it the volume" : "";
-    const state = s.complete
-      ? `; an earlier generation, left when its removal did not finish: the next verified sync with --keep-good removes it${g.lost === undefined ? "" : ` (${g.lost})`}`
-      : g.lost === undefined
-        ? use
-        : `, LOST: ${g.lost}`;
-    lines.push(`  kept good copy: generation ${g.generation}${from}, ${g.method} at ${g.where}${state}`);
+    lines.push(`  kept good copy: generation ${g.generation}${from}, ${g.method} at ${g.where}${keptState(s, g)}`);
   }
   if (s.lostGood !== undefined) lines.push(`  LOST a kept good copy at ${s.lostGood.at}: ${s.lostGood.why}`);
   for (const d of s.dirs)
     lines.push(`  directory ${d.path}: ${d.entries} entries, ${formatBytes(d.bytes)}, placed ${d.at}`);
   return `${lines.map(printable).join("\n")}\n`;
+}
+
+/** What the kept copy is to this volume: the good copy (promote), LOST, or a leftover of a completed sync. */
+function keptState(s: TargetStatus, g: NonNullable<TargetStatus["good"]>): string {
+  if (s.complete) {
+    const lost = g.lost === undefined ? "" : ` (${g.lost})`;
+    return `; an earlier generation, left when its removal did not finish: the next verified sync with --keep-good removes it${lost}`;
+  }
+  // Unfinished, and whole: what promote restores (status-judge.ts keptCopyServes).
+  return g.lost === undefined
+    ? "; this is the good copy: `blockferry promote` makes it the volume"
+    : `, LOST: ${g.lost}`;
 }
 
 function headline(s: TargetStatus): string {

@@ -4,6 +4,7 @@
  * their sums are added here; a checkpoint stores 16 bytes.
  */
 import { DIGEST_SIZE, digestBlocks, foldDigests, type Volume } from "../native/index.js";
+import { MAX_BLOCKS_BYTES } from "../protocol/messages.js";
 import { BufferPool } from "./buffer-pool.js";
 import type { TransferStats } from "./stats.js";
 import { readBatches } from "./volume-reader.js";
@@ -99,4 +100,25 @@ export async function fingerprintVolume(
     onProgress?.(Math.min((batch.firstBlock + batch.count) * blockSize, endByte));
   }
   return sum;
+}
+
+/** What a completed sync recorded of its copy (TargetState, CompletedRecord). */
+export interface RecordedCopy {
+  sourceSize: number;
+  blockSize: number;
+  seed: string;
+  fingerprint: string;
+}
+
+/**
+ * Whether `volume` holds the copy a completed sync recorded: read whole, its
+ * fingerprint compared. An image is exactly that long (a tail past the
+ * copy's end was written since); a device may be larger.
+ */
+export async function holdsRecordedCopy(volume: Volume, r: RecordedCopy, stats: TransferStats): Promise<boolean> {
+  const sized = volume.info.isBlockDevice ? volume.size >= r.sourceSize : volume.size === r.sourceSize;
+  if (!sized) return false;
+  const batchBytes = Math.max(MAX_BLOCKS_BYTES, r.blockSize);
+  const sum = await fingerprintVolume(volume, r.sourceSize, r.blockSize, BigInt(r.seed), stats, batchBytes);
+  return sum.hex === r.fingerprint;
 }

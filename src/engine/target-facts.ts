@@ -10,7 +10,7 @@ import { basename, dirname, join } from "node:path";
 import { BlockferryError } from "../errors.js";
 import type { Volume } from "../native/index.js";
 import { type Hello, MAX_BLOCKS_BYTES } from "../protocol/messages.js";
-import { fingerprintVolume } from "./fingerprint.js";
+import { fingerprintVolume, holdsRecordedCopy } from "./fingerprint.js";
 import type { TargetState } from "./state.js";
 import type { TransferStats } from "./stats.js";
 import { planTarget, resumable, type TargetPlan } from "./target-plan.js";
@@ -86,15 +86,7 @@ async function recordHolds(
       `${opened.describe}: cannot tell from its change stamp whether it was written since its last sync: reading it to check`,
     );
   }
-  if (written === "unknown") {
-    const batchBytes = Math.max(MAX_BLOCKS_BYTES, saved.blockSize);
-    const { volume } = opened;
-    const end = Math.min(saved.sourceSize, volume.size);
-    const sum = await fingerprintVolume(volume, end, saved.blockSize, BigInt(saved.seed), stats, batchBytes);
-    // An image longer than the copy was written past its end.
-    const sized = volume.info.isBlockDevice ? end === saved.sourceSize : volume.size === saved.sourceSize;
-    written = sum.hex === saved.fingerprint && sized ? "no" : "yes";
-  }
+  if (written === "unknown") written = (await holdsRecordedCopy(opened.volume, saved, stats)) ? "no" : "yes";
   if (written === "yes" && !force) {
     const since = saved.lastSync?.at ?? saved.updatedAt;
     throw new BlockferryError(

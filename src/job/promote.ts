@@ -7,13 +7,12 @@
  * is forced: failback goes the other way.
  */
 import { stat } from "node:fs/promises";
-import { fingerprintVolume } from "../engine/fingerprint.js";
+import { holdsRecordedCopy } from "../engine/fingerprint.js";
 import type { CompletedRecord, TargetState } from "../engine/state.js";
 import { TransferStats } from "../engine/stats.js";
 import { BlockferryError } from "../errors.js";
 import { openVolume } from "../native/index.js";
 import { quoted } from "../printable.js";
-import { MAX_BLOCKS_BYTES } from "../protocol/messages.js";
 import { changeStamp, volumeIdentityAt } from "./identity.js";
 import { restoreReflink } from "./keep-good.js";
 import { restoreLvm } from "./keep-good-lvm.js";
@@ -95,12 +94,7 @@ async function holdsRecord(path: string, r: CompletedRecord, log: Log): Promise<
   );
   const volume = await openVolume(path);
   try {
-    // An image is exactly that long (a restore replaces it whole); an LV may be larger.
-    if (volume.info.isBlockDevice ? volume.size < r.sourceSize : volume.size !== r.sourceSize) return false;
-    const batchBytes = Math.max(MAX_BLOCKS_BYTES, r.blockSize);
-    const stats = new TransferStats();
-    const sum = await fingerprintVolume(volume, r.sourceSize, r.blockSize, BigInt(r.seed), stats, batchBytes);
-    if (sum.hex !== r.fingerprint) return false;
+    if (!(await holdsRecordedCopy(volume, r, new TransferStats()))) return false;
   } finally {
     await volume.close();
   }

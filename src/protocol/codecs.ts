@@ -55,7 +55,7 @@ function runCodec(name: string) {
 
 /** HELLO's flag bits, used to encode and to decode. */
 export const HelloFlag = { compress: 1, full: 2, verify: 4, dryRun: 8, probe: 16, force: 32, tracked: 64 } as const;
-const HELLO_FLAGS_KNOWN = 127;
+const HELLO_FLAGS_KNOWN = Object.values(HelloFlag).reduce((all, bit) => all | bit, 0);
 /** WELCOME's flag bits (compare and cached exclude each other). */
 export const WelcomeFlag = { blockDevice: 1, compare: 2, cached: 4 } as const;
 const WELCOME_FLAGS_KNOWN = 7;
