@@ -93,6 +93,22 @@ describe("a target facing a hostile or broken source", () => {
     expect(r.unchanged).toBe(true);
   });
 
+  it("refuses a HELLO flag it does not know, naming it, as a receiver older than the flag does (bit 64, tracked)", async () => {
+    // The flags' byte: where a HELLO with compress set differs from one without.
+    const plain = Buffer.concat(hello());
+    const compress = Buffer.concat(hello({ flags: { compress: true, full: false, verify: false, dryRun: false } }));
+    const at = plain.findIndex((byte, i) => byte !== compress[i]);
+    expect(compress[at]! - plain[at]!).toBe(1);
+    plain[at] = 128; // the next bit no receiver knows yet
+    const r = await attack(async (peer) => {
+      await peer.send(MessageType.hello, [plain]);
+    });
+    expect(r.error).toMatchObject({ code: "E_PROTOCOL" });
+    expect(String((r.error as Error).message)).toMatch(/HELLO: unknown flags 128/);
+    expect(r.unchanged).toBe(true);
+    expect(r.state.saved).toHaveLength(0);
+  });
+
   it("refuses blocks outside the volume, out of order, or before START", async () => {
     const cases: Array<(peer: FrameChannel) => Promise<void>> = [
       async (peer) => {
