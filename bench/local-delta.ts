@@ -6,13 +6,18 @@
  * hash delta (--no-cache) and the digest cache. Rows in turn, round after
  * round (a fresh pair each time); medians. What the per-message costs of the
  * engine (native calls, awaits, folds) weigh, apart from disks and links.
- *   npx tsx bench/local-delta.ts [--block-size 65536] [--writes 2600] [--rounds 3]
+ * `--pattern pool`: instead of the scattered writes, the backup-pool image's
+ * night through ext4 (bench/lib/pool-scenario.ts, 1 GiB, 20,000 files; root,
+ * for its loop device), its changed 64 KiB chunks given as thin_delta would.
+ *   npx tsx bench/local-delta.ts [--block-size 65536] [--writes 2600] [--rounds 3] [--pattern scatter|pool]
  */
+import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { syncedPair } from "../test/helpers/cached-pair.js";
 import { fulfilled, scatter } from "../test/helpers/engine.js";
 import { machine } from "./lib/host.js";
+import { changedUnits, type PoolScenario, poolScenario } from "./lib/pool-scenario.js";
 import { median } from "./lib/run.js";
 
 const { values } = parseArgs({
@@ -20,8 +25,10 @@ const { values } = parseArgs({
     "block-size": { type: "string", default: "65536" },
     writes: { type: "string", default: "2600" },
     rounds: { type: "string", default: "3" },
+    pattern: { type: "string", default: "scatter" },
   },
 });
+const pool = values.pattern === "pool" ? poolScenario("1", 20000) : undefined;
 const SIZE = 2 ** 30;
 const CHUNK = 65536;
 const DIR = "/dev/shm/blockferry-local-delta";
@@ -35,8 +42,8 @@ for (let round = 0; round < Number(values.rounds); round++) {
   for (const method of methods) {
     mkdirSync(DIR, { recursive: true });
     try {
-      const pair = await syncedPair(DIR, "p", 7, SIZE, blockSize);
-      const chunks = [...scatter(pair.source, Number(values.writes), 11 + round, CHUNK)].sort((a, b) => a - b);
+      const pair = await syncedPair(DIR, "p", 7, SIZE, blockSize, pool?.before);
+      const chunks = pool === undefined ? scattered(pair.source, round) : night(pool, pair.source);
       const runs = chunks.map((begin) => ({ kind: "different" as const, begin, length: 1 }));
       const changes = { delta: { chunkBytes: CHUNK, runs }, baseFingerprint: pair.firstFingerprint, diffSeconds: 0 };
       const started = performance.now();
@@ -53,9 +60,23 @@ for (let round = 0; round < Number(values.rounds); round++) {
   }
 }
 
+function scattered(source: string, round: number): number[] {
+  return [...scatter(source, Number(values.writes), 11 + round, CHUNK)].sort((a, b) => a - b);
+}
+
+/** The pool's night copied over the source; the 64 KiB chunks it changed. */
+function night(p: PoolScenario, source: string): number[] {
+  execFileSync("cp", ["--sparse=always", p.after, source]);
+  return changedUnits(p.before, p.after, p.bytes, CHUNK);
+}
+
 console.log(
-  `npx tsx bench/local-delta.ts --block-size ${blockSize} --writes ${values.writes} --rounds ${values.rounds}; ${machine()}`,
+  `npx tsx bench/local-delta.ts --pattern ${values.pattern} --block-size ${blockSize} --writes ${values.writes} --rounds ${values.rounds}; ${machine()}`,
 );
+if (pool !== undefined) {
+  const chunks = changedUnits(pool.before, pool.after, pool.bytes, CHUNK).length;
+  console.log(`the pool's night: ${pool.changedBlocks} 4 KiB blocks changed, in ${chunks} of ${pool.bytes / CHUNK} 64 KiB chunks`);
+}
 console.log("| method | seconds (median) | runs | bytes source→target |\n|---|---:|---|---:|");
 for (const m of methods) {
   const runs = seconds[m] ?? [];

@@ -19,22 +19,23 @@ export interface PoolScenario {
   changedBlocks: number;
 }
 
-/** 4 KiB blocks that differ between two images of `bytes`. */
-function changed4k(a: string, b: string, bytes: number): number {
+/** The `unit`-sized pieces (4 KiB blocks, 64 KiB pool chunks) that differ between two images of `bytes`, in order. */
+export function changedUnits(a: string, b: string, bytes: number, unit: number): number[] {
   const fa = openSync(a, "r");
   const fb = openSync(b, "r");
   const chunk = 64 << 20;
   const ba = Buffer.alloc(chunk);
   const bb = Buffer.alloc(chunk);
-  let n = 0;
+  const changed: number[] = [];
   for (let off = 0; off < bytes; off += chunk) {
     const ra = readSync(fa, ba, 0, chunk, off);
     readSync(fb, bb, 0, chunk, off);
-    for (let i = 0; i < ra; i += 4096) if (ba.compare(bb, i, i + 4096, i, i + 4096) !== 0) n++;
+    for (let i = 0; i < ra; i += unit)
+      if (ba.compare(bb, i, i + unit, i, i + unit) !== 0) changed.push((off + i) / unit);
   }
   closeSync(fa);
   closeSync(fb);
-  return n;
+  return changed;
 }
 
 /** `gib` (as given on the command line: it names the cached image) GiB with `files` pool files. */
@@ -50,7 +51,7 @@ export function poolScenario(gib: string, files: number): PoolScenario {
   }
   execFileSync("cp", ["--sparse=always", before, after]);
   change(after, files, added);
-  return { bytes, files, added, before, after, changedBlocks: changed4k(before, after, bytes) };
+  return { bytes, files, added, before, after, changedBlocks: changedUnits(before, after, bytes, 4096).length };
 }
 
 /** The target back to the old image, as it was before the night. */

@@ -3,7 +3,7 @@ import { basename } from "node:path";
 
 export const SCENARIO_SUFFIX = ".guest.ts";
 /** Each scenario file's scratch disk (sparse: it costs what is written). */
-export const DISK_SIZE = 4 * 2 ** 30;
+export const DISK_SIZE = 8 * 2 ** 30;
 
 /** A scenario file's disk serial and log name: its name without the suffix (virtio allows 20 bytes). */
 export function diskSerial(file: string): string {

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { FileDigestCache } from "../../src/engine/digest-cache.js";
 import type { TrackedChanges } from "../../src/engine/source-types.js";
@@ -16,12 +17,23 @@ export interface PairSyncOptions {
   fineSize?: number;
 }
 
-/** A source image in `dir`, a target, the target's state and the source's cache of it, synced once. */
-export async function syncedPair(dir: string, name: string, seed: number, size: number, blockSize = 65536) {
+/**
+ * A source image in `dir` (seeded, or a copy of `from`), a target, the
+ * target's state and the source's cache of it, synced once.
+ */
+export async function syncedPair(
+  dir: string,
+  name: string,
+  seed: number,
+  size: number,
+  blockSize = 65536,
+  from?: string,
+) {
   const source = join(dir, `${name}-src.img`);
   const target = join(dir, `${name}-dst.img`);
   const cachePath = join(dir, `${name}.digests`);
-  writeMixedImage(source, size, seed);
+  if (from === undefined) writeMixedImage(source, size, seed);
+  else execFileSync("cp", ["--sparse=always", from, source]);
   const state = new MemoryStateStore();
   const warnings: string[] = [];
   const cache = new FileDigestCache(cachePath, `local:${target}`, (line) => warnings.push(line));

@@ -11,6 +11,7 @@
 import { beforeAll, expect, it } from "vitest";
 import { testSeed } from "../../helpers/random.js";
 import { expectSameBytes, fillSeeded, lvNames, MiB, makeLv, makeThinLv, makeVg, scatterThin } from "../lib/lvm.js";
+import { night, report } from "../lib/nights.js";
 import { scenario } from "../lib/scenario.js";
 
 const s = scenario(import.meta.filename);
@@ -21,43 +22,8 @@ const origin = `/dev/${VG}/data`;
 const a = `/dev/${VG}/copya`;
 const b = `/dev/${VG}/copyb`;
 
-interface Summary {
-  changesFoundBy: string;
-  keptSnapshot: string | null;
-  diffSeconds: number;
-  /** From the command's start to its end (snapshot commands and the diff in it), not the process start. */
-  seconds: number;
-  bytes: { read: number; wire: number; targetRead: number; raw: number; zero: number };
-}
-
-function sync(dest: string, ...extra: string[]): { summary: Summary; wall: number; stderr: string } {
-  const started = performance.now();
-  // 4 KiB blocks, no pieces: the target reads nothing, as the issue asks of a change-tracked night
-  // (with 64 KiB blocks it would read the blocks offered to it piece by piece).
-  const r = s.bf(["sync", "--json", "--snapshot", "lvm", "--block-size", "4K", ...extra, origin, dest]);
-  const wall = (performance.now() - started) / 1000;
-  expect(r.code, r.stderr).toBe(0);
-  return { summary: JSON.parse(r.stdout), wall, stderr: r.stderr };
-}
-
-/** As sync, with each line blockferry logs stamped with the seconds since it was started: where a night's time goes. */
-async function timedSync(dest: string, ...extra: string[]) {
-  const started = performance.now();
-  const args = ["sync", "--json", "--snapshot", "lvm", "--block-size", "4K", ...extra, origin, dest];
-  const child = s.bfStart(args);
-  const timeline: string[] = [];
-  child.stderr?.on("data", (chunk: Buffer) => {
-    const at = ((performance.now() - started) / 1000).toFixed(2);
-    for (const line of chunk
-      .toString()
-      .split("\n")
-      .filter((l) => l !== ""))
-      timeline.push(`${at} ${line.slice(0, 100)}`);
-  });
-  const r = await child.output();
-  const wall = (performance.now() - started) / 1000;
-  expect(r.code, r.stderr).toBe(0);
-  return { summary: JSON.parse(r.stdout) as Summary, wall, stderr: r.stderr, timeline };
+function sync(dest: string, ...extra: string[]) {
+  return night(s, origin, dest, ...extra);
 }
 
 beforeAll(() => {
@@ -69,12 +35,12 @@ beforeAll(() => {
 }, 900_000);
 
 it("change-tracked night: reads only the changed chunks, nothing on the target, byte-identical", async () => {
-  const firstA = sync(a);
+  const firstA = await sync(a);
   // A first copy into an LV compares with what the LV holds (zeros here).
   expect(firstA.summary.changesFoundBy).toBe("target digests");
   expect(firstA.stderr).toMatch(/change tracking not used: no base snapshot/);
   expect(firstA.summary.keptSnapshot).toMatch(/^tracked\/data-bfbase-[0-9a-f]{8}$/);
-  const firstB = sync(b);
+  const firstB = await sync(b);
   expect(firstB.summary.keptSnapshot).toMatch(/^tracked\/data-bfbase-[0-9a-f]{8}$/);
   // One base per destination, and nothing else left.
   const bases = lvNames(s, VG).filter((n) => n.includes("-bfbase-"));
@@ -83,8 +49,8 @@ it("change-tracked night: reads only the changed chunks, nothing on the target, 
 
   // ~1% of the 4 KiB blocks, scattered; 8 chunks discarded.
   const change = scatterThin(s, origin, SIZE, Math.round(SIZE / 4096 / 100), 8, seed + 1);
-  const tracked = await timedSync(a);
-  const hashed = await timedSync(b, "--no-cache");
+  const tracked = await sync(a);
+  const hashed = await sync(b, "--no-cache");
   expectSameBytes(s, a, origin);
   expectSameBytes(s, b, origin);
 
@@ -117,13 +83,5 @@ it("change-tracked night: reads only the changed chunks, nothing on the target, 
     summarySecondsTracked: t.seconds,
     summarySecondsHashDelta: hashed.summary.seconds,
   };
-  s.log(`FIGURES ${JSON.stringify(figures)}`);
-  console.log(`[tracked] ${JSON.stringify(figures)}`);
-  for (const [name, run] of [
-    ["tracked", tracked],
-    ["hash delta", hashed],
-  ] as const) {
-    s.log(`TIMELINE ${name}:\n${run.timeline.join("\n")}`);
-    console.log(`[tracked] timeline of the ${name} night:\n${run.timeline.join("\n")}`);
-  }
+  report(s, "tracked", figures, { tracked, "hash delta": hashed });
 }, 1_800_000);
