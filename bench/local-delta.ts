@@ -75,7 +75,9 @@ console.log(
 );
 if (pool !== undefined) {
   const chunks = changedUnits(pool.before, pool.after, pool.bytes, CHUNK).length;
-  console.log(`the pool's night: ${pool.changedBlocks} 4 KiB blocks changed, in ${chunks} of ${pool.bytes / CHUNK} 64 KiB chunks`);
+  console.log(
+    `the pool's night: ${pool.changedBlocks} 4 KiB blocks changed, in ${chunks} of ${pool.bytes / CHUNK} 64 KiB chunks`,
+  );
 }
 console.log("| method | seconds (median) | runs | bytes source→target |\n|---|---:|---|---:|");
 for (const m of methods) {
