@@ -1,13 +1,15 @@
 /**
  * Change tracking's fallbacks on a small thin LV: each time something keeps
- * the thin_delta diff from being trusted (base removed by hand, digest cache
- * deleted, origin extended, the pool's metadata snapshot held by another
- * tool), the night falls back to the hash delta with one line saying why and
- * ends byte-identical; the night after uses thin_delta again. A run killed
- * (kill -9) while thin_delta runs leaves the metadata snapshot held: the next
- * run releases it.
+ * the thin_delta diff from being trusted (base removed by hand, an LV by the
+ * base's name that is not our base of this origin, digest cache deleted,
+ * origin extended, the pool's metadata snapshot held by another tool,
+ * thin_delta failing, printing what we do not understand, or not installed),
+ * the night falls back to the hash delta with one line saying why and ends
+ * byte-identical; the night after uses thin_delta again. An LV by the base's
+ * name that is not ours is never removed. A run killed (kill -9) while
+ * thin_delta runs leaves the metadata snapshot held: the next run releases it.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, expect, it } from "vitest";
 import { testSeed } from "../../helpers/random.js";
@@ -46,9 +48,22 @@ function expectTracked(n: Night): void {
   expect(n.summary.bytes.targetRead).toBeLessThanOrEqual(n.summary.bytes.read);
 }
 
+/** A hash delta: from the cache, or from the target's digests on the night --cache-runs has the target read its copy. */
+function expectHashDelta(n: Night): void {
+  expect(["cache", "target digests"]).toContain(n.summary.changesFoundBy);
+}
+
 /** The pool's held metadata root as dmsetup status shows it ("-": none). */
 function heldRoot(): string {
   return s.sh("dmsetup", "status", tpool).trim().split(/\s+/)[6] ?? "";
+}
+
+function lvTags(lv: string): string {
+  return s.sh("lvs", "--noheadings", "-o", "lv_tags", lv).trim();
+}
+
+function lvOrigin(lv: string): string {
+  return s.sh("lvs", "--noheadings", "-o", "origin", lv).trim();
 }
 
 function base(): string {
@@ -74,6 +89,81 @@ it("base snapshot removed by hand: hash delta (from the cache), then thin_delta 
   expectTracked(night());
 });
 
+it("an LV by the base's name that is not ours (the user's own snapshot): hash delta, the LV left alone", () => {
+  const ours = base();
+  s.sh("lvremove", "-f", ours);
+  // The user's snapshot of the same origin, by the name our base has, with none of our tags.
+  s.sh("lvcreate", "-s", "-n", ours.split("/")[1] as string, `${VG}/data`);
+  const n = night();
+  expect(n.stderr).toMatch(
+    /change tracking not used: trackfall\/data-bfbase-\w+ is not our base snapshot of trackfall\/data/,
+  );
+  expect(n.stderr).toMatch(/the snapshot is not kept for change tracking: .* exists but is not ours: not touching it/);
+  expectHashDelta(n);
+  expect(lvTags(ours)).toBe("");
+  s.sh("lvremove", "-f", ours);
+  night(); // keeps a base again
+  expectTracked(night());
+});
+
+it("our base's name and tags on a snapshot of another LV: hash delta, that LV left alone", () => {
+  const ours = base();
+  const tags = lvTags(ours);
+  s.sh("lvremove", "-f", ours);
+  s.sh("lvcreate", "-y", "-W", "n", "-V", "16M", "--thin", `${VG}/pool`, "-n", "other");
+  s.sh(
+    "lvcreate",
+    "-s",
+    "-n",
+    ours.split("/")[1] as string,
+    ...tags.split(",").flatMap((t) => ["--addtag", t]),
+    `${VG}/other`,
+  );
+  const n = night();
+  expect(n.stderr).toMatch(
+    /change tracking not used: trackfall\/data-bfbase-\w+ is not our base snapshot of trackfall\/data/,
+  );
+  expectHashDelta(n);
+  expect(lvOrigin(ours)).toBe("other");
+  s.sh("lvremove", "-f", ours, `${VG}/other`);
+  night();
+  expectTracked(night());
+});
+
+it("thin_delta failing, printing what it should not, or not installed: hash delta, the metadata snapshot released", () => {
+  const fakes: Array<[string, string]> = [
+    ["fails", "#!/bin/sh\necho 'thin_delta: metadata checksum mismatch' >&2\nexit 1\n"],
+    ["garbage", '#!/bin/sh\necho \'<superblock><diff left="1" right="2"><unknown begin="0"/></diff></superblock>\'\n'],
+  ];
+  const why = {
+    fails: /change tracking not used: thin_delta failed with exit code 1: thin_delta: metadata checksum mismatch;/,
+    garbage: /change tracking not used: thin_delta: unexpected output: /,
+  };
+  for (const [name, script] of fakes) {
+    const bin = join(s.dir, `thin_delta-${name}`);
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, "thin_delta"), script);
+    chmodSync(join(bin, "thin_delta"), 0o755);
+    const n = night({ PATH: `${bin}:${process.env.PATH}` });
+    expect(n.stderr).toMatch(why[name as keyof typeof why]);
+    expectHashDelta(n);
+    expect(heldRoot()).toBe("-");
+  }
+  // Not installed: a PATH with LVM's tools and dmsetup, and no thin_delta.
+  const bin = join(s.dir, "no-thin-delta");
+  mkdirSync(bin, { recursive: true });
+  for (const tool of ["lvs", "lvcreate", "lvchange", "lvremove", "lvrename", "lvconvert", "dmsetup"]) {
+    symlinkSync(s.sh("sh", "-c", `command -v ${tool}`).trim(), join(bin, tool));
+  }
+  const n = night({ PATH: bin });
+  expect(n.stderr).toMatch(
+    /change tracking not used: thin_delta not found: install the thin-provisioning-tools package/,
+  );
+  expectHashDelta(n);
+  expect(heldRoot()).toBe("-");
+  expectTracked(night());
+});
+
 it("digest cache deleted: hash delta against the target's digests, then thin_delta again", () => {
   s.sh("rm", "-rf", cacheDir);
   const n = night();
@@ -90,7 +180,7 @@ it("metadata snapshot held by another tool: left alone, hash delta", () => {
   expect(n.stderr).toMatch(
     /change tracking not used: the pool trackfall\/pool's metadata snapshot is held by another tool/,
   );
-  expect(n.summary.changesFoundBy).toBe("cache");
+  expectHashDelta(n);
   expect(heldRoot()).toBe(held);
   s.sh("dmsetup", "message", tpool, "0", "release_metadata_snap");
   expectTracked(night());
