@@ -59,6 +59,10 @@ const ORIGIN_FIELDS = [
 ] as const;
 const LIST_FIELDS = ["lv_name", "origin", "lv_tags"] as const;
 const SNAPSHOT_FIELDS = ["lv_path", "lv_attr", "data_percent", "lv_size"] as const;
+/** What change tracking reads of each LV in the VG (thin-base.ts): the base and the new snapshot. */
+export const THIN_FIELDS = ["lv_name", "origin", "lv_tags", "lv_size", "pool_lv", "thin_id", "segtype"] as const;
+export type ThinRow = Record<(typeof THIN_FIELDS)[number], string>;
+const THIN_LISTING_FIELDS = [...new Set([...THIN_FIELDS, ...SNAPSHOT_FIELDS])];
 const LV_FORMS = "an LVM logical volume (/dev/VG/LV, /dev/mapper/VG-LV or VG/LV)";
 
 export interface SnapshotRequest {
@@ -86,6 +90,12 @@ export interface LvmSnapshot {
   originPath: string;
   /** A thin snapshot's pool; undefined for a classic one. */
   pool: string | undefined;
+  /**
+   * A thin snapshot: its VG's LVs as `lvs` listed them right after it was made
+   * (the same call that found its device path), so that change tracking finds
+   * its base without listing them again. Undefined for a classic one.
+   */
+  listedWith: readonly ThinRow[] | undefined;
   /** E_SNAPSHOT when the snapshot filled up or is invalid: what was read from it cannot be trusted. */
   checkUsage(): Promise<void>;
   /**
@@ -132,7 +142,7 @@ export async function takeLvmSnapshot(r: SnapshotRequest): Promise<LvmSnapshot> 
       await discard();
       throw new BlockferryError("E_SNAPSHOT", `cannot create a snapshot of ${full}: ${e.message}`, { cause: e });
     });
-    const state = await snapshotState(origin.vg, name, r.log).catch(async (e) => {
+    const { state, listed } = await stateAfterCreate(origin, name, r.log).catch(async (e) => {
       await discard();
       throw e;
     });
@@ -141,7 +151,8 @@ export async function takeLvmSnapshot(r: SnapshotRequest): Promise<LvmSnapshot> 
         ? `${formatBytes(state.size)} for changes`
         : `a thin snapshot, its changes in the pool ${origin.vg}/${origin.pool}`;
     r.log(`snapshot ${origin.vg}/${name} of ${full}: ${room}, read from ${state.path}`);
-    return openSnapshot(origin, name, state.path, lock, r.log, r.removeRetryDelaysMs ?? REMOVE_RETRY_DELAYS_MS);
+    const retryDelays = r.removeRetryDelaysMs ?? REMOVE_RETRY_DELAYS_MS;
+    return { ...openSnapshot(origin, name, state.path, lock, r.log, retryDelays), listedWith: listed };
   } catch (e) {
     lock.release();
     throw e;
@@ -273,7 +284,7 @@ function openSnapshot(
   lock: PidLock,
   log: Log,
   retryDelaysMs: readonly number[],
-): LvmSnapshot {
+): Omit<LvmSnapshot, "listedWith"> {
   const full = `${origin.vg}/${name}`;
   let removing: Promise<void> | undefined;
   const remove = async () => {
@@ -337,7 +348,24 @@ interface SnapshotState {
 }
 
 async function snapshotState(vg: string, name: string, log: Log): Promise<SnapshotState> {
-  const row = (await lvs(SNAPSHOT_FIELDS, `${vg}/${name}`, log))[0];
+  return stateOf((await lvs(SNAPSHOT_FIELDS, `${vg}/${name}`, log))[0], vg, name);
+}
+
+/** The new snapshot's state; a thin one's found in a listing of its whole VG, kept for change tracking. */
+async function stateAfterCreate(origin: Origin, name: string, log: Log) {
+  if (origin.pool === undefined) return { state: await snapshotState(origin.vg, name, log), listed: undefined };
+  const listed = await lvs(THIN_LISTING_FIELDS, origin.vg, log);
+  return {
+    state: stateOf(
+      listed.find((lv) => lv.lv_name === name),
+      origin.vg,
+      name,
+    ),
+    listed,
+  };
+}
+
+function stateOf(row: Record<(typeof SNAPSHOT_FIELDS)[number], string> | undefined, vg: string, name: string) {
   if (row === undefined) throw new BlockferryError("E_SNAPSHOT", `the snapshot ${vg}/${name} is gone`);
   const percent = row.data_percent === "" ? 0 : Number.parseFloat(row.data_percent);
   return { path: row.lv_path, attr: row.lv_attr, percent, size: Number(row.lv_size) };

@@ -7,20 +7,19 @@
  *   NAME   LV-bfbase-HASH (HASH: 8 hex of the destination's key)
  *   TAGS   blockferry, blockferry-base, bffp-FINGERPRINT
  *
- *   lvs REPORT -o lv_name,origin,lv_tags,lv_size,pool_lv,thin_id,segtype -- VG
+ *   lvs REPORT -o lv_name,origin,lv_tags,lv_size,pool_lv,thin_id,segtype,... -- VG
+ *                          (taken with the snapshot, lvm.ts; again before the old base is removed)
  *   (the diff: thin-metadata.ts)
  *   lvchange --addtag blockferry-base --addtag bffp-F VG/NEW     after a verified sync,
  *   lvremove -f VG/BASE; lvrename VG NEW BASE        the new snapshot replaces the old base
  */
 import { createHash } from "node:crypto";
 import { BlockferryError } from "../errors.js";
-import type { LvmSnapshot } from "./lvm.js";
+import { type LvmSnapshot, type ThinRow as Row, THIN_FIELDS } from "./lvm.js";
 import { lvm, lvs } from "./lvm-tools.js";
 import type { ThinDelta } from "./thin-delta.js";
 import { diffThin } from "./thin-metadata.js";
 
-const FIELDS = ["lv_name", "origin", "lv_tags", "lv_size", "pool_lv", "thin_id", "segtype"] as const;
-type Row = Record<(typeof FIELDS)[number], string>;
 const TAG = "blockferry";
 const BASE_TAG = "blockferry-base";
 const FINGERPRINT_TAG = "bffp-";
@@ -48,7 +47,7 @@ export async function diffSinceBase(
   lockDir: string,
   log: (line: string) => void,
 ): Promise<TrackedDiff> {
-  const all = await rows(snapshot.vg, log);
+  const all = snapshot.listedWith === undefined ? await rows(snapshot.vg, log) : byName(snapshot.listedWith);
   const name = baseName(snapshot.origin, destinationKey);
   const base = all.get(name);
   const now = all.get(snapshot.name);
@@ -115,5 +114,9 @@ function thinId(row: Row, full: string): number {
 }
 
 async function rows(vg: string, log: (line: string) => void): Promise<Map<string, Row>> {
-  return new Map((await lvs(FIELDS, vg, log)).map((r) => [r.lv_name, r]));
+  return byName(await lvs(THIN_FIELDS, vg, log));
+}
+
+function byName(listed: readonly Row[]): Map<string, Row> {
+  return new Map(listed.map((r) => [r.lv_name, r]));
 }
