@@ -228,11 +228,17 @@ export async function syncWithFlags(
 
 /** Every value `sync` takes, checked before anything runs (also by `run --check`, for each job). */
 export function checkSyncFlags(dest: string, flags: SyncFlags, source?: string) {
-  if (source !== undefined) parseSshSpec(source, "SOURCE"); // a URL as SOURCE: refused now, not after the hooks
+  // A URL as SOURCE: refused now, not after the hooks.
+  const remote = source === undefined ? undefined : parseSshSpec(source, "SOURCE");
   const settings = sourceSettings(flags);
   const destination = parseDestination(dest);
   const snapshot = flags.snapshot;
   if (snapshot !== "lvm" && snapshot !== "none") throw invalid("--snapshot", "lvm or none", snapshot);
+  if (snapshot === "lvm" && remote !== undefined) {
+    // The snapshot is taken where the volume is; a pull cannot take one there yet.
+    const push = `a local LV as SOURCE (run the sync on ${remote.host}, pushing to this host)`;
+    throw invalid("--snapshot lvm", push, source);
+  }
   if (flags.snapshotSize !== undefined) {
     if (snapshot !== "lvm") throw invalid("--snapshot-size", "--snapshot lvm as well", "no --snapshot lvm");
     snapshotSizeArgs(flags.snapshotSize);

@@ -91,6 +91,28 @@ describe("blockferry sync over TCP", () => {
     expect(existsSync(local)).toBe(false);
   });
 
+  it("refuses --snapshot lvm with a remote SOURCE before any hook, lvs or ssh runs", async () => {
+    const dest = join(scratch.dir, "pulled.img");
+    const hookRan = join(scratch.dir, "pre-snapshot-ran");
+    const r = await run([
+      "sync",
+      "--snapshot",
+      "lvm",
+      "--pre-snapshot",
+      `touch ${hookRan}`,
+      "--create",
+      "primary:/dev/vg/pool",
+      dest,
+    ]);
+    expect(r.code, r.stderr).toBe(EXIT.usage);
+    expect(r.stderr).toMatch(
+      /--snapshot lvm: expected a local LV as SOURCE \(run the sync on primary, pushing to this host\), got "primary:\/dev\/vg\/pool"/,
+    );
+    expect(r.stderr).not.toMatch(/\$ lvs|ssh: |Could not resolve/);
+    expect(existsSync(hookRan)).toBe(false);
+    expect(existsSync(dest)).toBe(false);
+  });
+
   it("refuses a missing target, and leaves nothing behind", async () => {
     const source = join(scratch.dir, "m.img");
     writeMixedImage(source, 1024 * 1024, 22);
