@@ -28,6 +28,9 @@ const { values } = parseArgs({
     pattern: { type: "string", default: "scatter" },
   },
 });
+if (values.pattern !== "scatter" && values.pattern !== "pool") {
+  throw new Error(`--pattern: expected scatter or pool, got ${values.pattern}`);
+}
 const pool = values.pattern === "pool" ? poolScenario("1", 20000) : undefined;
 const SIZE = 2 ** 30;
 const CHUNK = 65536;

@@ -19,6 +19,9 @@
  *     at activation, so without -K it would have no device to read
  *     on failure: the lv_name listing again, and lvremove -f VG/NAME if lvcreate left the LV behind
  *   lvs REPORT -o lv_path,lv_attr,data_percent,lv_size -- VG/NAME             where to read it; checkUsage()
+ *     thin origin: the same fields and change tracking's (thin_id, pool_lv, tags...) for every LV of
+ *     the VG, -- VG, kept as listedWith: the diff finds its base there (taken before the
+ *     post-snapshot hook; a base removed meanwhile makes thin_delta fail: the hash delta)
  *   lvremove -f VG/NAME                                     remove(), which then releases the lock
  *
  * A classic snapshot that runs out of room is invalidated by the kernel: every

@@ -61,6 +61,11 @@ describe("job files", () => {
         `[job.a]\nsource = "/x"\ndestination = "${target}"\nsnapshot = "lvm"\nsnapshot-size = "101%FREE"\n`,
         /:5: job "a": --snapshot-size: expected a size/,
       ],
+      // A pull cannot take the snapshot where the volume is: refused before any job runs.
+      [
+        `[job.a]\nsource = "primary:/dev/vg/pool"\ndestination = "${target}"\nsnapshot = "lvm"\n`,
+        /:4: job "a": --snapshot lvm: expected a local LV as SOURCE \(run the sync on primary, pushing to this host\)/,
+      ],
       // Lines inside a multi-line string, and comments after a header, do not mislead the line count.
       [
         `[job.a]   # the pool\nsource = "/x"\ndestination = "${target}"\npre-snapshot = '''\n[ -e /run/x ] && exit 1\nverfy = 1\n'''\nverfy = true\n`,

@@ -1,8 +1,8 @@
 /**
  * Change tracking measured as issue 19 asks, on the changes it is for: a
- * BackupPC pool in ext4 on a 2 GiB thin LV (every block provisioned: the
+ * BackupPC pool in ext4 on a 2 GiB thin LV (about 98% of it mapped: the
  * rest of the filesystem is older backups, one big file, as on a pool in
- * use), two destinations (thick LVs) synced once, then a night of backups
+ * use; a hash delta then reads real blocks, not unmapped ones), two destinations (thick LVs) synced once, then a night of backups
  * through the filesystem (new pool
  * files and their hard links, a few deletions and rewrites: about 1% of the
  * volume's 4 KiB blocks, scattered over inode tables, bitmaps, directories,
@@ -95,8 +95,11 @@ it("a night of backups through ext4: the change-tracked night reads ≤ 3% on th
   expect(t.bytes.targetRead).toBe(0);
   expect(t.bytes.wire).toBeLessThanOrEqual(h.bytes.wire);
   expect(h.bytes.read).toBe(SIZE);
+  // Mapped as a pool in use is (unmapped thin chunks read as zeros and would flatter the hash delta).
+  const originMappedPercent = Number(s.sh("lvs", "--noheadings", "-o", "data_percent", origin).trim());
+  expect(originMappedPercent).toBeGreaterThanOrEqual(95);
   const figures = {
-    originMappedPercent: Number(s.sh("lvs", "--noheadings", "-o", "data_percent", origin).trim()),
+    originMappedPercent,
     changedShare,
     sourceReadShare: t.bytes.read / SIZE,
     wireTracked: t.bytes.wire,
