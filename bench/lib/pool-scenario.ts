@@ -17,6 +17,8 @@ export interface PoolScenario {
   before: string;
   after: string;
   changedBlocks: number;
+  /** Which 4 KiB blocks they are, in order. */
+  changed4k: number[];
 }
 
 /** The `unit`-sized pieces (4 KiB blocks, 64 KiB pool chunks) that differ between two images of `bytes`, in order. */
@@ -51,7 +53,8 @@ export function poolScenario(gib: string, files: number): PoolScenario {
   }
   execFileSync("cp", ["--sparse=always", before, after]);
   change(after, files, added);
-  return { bytes, files, added, before, after, changedBlocks: changedUnits(before, after, bytes, 4096).length };
+  const changed4k = changedUnits(before, after, bytes, 4096);
+  return { bytes, files, added, before, after, changedBlocks: changed4k.length, changed4k };
 }
 
 /** The target back to the old image, as it was before the night. */
