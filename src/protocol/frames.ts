@@ -8,6 +8,7 @@ import { BlockferryError } from "../errors.js";
 import { mark, timelineOn } from "../timeline.js";
 import { protocolError } from "./body.js";
 import { isMessageType, MAX_BODY, MessageType } from "./messages.js";
+import { StreamChunks } from "./stream-chunks.js";
 
 export interface Frame {
   type: MessageType;
@@ -41,18 +42,31 @@ export interface Liveness {
 const IDLE_MS = Number(process.env.BLOCKFERRY_IDLE_MS) || 60_000;
 export const DEFAULT_LIVENESS: Liveness = { pingAfterMs: Math.min(15_000, IDLE_MS / 4), idleTimeoutMs: IDLE_MS };
 
+/**
+ * Sending this many frames without a turn of the event loop waits for one. Sends
+ * settle in promises while the stream takes more, so a role with its data in
+ * memory (a change-tracked night after its few large reads) would keep the
+ * loop to itself: in one process (a local sync) the target then wrote nothing,
+ * nor saved its state, until the source had sent the whole night; over a
+ * socket, timers and acknowledgements wait the same way.
+ */
+const TURN_FRAMES = 32;
+
 const typeNames = new Map<number, string>(Object.entries(MessageType).map(([name, type]) => [type, name]));
 const typeName = (type: number) => typeNames.get(type) ?? String(type);
 
 export class FrameChannel {
   readonly #stream: Duplex;
-  readonly #chunks: AsyncIterator<Buffer>;
+  readonly #chunks: StreamChunks;
   #pending: Buffer[] = [];
   #buffered = 0;
   #failure: Error | undefined;
   #ended = false;
   #bodyBuffer: Buffer | undefined;
   #lastSent = Date.now();
+  /** Frames sent since the event loop last turned (as a setImmediate saw it); whether one watches for the next. */
+  #sentSinceTurn = 0;
+  #watchingTurn = false;
   /** When a receive() began waiting for bytes that have not come; undefined when not waiting. */
   #waitingSince: number | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -64,9 +78,7 @@ export class FrameChannel {
     this.#timer = setInterval(() => this.#checkLiveness(liveness), Math.min(liveness.pingAfterMs, 1000));
     this.#timer.unref();
     stream.once("close", () => clearInterval(this.#timer));
-    // Not stream[Symbol.asyncIterator](): it destroys the stream when the peer's side
-    // ends, dropping what we still have to send (the DONE after the source's END).
-    this.#chunks = stream.iterator({ destroyOnReturn: false });
+    this.#chunks = new StreamChunks(stream);
     stream.on("error", (e: Error) => {
       this.#failure ??= e;
     });
@@ -94,6 +106,21 @@ export class FrameChannel {
     this.#lastSent = Date.now();
     if (timelineOn) mark("sent", { type: typeName(type), bytes: length });
     if (!ok) await this.#drained();
+    else await this.#takeTurn();
+  }
+
+  /** Waits for a turn of the event loop after TURN_FRAMES frames without one. */
+  async #takeTurn(): Promise<void> {
+    if (++this.#sentSinceTurn >= TURN_FRAMES) {
+      await new Promise((resolve) => setImmediate(resolve));
+      this.#sentSinceTurn = 0;
+    } else if (!this.#watchingTurn) {
+      this.#watchingTurn = true;
+      setImmediate(() => {
+        this.#watchingTurn = false;
+        this.#sentSinceTurn = 0;
+      });
+    }
   }
 
   /**
@@ -182,24 +209,24 @@ export class FrameChannel {
   /** Waits until `n` bytes are buffered. False at a clean end before any byte (when allowed). */
   async #fill(n: number, endAllowed: boolean): Promise<boolean> {
     while (this.#buffered < n) {
-      let next: IteratorResult<Buffer>;
+      let chunk: Buffer | undefined;
       this.#waitingSince = Date.now();
       try {
-        next = this.#ended ? { done: true, value: undefined } : await this.#chunks.next();
+        chunk = this.#ended ? undefined : await this.#chunks.next();
       } catch (e) {
-        throw networkError(e);
+        throw networkError(this.#failure ?? e);
       } finally {
         this.#waitingSince = undefined;
       }
-      if (next.done) {
+      if (chunk === undefined) {
         this.#ended = true;
         if (this.#failure) throw networkError(this.#failure);
         if (endAllowed && this.#buffered === 0) return false;
         throw new BlockferryError("E_NETWORK", "the connection closed in the middle of a message");
       }
-      this.#pending.push(next.value);
-      this.#buffered += next.value.length;
-      this.bytesReceived += next.value.length;
+      this.#pending.push(chunk);
+      this.#buffered += chunk.length;
+      this.bytesReceived += chunk.length;
     }
     return true;
   }
