@@ -5,9 +5,10 @@
  * ends byte-identical and verified. When the cache or the target cannot be
  * trusted, the hash delta runs instead, with a line saying why.
  */
-import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import type { TrackedChanges } from "../../src/engine/source-types.js";
+import { TransferStats } from "../../src/engine/stats.js";
 import type { ChunkRun } from "../../src/host/thin-delta.js";
 import { digestBlocks } from "../../src/native/index.js";
 import { syncedPair } from "../helpers/cached-pair.js";
@@ -33,6 +34,19 @@ function put(path: string, at: number, bytes: Buffer): void {
 }
 
 /**
+ * `bytes`, made to differ from what `path` holds at `at`: the next run's seeds are this run's
+ * plus one, so a write could land where the last run wrote the same bytes (seed 1090853648).
+ */
+function unlike(path: string, at: number, bytes: Buffer): Buffer {
+  const held = Buffer.alloc(bytes.length);
+  const fd = openSync(path, "r");
+  readSync(fd, held, 0, held.length, at);
+  closeSync(fd);
+  if (held.equals(bytes)) bytes[0] = (bytes[0] ?? 0) ^ 0xff;
+  return bytes;
+}
+
+/**
  * Changes the source as a thin volume would see it: `count` scattered 4 KiB
  * writes (each remaps its chunk), one of them the same bytes again, and one
  * chunk discarded (zeros now, unmapped). Returns the diff thin_delta would print.
@@ -43,7 +57,7 @@ function change(path: string, count: number, seed: number, base: string): Tracke
   const different = new Set<number>();
   for (let i = 0; i < count; i++) {
     const at = pick(Math.floor(SIZE / 4096)) * 4096;
-    put(path, at, seededBytes(4096, seed + i));
+    put(path, at, unlike(path, at, seededBytes(4096, seed + i)));
     different.add(Math.floor(at / CHUNK));
   }
   // A chunk none of the writes touched, rewritten with its own bytes: read, found unchanged.
@@ -121,6 +135,30 @@ describe("change tracking: only the blocks thin_delta lists are read", () => {
     expect(r.stats.rawBytes).toBeLessThanOrEqual(10 * 4096);
     expect(r.stats.changedBlocks).toBe(r.stats.rawBytes / 4096 + 16);
     expect(r.targetStats.readBytes).toBe(0);
+  });
+
+  it("in one process the event loop turns while the source sends (the target's writes and fsyncs waited for the whole night)", async () => {
+    const seed = testSeed("tracked turns");
+    const p = await syncedPair(scratch.dir, "turns", seed, SIZE, 4096);
+    const changes = change(p.source, 200, seed + 1, p.firstFingerprint);
+    // What the source had sent at each turn of the event loop (when I/O callbacks, writes done included, run).
+    const stats = new TransferStats();
+    const seen = new Set<number>();
+    let watching = true;
+    const watch = () => {
+      seen.add(stats.rawBytes);
+      if (watching) setImmediate(watch);
+    };
+    watch();
+    const r = await p.sync({ changes, stats }).finally(() => {
+      watching = false;
+    });
+    fulfilled(r.target);
+    expect(identical(p.source, p.target)).toBe(true);
+    expect(stats.rawBytes).toBeGreaterThan(150 * 4096);
+    // Turns came between the first changed blocks sent and the last, not only before and after.
+    const between = [...seen].filter((n) => n > 0 && n < stats.rawBytes);
+    expect(between.length).toBeGreaterThanOrEqual(8);
   });
 });
 

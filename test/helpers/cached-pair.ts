@@ -15,6 +15,8 @@ export interface PairSyncOptions {
   changes?: TrackedChanges;
   /** The two-level comparison's piece size (0, the default here: off). */
   fineSize?: number;
+  /** The source's counters, to watch them during the sync. */
+  stats?: TransferStats;
 }
 
 /**
@@ -38,7 +40,7 @@ export async function syncedPair(
   const warnings: string[] = [];
   const cache = new FileDigestCache(cachePath, `local:${target}`, (line) => warnings.push(line));
   const sync = async (extra: PairSyncOptions = {}) => {
-    const stats = new TransferStats();
+    const stats = extra.stats ?? new TransferStats();
     const targetStats = new TransferStats();
     const logs: string[] = [];
     const r = await copyInProcess({
