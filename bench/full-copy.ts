@@ -6,6 +6,7 @@
  * each side's CPU seconds per GiB of volume and peak RSS. Rows in turn,
  * round after round; medians. Caches dropped before every copy; every copy
  * into a fresh target, compared with `cmp`.
+ * Needs root, iproute2, ethtool, netcat-openbsd, lz4, GNU time, and `npm run build`.
  *   npm run build && sudo npx tsx bench/full-copy.ts [--rounds 3]
  */
 import { rmSync } from "node:fs";
