@@ -63,4 +63,35 @@ describe("StreamChunks", () => {
     closed.destroy();
     await expect(waiting).rejects.toThrow("premature close");
   });
+
+  it("a stream ended, destroyed or paused before it was handed over: its end, its failure, its data", async () => {
+    const ended = new PassThrough();
+    ended.resume();
+    ended.end();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(ended.readableEnded).toBe(true);
+    expect(await new StreamChunks(ended).next()).toBeUndefined();
+
+    const failed = new PassThrough();
+    failed.on("error", () => {});
+    failed.destroy(new Error("reset by peer"));
+    await new Promise((resolve) => setImmediate(resolve));
+    await expect(new StreamChunks(failed).next()).rejects.toThrow("reset by peer");
+
+    const paused = new PassThrough();
+    paused.pause();
+    paused.write(Buffer.from("waiting"));
+    expect((await new StreamChunks(paused).next())?.toString()).toBe("waiting");
+  });
+
+  it("drops what is queued when its owner gives up: the reader gets the failure, not old data", async () => {
+    const stream = new PassThrough();
+    stream.on("error", () => {});
+    const chunks = new StreamChunks(stream);
+    stream.write(Buffer.from("queued"));
+    await new Promise((resolve) => setImmediate(resolve));
+    chunks.drop();
+    stream.destroy(new Error("given up"));
+    await expect(chunks.next()).rejects.toThrow("given up");
+  });
 });

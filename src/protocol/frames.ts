@@ -168,6 +168,7 @@ export class FrameChannel {
 
   destroy(error?: Error): void {
     clearInterval(this.#timer);
+    this.#chunks.drop();
     this.#stream.destroy(error);
   }
 

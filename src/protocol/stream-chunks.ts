@@ -34,6 +34,16 @@ export class StreamChunks {
     stream.once("error", (e: Error) => this.#fail(e));
     // Closed before its end without an error (destroyed): as the iterator said, a premature close.
     stream.once("close", () => this.#fail(new Error("premature close")));
+    // A stream that ended, failed or was paused before it was handed over emits nothing more.
+    if (stream.readableEnded) this.#ended = true;
+    else if (stream.destroyed) this.#fail(stream.errored ?? new Error("premature close"));
+    else if (stream.readableFlowing === false) stream.resume();
+  }
+
+  /** Drops what is queued: the channel was destroyed by its owner, whose reader must not go on. */
+  drop(): void {
+    this.#queue.length = 0;
+    this.#queued = 0;
   }
 
   /** The next chunk; undefined at the stream's end; throws the stream's failure. */
