@@ -2,6 +2,11 @@
 import type { Duplex } from "node:stream";
 import { BlockferryError } from "../errors.js";
 
+/** E_INTERRUPTED if `signal` has aborted: before a job makes what it would have to tear down. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new BlockferryError("E_INTERRUPTED", "interrupted by a signal");
+}
+
 /** Destroys `streams` when `signal` aborts (until the returned function is called). */
 export function destroyOnAbort(signal: AbortSignal | undefined, ...streams: Duplex[]): () => void {
   if (signal === undefined) return () => {};

@@ -15,7 +15,7 @@ import { memoryPair } from "../transport/memory.js";
 import { connectSecure } from "../transport/secure.js";
 import { withRemote } from "../transport/ssh.js";
 import { invalid } from "../validate.js";
-import { destroyOnAbort } from "./abort.js";
+import { destroyOnAbort, throwIfAborted } from "./abort.js";
 import { destinationKey, digestCacheAt } from "./digest-caches.js";
 import { receiveOne } from "./receive.js";
 import { checkReceiverSetup } from "./receiver-setup.js";
@@ -71,8 +71,6 @@ export async function push(o: SyncJobOptions): Promise<SyncOutcome> {
 /** Both roles in this process: the target writes a local path. */
 async function toLocal(path: string, o: SyncJobOptions, common: Common): Promise<SyncOutcome> {
   await refuseSameFile(o.source, path);
-  const pair = memoryPair();
-  const release = destroyOnAbort(o.signal, pair.a, pair.b);
   // Named after its path: each local device then has a state file of its own in the state directory.
   const name = localTargetName(resolve(path));
   const targets = targetMap([{ name, path }]);
@@ -81,6 +79,10 @@ async function toLocal(path: string, o: SyncJobOptions, common: Common): Promise
   const config = { targets, create: o.create, stateDir: o.stateDir, allowDirs, keepGood, log: o.log, forSync: true };
   await checkLocalDirectory(path);
   await checkReceiverSetup(config);
+  // The link is torn down on abort only once both roles listen to it: an error emitted before is uncaught.
+  throwIfAborted(o.signal);
+  const pair = memoryPair();
+  const release = destroyOnAbort(o.signal, pair.a, pair.b);
   const target = receiveOne(pair.b, config, new TransferStats());
   const source = runSource({ ...common, channel: new FrameChannel(pair.a), targetName: name });
   const [s, t] = await Promise.allSettled([source, target]);
