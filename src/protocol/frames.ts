@@ -8,7 +8,6 @@ import { BlockferryError } from "../errors.js";
 import { mark, timelineOn } from "../timeline.js";
 import { protocolError } from "./body.js";
 import { isMessageType, MAX_BODY, MessageType } from "./messages.js";
-import { StreamChunks } from "./stream-chunks.js";
 
 export interface Frame {
   type: MessageType;
@@ -57,7 +56,7 @@ const typeName = (type: number) => typeNames.get(type) ?? String(type);
 
 export class FrameChannel {
   readonly #stream: Duplex;
-  readonly #chunks: StreamChunks;
+  readonly #chunks: AsyncIterator<Buffer>;
   #pending: Buffer[] = [];
   #buffered = 0;
   #failure: Error | undefined;
@@ -78,7 +77,9 @@ export class FrameChannel {
     this.#timer = setInterval(() => this.#checkLiveness(liveness), Math.min(liveness.pingAfterMs, 1000));
     this.#timer.unref();
     stream.once("close", () => clearInterval(this.#timer));
-    this.#chunks = new StreamChunks(stream);
+    // Not stream[Symbol.asyncIterator](): it destroys the stream when the peer's side
+    // ends, dropping what we still have to send (the DONE after the source's END).
+    this.#chunks = stream.iterator({ destroyOnReturn: false });
     stream.on("error", (e: Error) => {
       this.#failure ??= e;
     });
@@ -168,7 +169,6 @@ export class FrameChannel {
 
   destroy(error?: Error): void {
     clearInterval(this.#timer);
-    this.#chunks.drop();
     this.#stream.destroy(error);
   }
 
@@ -210,24 +210,24 @@ export class FrameChannel {
   /** Waits until `n` bytes are buffered. False at a clean end before any byte (when allowed). */
   async #fill(n: number, endAllowed: boolean): Promise<boolean> {
     while (this.#buffered < n) {
-      let chunk: Buffer | undefined;
+      let next: IteratorResult<Buffer>;
       this.#waitingSince = Date.now();
       try {
-        chunk = this.#ended ? undefined : await this.#chunks.next();
+        next = this.#ended ? { done: true, value: undefined } : await this.#chunks.next();
       } catch (e) {
-        throw networkError(this.#failure ?? e);
+        throw networkError(e);
       } finally {
         this.#waitingSince = undefined;
       }
-      if (chunk === undefined) {
+      if (next.done) {
         this.#ended = true;
         if (this.#failure) throw networkError(this.#failure);
         if (endAllowed && this.#buffered === 0) return false;
         throw new BlockferryError("E_NETWORK", "the connection closed in the middle of a message");
       }
-      this.#pending.push(chunk);
-      this.#buffered += chunk.length;
-      this.bytesReceived += chunk.length;
+      this.#pending.push(next.value);
+      this.#buffered += next.value.length;
+      this.bytesReceived += next.value.length;
     }
     return true;
   }
