@@ -1,7 +1,8 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { DIGEST_SIZE, digestBlocks, openVolume } from "../src/native/index.js";
+import { Fingerprint, foldBatch } from "../src/engine/fingerprint.js";
+import { DIGEST_SIZE, decodeUnits, digestBlocks, openVolume } from "../src/native/index.js";
 import { scratchDir } from "./helpers/files.js";
 import { seededBytes, testSeed } from "./helpers/random.js";
 
@@ -79,5 +80,48 @@ describe("XXH3-128 digests", () => {
     const memory = await digestBlocks(data, 65536, 7n);
     expect(read.digests?.equals(memory.digests)).toBe(true);
     expect([...(read.zero ?? [])]).toEqual([0, 1, 0, 0]);
+  });
+});
+
+describe("decodeUnits folds the runs of a BLOCK_RUNS by their own block numbers", () => {
+  const blockSize = 4096;
+  const runs = [
+    { first: 5, count: 2 },
+    { first: 40, count: 1 },
+    { first: 1000, count: 3 },
+  ];
+
+  it("sums each run's blocks as if folded apart", async () => {
+    const seed = BigInt(testSeed("fold runs"));
+    const data = seededBytes(6 * blockSize, Number(seed));
+    const dst = Buffer.alloc(data.length);
+    const kinds = new Uint8Array(6); // raw
+    const sizes = new Uint32Array(6).fill(blockSize);
+    const fold = { blockSize, seed, firstBlock: 5, runs };
+    const { sum } = await decodeUnits([data], sizes, kinds, dst, blockSize, { fold });
+    expect(dst.equals(data)).toBe(true);
+    const { digests } = await digestBlocks(data, blockSize, seed);
+    const apart = new Fingerprint();
+    let at = 0;
+    for (const r of runs) {
+      apart.add(await foldBatch(digests.subarray(at * DIGEST_SIZE), r.count, r.first, seed));
+      at += r.count;
+    }
+    expect(sum.equals(apart.toBuffer())).toBe(true);
+    // Not the sum of blocks 5 to 10: the numbers matter.
+    expect(sum.equals(await foldBatch(digests, 6, 5, seed))).toBe(false);
+  });
+
+  it("refuses runs whose counts do not add up to the blocks, or out of order", async () => {
+    const dst = Buffer.alloc(6 * blockSize);
+    const call = (r: Array<{ first: number; count: number }>) =>
+      decodeUnits([Buffer.alloc(0)], new Uint32Array(6), new Uint8Array(6).fill(2), dst, blockSize, {
+        fold: { blockSize, seed: 1n, firstBlock: 0, runs: r },
+      });
+    for (const bad of [runs.slice(0, 2), [...runs, { first: 2000, count: 1 }], [runs[2], runs[0], runs[1]], []]) {
+      await expect(call(bad as Array<{ first: number; count: number }>)).rejects.toMatchObject({
+        code: "E_INVALID_ARG",
+      });
+    }
   });
 });

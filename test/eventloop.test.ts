@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { allocAligned, digestBlocks } from "../src/native/index.js";
+import { FrameChannel } from "../src/protocol/frames.js";
+import { MessageType } from "../src/protocol/messages.js";
+import { memoryPair } from "../src/transport/memory.js";
 
 describe("the event loop keeps turning during native work", () => {
   it("runs timers and immediates while a 1 GiB batch is hashed", async () => {
@@ -23,5 +26,27 @@ describe("the event loop keeps turning during native work", () => {
     // Hashing on the main thread would allow no turn until it finished.
     expect(timerFired).toBe(true);
     expect(turns).toBeGreaterThan(100);
+  });
+});
+
+describe("a sender of many frames lets the event loop turn", () => {
+  it("turns at least every 32 frames, though each send settles at once (a night of short runs held the target's writes)", async () => {
+    const pair = memoryPair();
+    const channel = new FrameChannel(pair.a);
+    let sent = 0;
+    const seen = new Set<number>();
+    let watching = true;
+    const watch = () => {
+      seen.add(sent);
+      if (watching) setImmediate(watch);
+    };
+    watch();
+    for (; sent < 320; sent++) await channel.send(MessageType.ping, []);
+    watching = false;
+    pair.b.on("error", () => {}); // the reset that destroying our end causes
+    channel.destroy();
+    // Turns came while the frames went, not only before and after.
+    const between = [...seen].filter((n) => n > 0 && n < 320);
+    expect(between.length).toBeGreaterThanOrEqual(8);
   });
 });

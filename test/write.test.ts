@@ -79,3 +79,61 @@ describe("writing image files", () => {
     expect(readFileSync(path).equals(data)).toBe(true);
   });
 });
+
+describe("writeSpans: scattered ranges in one native call", () => {
+  const blockSize = 4096;
+
+  it("writes each span from the buffer block after block, zero-flagged blocks as holes, and nothing else", async () => {
+    const seed = testSeed("write spans");
+    const size = 64 * blockSize + 1000;
+    const before = seededBytes(size, seed);
+    const path = join(scratch.dir, "spans.img");
+    const volume = await openVolume(path, { write: true, create: true });
+    await volume.setSize(size);
+    const old = volume.allocBuffer(size);
+    before.copy(old);
+    await volume.write(old, 0, size, { blockSize });
+    // Two blocks at 3, one at 10, and the short last block: laid out one after another in the buffer.
+    const spans = [
+      [3 * blockSize, 2 * blockSize],
+      [10 * blockSize, blockSize],
+      [64 * blockSize, 1000],
+    ] as const;
+    const data = seededBytes(4 * blockSize, seed + 1);
+    data.fill(0, blockSize, 2 * blockSize); // the second block of the first span is zeros
+    const buffer = volume.allocBuffer(4 * blockSize);
+    data.copy(buffer);
+    const result = await volume.writeSpans(buffer, spans, { blockSize, zero: Uint8Array.of(0, 1, 0, 0) });
+    await volume.close();
+    const expected = Buffer.from(before);
+    data.copy(expected, 3 * blockSize, 0, 2 * blockSize);
+    data.copy(expected, 10 * blockSize, 2 * blockSize, 3 * blockSize);
+    data.copy(expected, 64 * blockSize, 3 * blockSize, 3 * blockSize + 1000);
+    expect(readFileSync(path).equals(expected)).toBe(true);
+    expect(result).toMatchObject({ bytesWritten: 2 * blockSize + 1000, bytesZeroed: blockSize });
+  });
+
+  it("refuses spans past the end, unaligned, or more than the buffer holds, writing nothing", async () => {
+    const path = join(scratch.dir, "spans-bad.img");
+    const volume = await openVolume(path, { write: true, create: true });
+    await volume.setSize(16 * blockSize);
+    const buffer = volume.allocBuffer(2 * blockSize);
+    buffer.fill(7);
+    const bad: Array<ReadonlyArray<readonly [number, number]>> = [
+      [[15 * blockSize, 2 * blockSize]],
+      [[100, blockSize]],
+      [
+        [0, blockSize],
+        [4 * blockSize, 2 * blockSize],
+      ],
+      [],
+    ];
+    for (const spans of bad) {
+      await expect(volume.writeSpans(buffer, spans, { blockSize })).rejects.toMatchObject({
+        code: expect.stringMatching(/^E_(RANGE|INVALID_ARG)$/),
+      });
+    }
+    await volume.close();
+    expect(readFileSync(path).equals(Buffer.alloc(16 * blockSize))).toBe(true);
+  });
+});

@@ -177,6 +177,9 @@ class ReceiveWorker : public PromiseWorker {
     size_t block_size;
     uint64_t seed;
     uint64_t first_block;
+    // Pairs of (first block, count): the blocks of dst belong to these runs in turn (BLOCK_RUNS);
+    // empty: dst's blocks are first_block onwards.
+    std::vector<uint64_t> runs;
   };
 
   ReceiveWorker(Napi::Env env, std::vector<Slice> parts, const uint32_t* sizes, ByteSpan kinds,
@@ -206,7 +209,16 @@ class ReceiveWorker : public PromiseWorker {
     zero_ = Malloc(blocks);
     zero_count_ = blocks;
     DigestBlocks(dst_.data, dst_.length, fold_->block_size, fold_->seed, digests.data(), zero_);
-    FoldDigests(sum_, digests.data(), blocks, fold_->first_block, fold_->seed, false);
+    if (fold_->runs.empty()) {
+      FoldDigests(sum_, digests.data(), blocks, fold_->first_block, fold_->seed, false);
+      return;
+    }
+    size_t at = 0;  // counts add up to `blocks` (checked when the call was made)
+    for (size_t r = 0; r + 1 < fold_->runs.size(); r += 2) {
+      FoldDigests(sum_, digests.data() + at * kDigestSize, fold_->runs[r + 1], fold_->runs[r],
+                  fold_->seed, false);
+      at += fold_->runs[r + 1];
+    }
   }
   Napi::Value Result(Napi::Env env) override {
     if (!fold_) return env.Undefined();
@@ -230,6 +242,41 @@ class ReceiveWorker : public PromiseWorker {
   uint8_t* zero_ = nullptr;
   size_t zero_count_ = 0;
 };
+
+}  // namespace
+
+namespace {
+
+// fold's optional fourth entry: an array of (first block, count) pairs whose counts add up to
+// `blocks`, each run after the previous one's end.
+std::vector<uint64_t> FoldRuns(Napi::Env env, Napi::Value v, size_t blocks) {
+  std::vector<uint64_t> runs;
+  if (v.IsUndefined()) return runs;
+  auto bad = [&] {
+    return Napi::RangeError::New(env, "fold runs: expected (first block, count) pairs, in order, " +
+                                          std::to_string(blocks) + " blocks in all");
+  };
+  if (!v.IsArray()) throw bad();
+  Napi::Array a = v.As<Napi::Array>();
+  if (a.Length() == 0 || a.Length() % 2 != 0) throw bad();
+  uint64_t total = 0;
+  uint64_t end = 0;
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value x = a.Get(i);
+    double d = x.IsNumber() ? x.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 0 && d <= 9007199254740991.0) || d != static_cast<double>(static_cast<uint64_t>(d)))
+      throw bad();
+    runs.push_back(static_cast<uint64_t>(d));
+    if (i % 2 == 1) {
+      uint64_t first = runs[i - 1], count = runs[i];
+      if (count == 0 || (i > 1 && first < end)) throw bad();
+      end = first + count;
+      total += count;
+    }
+  }
+  if (total != blocks) throw bad();
+  return runs;
+}
 
 }  // namespace
 
@@ -323,7 +370,8 @@ Napi::Value ReceiveUnitsAsync(const Napi::CallbackInfo& info) {
     if (bs <= 0 || bs > (1 << 30) || first < 0 || !lossless) {
       throw Napi::RangeError::New(env, "fold: bad block size, seed or first block");
     }
-    fold = ReceiveWorker::Fold{static_cast<size_t>(bs), seed, static_cast<uint64_t>(first)};
+    fold = ReceiveWorker::Fold{static_cast<size_t>(bs), seed, static_cast<uint64_t>(first), {}};
+    fold->runs = FoldRuns(env, f.Get(3u), BlockCount(dst.length, fold->block_size));
   }
   auto* worker =
       new ReceiveWorker(env, std::move(parts), sizes, kinds, count, dst, unit, offsets, fold);

@@ -114,6 +114,34 @@ std::vector<Span> SpansArg(const Napi::CallbackInfo& info, size_t index, uint64_
   return spans;
 }
 
+// readSpans' and writeSpans' first three arguments: a buffer, spans laid out in it block after
+// block, the block size.
+struct SpansCall {
+  ByteSpan buf;
+  uint64_t block_size;
+  std::vector<Span> spans;
+  size_t blocks = 0;
+};
+
+SpansCall SpansCallArgs(const Napi::CallbackInfo& info) {
+  SpansCall c{BytesArg(info, 0, "buffer"), IntegerArg(info, 2, "blockSize"), {}};
+  if (c.block_size == 0) throw Napi::RangeError::New(info.Env(), "blockSize must be positive");
+  c.spans = SpansArg(info, 1, c.block_size, &c.blocks);
+  const Span& last = c.spans.back();
+  if (last.at + last.length > c.buf.length)
+    throw Napi::RangeError::New(info.Env(), "spans exceed the buffer");
+  return c;
+}
+
+Napi::Value WriteResultObject(Napi::Env env, const WriteResult& result) {
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("bytesWritten", static_cast<double>(result.bytes_written));
+  r.Set("bytesZeroed", static_cast<double>(result.bytes_zeroed));
+  r.Set("direct", result.direct);
+  r.Set("zeroMethod", ZeroMethodName(result.zero_method));
+  return r;
+}
+
 }  // namespace
 
 Napi::Function VolumeWrap::Define(Napi::Env env) {
@@ -123,6 +151,7 @@ Napi::Function VolumeWrap::Define(Napi::Env env) {
                                         InstanceMethod("read", &VolumeWrap::Read),
                                         InstanceMethod("readSpans", &VolumeWrap::ReadSpans),
                                         InstanceMethod("write", &VolumeWrap::Write),
+                                        InstanceMethod("writeSpans", &VolumeWrap::WriteSpans),
                                         InstanceMethod("zeroRange", &VolumeWrap::ZeroRange),
                                         InstanceMethod("setSize", &VolumeWrap::SetSize),
                                         InstanceMethod("sync", &VolumeWrap::Sync),
@@ -212,15 +241,12 @@ Napi::Value VolumeWrap::Read(const Napi::CallbackInfo& info) {
 // thread handoff for all of them. Digests and zero flags follow the spans' blocks in order.
 Napi::Value VolumeWrap::ReadSpans(const Napi::CallbackInfo& info) {
   std::shared_ptr<Volume> v = Get(info);
-  uint64_t block_size = IntegerArg(info, 2, "blockSize");
-  if (block_size == 0) throw Napi::RangeError::New(info.Env(), "blockSize must be positive");
-  size_t blocks = 0;
-  std::vector<Span> spans = SpansArg(info, 1, block_size, &blocks);
+  SpansCall c = SpansCallArgs(info);
   uint64_t seed = BigIntArg(info, 3, "seed");
-  ByteSpan buf = BytesArg(info, 0, "buffer");
-  const Span& last = spans.back();
-  if (last.at + last.length > buf.length)
-    throw Napi::RangeError::New(info.Env(), "spans exceed the buffer");
+  const ByteSpan buf = c.buf;
+  const std::vector<Span> spans = c.spans;
+  const size_t blocks = c.blocks;
+  const uint64_t block_size = c.block_size;
   auto state = std::make_shared<ReadState>();
   return QueueTask(
       info.Env(),
@@ -257,15 +283,40 @@ Napi::Value VolumeWrap::Write(const Napi::CallbackInfo& info) {
   return QueueTask(
       info.Env(),
       [=] { *result = WriteBlocks(*v, t.buf.data, t.offset, t.length, t.block_size, zero.data); },
-      [=](Napi::Env env) -> Napi::Value {
-        Napi::Object r = Napi::Object::New(env);
-        r.Set("bytesWritten", static_cast<double>(result->bytes_written));
-        r.Set("bytesZeroed", static_cast<double>(result->bytes_zeroed));
-        r.Set("direct", result->direct);
-        r.Set("zeroMethod", ZeroMethodName(result->zero_method));
-        return r;
+      [=](Napi::Env env) { return WriteResultObject(env, *result); }, {t.buf.owner, zero.owner});
+}
+
+// writeSpans(buf, [offset, length, ...], blockSize, zero | null) -> as write: the spans' blocks
+// follow one another in buf (BLOCK_RUNS' runs), all written by one worker call; `zero` flags them
+// in the same order.
+Napi::Value VolumeWrap::WriteSpans(const Napi::CallbackInfo& info) {
+  std::shared_ptr<Volume> v = Get(info);
+  SpansCall c = SpansCallArgs(info);
+  const ByteSpan buf = c.buf;
+  const std::vector<Span> spans = c.spans;
+  const uint64_t block_size = c.block_size;
+  ByteSpan zero{nullptr, 0, buf.owner};
+  if (!info[3].IsNull() && !info[3].IsUndefined()) {
+    zero = BytesArg(info, 3, "zero");
+    if (zero.length < c.blocks)
+      throw Napi::RangeError::New(info.Env(), "zero: expected one flag per block");
+  }
+  auto result = std::make_shared<WriteResult>();
+  return QueueTask(
+      info.Env(),
+      [=] {
+        size_t block = 0;
+        for (const Span& s : spans) {
+          const uint8_t* flags = zero.data == nullptr ? nullptr : zero.data + block;
+          WriteResult r = WriteBlocks(*v, buf.data + s.at, s.offset, s.length, block_size, flags);
+          result->bytes_written += r.bytes_written;
+          result->bytes_zeroed += r.bytes_zeroed;
+          result->direct &= r.direct;
+          if (r.bytes_zeroed > 0) result->zero_method = r.zero_method;
+          block += BlockCount(s.length, block_size);
+        }
       },
-      {t.buf.owner, zero.owner});
+      [=](Napi::Env env) { return WriteResultObject(env, *result); }, {buf.owner, zero.owner});
 }
 
 Napi::Value VolumeWrap::ZeroRange(const Napi::CallbackInfo& info) {

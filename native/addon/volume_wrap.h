@@ -26,6 +26,7 @@ class VolumeWrap : public Napi::ObjectWrap<VolumeWrap> {
   Napi::Value Read(const Napi::CallbackInfo& info);
   Napi::Value ReadSpans(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);
+  Napi::Value WriteSpans(const Napi::CallbackInfo& info);
   Napi::Value ZeroRange(const Napi::CallbackInfo& info);
   Napi::Value SetSize(const Napi::CallbackInfo& info);
   Napi::Value Sync(const Napi::CallbackInfo& info);

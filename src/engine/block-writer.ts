@@ -8,8 +8,8 @@
  * whole-batch buffers to a pool, short ones (sized to their message) kept
  * for reuse.
  */
-import type { Volume } from "../native/index.js";
-import { MAX_BLOCKS_BYTES } from "../protocol/messages.js";
+import { BlockKind, decodeUnits, type Volume } from "../native/index.js";
+import { type BlockRuns, MAX_BLOCKS_BYTES } from "../protocol/messages.js";
 import { mark, timelineOn } from "../timeline.js";
 import { BufferPool } from "./buffer-pool.js";
 import { SpareBuffers } from "./spare-buffers.js";
@@ -71,6 +71,45 @@ export class BlockWriter {
       if (timelineOn) mark("written", { offset, bytes: length, callMs: ms });
     });
     await this.#behind(write, buffer.length); // what it holds: a short message's buffer is rounded up
+  }
+
+  /**
+   * A message's runs of blocks (BLOCKS: one run), decoded from its chunks straight into place,
+   * digested and folded in one native call, then written in one more, behind the network.
+   * Returns their part of the fingerprint and their bytes.
+   */
+  async receive(m: BlockRuns, seed: bigint, sourceSize: number): Promise<{ sum: Buffer; bytes: number }> {
+    const blockSize = this.#blockSize;
+    // Only the volume's last block can be short, and only the last run can hold it: runs lie block after block.
+    const spans = m.runs.map(
+      (r) => [r.first * blockSize, Math.min(r.count * blockSize, sourceSize - r.first * blockSize)] as const,
+    );
+    const length = spans.reduce((n, [, bytes]) => n + bytes, 0);
+    const buffer = await this.acquire(length);
+    let sum: Buffer;
+    try {
+      const fold = { blockSize, seed, firstBlock: m.runs[0]?.first ?? 0, runs: m.runs };
+      sum = (await decodeUnits(m.payload, m.sizes, m.kinds, buffer.subarray(0, length), blockSize, { fold })).sum;
+    } catch (e) {
+      this.release(buffer);
+      throw e;
+    }
+    const zero = m.kinds.map((k) => (k === BlockKind.zero ? 1 : 0));
+    this.#stats.zeroBytes += zero.reduce((n, z, i) => n + (z ? Math.min(blockSize, length - i * blockSize) : 0), 0);
+    await this.#writeSpans(buffer, spans, zero);
+    return { sum, bytes: length };
+  }
+
+  async #writeSpans(buffer: Buffer, spans: ReadonlyArray<readonly [number, number]>, zero: Uint8Array): Promise<void> {
+    const started = performance.now();
+    const bytes = spans.reduce((n, [, length]) => n + length, 0);
+    const write = this.#volume.writeSpans(buffer, spans, { blockSize: this.#blockSize, zero }).finally(() => {
+      this.release(buffer);
+      const ms = performance.now() - started;
+      this.#stats.writeSeconds += ms / 1000;
+      if (timelineOn) mark("written", { offset: spans[0]?.[0] ?? 0, bytes, spans: spans.length, callMs: ms });
+    });
+    await this.#behind(write, buffer.length);
   }
 
   /** Zeroes a range (a hole in an image, BLKZEROOUT on a device), behind the network. */

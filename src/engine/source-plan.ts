@@ -6,6 +6,7 @@
  * offered piece by piece (two levels), or that is sent whole.
  */
 import { DIGEST_SIZE } from "../native/index.js";
+import type { TransferStats } from "./stats.js";
 import type { SourceBatch } from "./volume-reader.js";
 
 /** Longest run of changed blocks offered piece by piece: 1 MiB of 64K blocks. Longer runs are rewrites. */
@@ -108,4 +109,24 @@ function segments({ batch, theirs, zeros, lastBlock }: PlanInput & { batch: Sour
     else out.push({ first: b, count: 1, same });
   }
   return out;
+}
+
+/** A dry run's count of what a step would send: same bytes, or changed blocks as zero or raw bytes. */
+export function countWouldSend(
+  batch: PlannedBatch,
+  step: Step,
+  stats: TransferStats,
+  blockSize: number,
+  size: number,
+): void {
+  if (step.kind === "same") {
+    stats.sameBytes += Math.min((step.first + step.count) * blockSize, size) - step.first * blockSize;
+    return;
+  }
+  stats.changedBlocks += step.count;
+  for (let b = step.first; b < step.first + step.count; b++) {
+    const n = Math.min(blockSize, size - b * blockSize);
+    if (batch.kind !== "data" || batch.zero[b - batch.firstBlock] === 1) stats.zeroBytes += n;
+    else stats.rawBytes += n;
+  }
 }

@@ -19,11 +19,12 @@ import { DigestQueue } from "./digest-queue.js";
 import { type DirReport, sendDirectories } from "./dir-transfer.js";
 import { FineOffers, type Transmit } from "./fine-offers.js";
 import { Fingerprint, foldBatch, foldZeroRun } from "./fingerprint.js";
+import { GATHERED_RUN_BYTES, GatheredRuns } from "./gathered-runs.js";
 import { PeerListener, unexpected } from "./peer.js";
 import { ReplyQueue } from "./reply-queue.js";
-import { RunCoalescer } from "./run-coalescer.js";
+import { RunCoalescer, type SendCovering } from "./run-coalescer.js";
 import { checkWelcome, helloOf, receiveWelcome, resumePoint } from "./source-handshake.js";
-import { type PlannedBatch, piecesOf, planBatch, type Step } from "./source-plan.js";
+import { countWouldSend, type PlannedBatch, piecesOf, planBatch, type Step } from "./source-plan.js";
 import type { SourceOptions, SourceResult } from "./source-types.js";
 import { TransferStats } from "./stats.js";
 import { BATCH_BYTES, type DataBatch } from "./volume-reader.js";
@@ -61,7 +62,9 @@ export class SourceSession {
   /** Cached mode: what the cache says the target held where blocks were sent. */
   readonly #replaced = new Fingerprint();
   readonly #window: AckWindow;
-  readonly #runs: RunCoalescer;
+  readonly #runs: RunCoalescer | GatheredRuns;
+  /** Cached mode (one level): short changed runs gathered into BLOCK_RUNS; the same object as #runs. */
+  readonly #gathered: GatheredRuns | undefined;
   readonly #peer: PeerListener;
   /** Compare and cached modes: the target's digests, as they stream in (or from the cache). */
   readonly #theirs: DigestQueue | undefined;
@@ -101,7 +104,8 @@ export class SourceSession {
     this.#window = new AckWindow(fromBlock, prefix.hex, 2 * welcome.checkpointBlocks, this.#stats, (b) =>
       this.#bytesBefore(b),
     );
-    this.#runs = new RunCoalescer((type, body, end, sum) => this.#send(type, body, end, sum));
+    const send: SendCovering = (type, body, end, sum) => this.#send(type, body, end, sum);
+    const runs = new RunCoalescer(send);
     this.#theirs = this.#mode === "copy" ? undefined : new DigestQueue(fromBlock, this.#blockCount);
     this.#peer = new PeerListener(
       this.#channel,
@@ -111,6 +115,9 @@ export class SourceSession {
     );
     // Cached mode too: the target reads only offered blocks; changed pieces travel, not whole blocks.
     this.#fine = this.#mode !== "copy" && (o.fineSize ?? 0) > 0 ? this.#fineOffers(o.fineSize ?? 0) : undefined;
+    const gather = this.#mode === "cached" && !this.#dry && this.#fine === undefined;
+    this.#gathered = gather ? new GatheredRuns(runs, send, welcome.checkpointBlocks, this.#blockSize) : undefined;
+    this.#runs = this.#gathered ?? runs;
   }
 
   /** HELLO, WELCOME, the check of a resumed copy's part, START. */
@@ -216,7 +223,9 @@ export class SourceSession {
     });
     for (const step of steps) {
       if (this.#dry) {
-        await this.#countWouldSend(batch, step);
+        // Dry run: what would travel is counted; the target is told only how far the comparison got.
+        countWouldSend(batch, step, this.#stats, this.#blockSize, this.#size);
+        await this.#runs.add("same", step.first, step.count, ZERO_SUM);
         continue;
       }
       const sum = await this.#sumOf(batch, step);
@@ -237,6 +246,8 @@ export class SourceSession {
         await this.#runs.add("zero", step.first, step.count, sum);
       } else if (step.kind === "offer") {
         await this.#offer(batch as DataBatch, step, sum);
+      } else if (this.#gathered !== undefined && this.#bytesOf(step.first, step.count) < GATHERED_RUN_BYTES) {
+        await this.#gathered.blocks(await this.#blocksMessage(batch as DataBatch, step), sum);
       } else {
         holders++;
         await this.#sendBlocks(batch as DataBatch, step, sum, releaseOne);
@@ -261,24 +272,13 @@ export class SourceSession {
 
   async #sendBlocks(batch: DataBatch, step: Step, sum: Buffer, onFlushed: () => void): Promise<void> {
     await this.#runs.flush();
-    const at = step.first - batch.firstBlock;
-    const message = await blocksMessage(batch, at, step.count, this.#blockSize, this.#o.compress ?? false, this.#stats);
+    const message = await this.#blocksMessage(batch, step);
     await this.#send(MessageType.blocks, codecs.blocks.encode(message), step.first + step.count, sum, onFlushed);
   }
 
-  /** Dry run: what would travel is counted; the target is told only how far the comparison got. */
-  async #countWouldSend(batch: PlannedBatch, step: Step): Promise<void> {
-    if (step.kind === "same") {
-      this.#stats.sameBytes += this.#bytesOf(step.first, step.count);
-    } else {
-      this.#stats.changedBlocks += step.count;
-      for (let b = step.first; b < step.first + step.count; b++) {
-        const n = Math.min(this.#blockSize, this.#size - b * this.#blockSize);
-        if (batch.kind !== "data" || batch.zero[b - batch.firstBlock] === 1) this.#stats.zeroBytes += n;
-        else this.#stats.rawBytes += n;
-      }
-    }
-    await this.#runs.add("same", step.first, step.count, ZERO_SUM);
+  #blocksMessage(batch: DataBatch, step: Step) {
+    const at = step.first - batch.firstBlock;
+    return blocksMessage(batch, at, step.count, this.#blockSize, this.#o.compress ?? false, this.#stats);
   }
 
   /** The fingerprint contribution of a step's blocks. */
@@ -293,7 +293,7 @@ export class SourceSession {
 
   /** Every message goes out through here: the window for data, then the rate limit and the wire. */
   async #send(type: MessageType, body: Buffer[], end: number, sum: Buffer, onFlushed?: () => void): Promise<void> {
-    if (type === MessageType.blocks || type === MessageType.fineOffer) {
+    if (type === MessageType.blocks || type === MessageType.blockRuns || type === MessageType.fineOffer) {
       await this.#window.room(end, this.#sent, this.#peer.failed());
     }
     this.#streamed.add(sum);

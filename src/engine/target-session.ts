@@ -7,11 +7,12 @@
  * mode), the two-level answers, the checkpoints, and the ending.
  */
 import { BlockferryError } from "../errors.js";
-import { BlockKind, decodeUnits, type Volume } from "../native/index.js";
+import type { Volume } from "../native/index.js";
 import { protocolError } from "../protocol/body.js";
 import { codecs } from "../protocol/codecs.js";
 import type { Frame } from "../protocol/frames.js";
 import {
+  type BlockRuns,
   type Blocks,
   type End,
   type FineOffer,
@@ -115,6 +116,8 @@ export class TargetSession {
       [MessageType.zeroRun, (f) => this.onZeroRun(codecs.zeroRun.decode(f.body))],
       [MessageType.sameRun, (f) => this.onSameRun(codecs.sameRun.decode(f.body))],
     ]);
+    const blockRuns: Handler = (f) => this.onBlockRuns(codecs.blockRuns.decode(f.parts ?? f.body, hello.blockSize));
+    if (plan.mode.kind === "cached" && !plan.dryRun) this.#handlers.set(MessageType.blockRuns, blockRuns);
     if (this.#fine !== undefined) {
       this.#handlers.set(MessageType.fineOffer, (f) => this.onFineOffer(codecs.fineOffer.decode(f.body)));
       this.#handlers.set(MessageType.fineBlocks, (f) =>
@@ -165,25 +168,24 @@ export class TargetSession {
 
   async onBlocks(m: Blocks): Promise<void> {
     this.#refuseInDryRun("BLOCKS");
-    const count = m.kinds.length;
-    this.#checkRange(m.firstBlock, count, "BLOCKS");
-    const { blockSize } = this.#hello;
-    const offset = m.firstBlock * blockSize;
-    const length = this.#bytesOf(m.firstBlock, count);
-    const buffer = await this.#writer.acquire(length);
-    try {
-      // Decoded from the message's chunks straight into place, digested and folded: one native call.
-      const fold = { blockSize, seed: this.#plan.seed, firstBlock: m.firstBlock };
-      const { sum } = await decodeUnits(m.payload, m.sizes, m.kinds, buffer.subarray(0, length), blockSize, { fold });
-      this.#fingerprint.add(sum);
-    } catch (e) {
-      this.#writer.release(buffer);
-      throw e;
-    }
-    const zero = m.kinds.map((k) => (k === BlockKind.zero ? 1 : 0));
-    this.#stats.zeroBytes += zero.reduce((n, z, i) => n + (z ? Math.min(blockSize, length - i * blockSize) : 0), 0);
-    await this.#writer.write(buffer, offset, length, zero);
-    this.#next += count;
+    this.#checkRange(m.firstBlock, m.kinds.length, "BLOCKS");
+    await this.#writeRuns({ ...m, runs: [{ first: m.firstBlock, count: m.kinds.length }] });
+  }
+
+  /** Cached mode: runs of changed blocks; the blocks between them are held already (as by SAME_RUN). */
+  async onBlockRuns(m: BlockRuns): Promise<void> {
+    const first = m.runs[0]?.first ?? 0;
+    const last = m.runs.at(-1) ?? { first, count: 0 };
+    this.#checkRange(first, last.first + last.count - first, "BLOCK_RUNS");
+    await this.#writeRuns(m);
+  }
+
+  async #writeRuns(m: BlockRuns): Promise<void> {
+    const { sum, bytes } = await this.#writer.receive(m, this.#plan.seed, this.#hello.sourceSize);
+    this.#fingerprint.add(sum);
+    const end = (m.runs.at(-1)?.first ?? 0) + (m.runs.at(-1)?.count ?? 0);
+    this.#stats.sameBytes += this.#bytesOf(this.#next, end - this.#next) - bytes;
+    this.#next = end;
   }
 
   async onZeroRun(m: ZeroRun): Promise<void> {
@@ -366,6 +368,7 @@ export class TargetSession {
 
   #outOfPlace(type: MessageType): string {
     if (type === MessageType.fineOffer || type === MessageType.fineBlocks) return "outside a two-level comparison";
+    if (type === MessageType.blockRuns && !this.#plan.dryRun) return "outside a cached comparison";
     return this.#plan.dryRun ? "in a dry run" : "during a copy";
   }
 

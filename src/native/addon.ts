@@ -56,6 +56,7 @@ export interface RawVolume {
     blockSize: number,
     zero: Uint8Array | null,
   ): Promise<RawWriteResult>;
+  writeSpans(buffer: Uint8Array, spans: number[], blockSize: number, zero: Uint8Array | null): Promise<RawWriteResult>;
   zeroRange(offset: number, length: number): Promise<RawZeroMethod>;
   setSize(size: number): Promise<void>;
   sync(): Promise<void>;
@@ -101,7 +102,7 @@ export interface Addon {
     dst: Uint8Array,
     unit: number,
     offsets: Uint32Array | null,
-    fold: [blockSize: number, seed: bigint, firstBlock: number] | null,
+    fold: [blockSize: number, seed: bigint, firstBlock: number, runs?: number[]] | null,
   ): Promise<{ sum: Buffer; zero: Buffer } | undefined>;
   foldDigests(
     acc: Uint8Array,

@@ -87,6 +87,8 @@ export interface Fold {
   seed: bigint;
   /** The volume's index of the first block of `dst`. */
   firstBlock: number;
+  /** Instead: the runs of blocks (BLOCK_RUNS) dst holds one after another, in order; counts add up to dst's blocks. */
+  runs?: ReadonlyArray<{ first: number; count: number }>;
 }
 
 /** What decodeUnits returns with a fold: the sum of the blocks' contributions, and 1 per all-zero block. */
@@ -145,8 +147,10 @@ export async function decodeUnits(
     checkSeed("seed", fold.seed);
     checkInteger("firstBlock", fold.firstBlock);
   }
-  const foldArg: [number, bigint, number] | null =
-    fold === undefined ? null : [fold.blockSize, fold.seed, fold.firstBlock];
+  const runs = fold?.runs?.flatMap((r) => [r.first, r.count]);
+  let foldArg: [number, bigint, number, number[]?] | null = null;
+  if (fold !== undefined) foldArg = [fold.blockSize, fold.seed, fold.firstBlock];
+  if (foldArg !== null && runs !== undefined) foldArg.push(runs);
   return callNative(() =>
     addon.receiveUnits(parts.map(pin), pin(sizes), pin(kinds), pin(dst), unit, offsets ? pin(offsets) : null, foldArg),
   );

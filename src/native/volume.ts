@@ -125,17 +125,9 @@ export class Volume {
   ): Promise<ReadResult> {
     const raw = this.#open("readSpans");
     checkObject("options", options);
-    if (spans.length === 0) throw invalid("spans", "at least one range", spans);
-    let at = 0;
-    let blockSize = 0;
-    for (const [offset, length] of spans) {
-      blockSize = this.#checkTransfer(raw, buffer.subarray(at), offset, length, options.blockSize);
-      if (length === 0) throw invalid("length", "a positive number of bytes", length);
-      at += Math.ceil(length / blockSize) * blockSize;
-    }
-    const flat = spans.flat();
+    const blockSize = this.#checkSpans(raw, buffer, spans, options.blockSize);
     const seed = checkSeed("seed", options.seed);
-    return this.#track(() => raw.readSpans(pin(buffer), flat, blockSize, seed));
+    return this.#track(() => raw.readSpans(pin(buffer), spans.flat(), blockSize, seed));
   }
 
   /** Writes `length` bytes of `buffer` at `offset`; flagged zero blocks become holes. */
@@ -147,6 +139,26 @@ export class Volume {
     const blocks = Math.ceil(length / blockSize);
     if (zero !== null && zero.length < blocks) throw invalid("zero", `${blocks} flags (one per block)`, zero);
     return this.#track(() => raw.write(pin(buffer), offset, length, blockSize, zero));
+  }
+
+  /**
+   * Writes scattered ranges, `[offset, length]` each, in one native call: each taken from `buffer`
+   * at the next block boundary after the previous one (as readSpans lays them out); `zero` flags
+   * the blocks of all of them, in turn.
+   */
+  async writeSpans(
+    buffer: Uint8Array,
+    spans: ReadonlyArray<readonly [number, number]>,
+    options: WriteOptions,
+  ): Promise<WriteResult> {
+    const raw = this.#open("writeSpans");
+    this.#checkWritable(raw);
+    checkObject("options", options);
+    const blockSize = this.#checkSpans(raw, buffer, spans, options.blockSize);
+    const blocks = spans.reduce((n, [, length]) => n + Math.ceil(length / blockSize), 0);
+    const zero = options.zero === undefined ? null : pin(checkBytes("zero", options.zero));
+    if (zero !== null && zero.length < blocks) throw invalid("zero", `${blocks} flags (one per block)`, zero);
+    return this.#track(() => raw.writeSpans(pin(buffer), spans.flat(), blockSize, zero));
   }
 
   /** Makes a range read as zeros: a hole in an image file, BLKZEROOUT on a device. */
@@ -218,6 +230,24 @@ export class Volume {
       throw new BlockferryError("E_CLOSED", `${op}: the volume ${this.path} is closed`);
     }
     return this.#raw;
+  }
+
+  /** Spans of a readSpans or writeSpans: each in range, and laid out in `buffer` block after block. */
+  #checkSpans(
+    raw: RawVolume,
+    buffer: Uint8Array,
+    spans: ReadonlyArray<readonly [number, number]>,
+    blockSizeIn: unknown,
+  ): number {
+    if (spans.length === 0) throw invalid("spans", "at least one range", spans);
+    let at = 0;
+    let blockSize = 0;
+    for (const [offset, length] of spans) {
+      blockSize = this.#checkTransfer(raw, buffer.subarray(at), offset, length, blockSizeIn);
+      if (length === 0) throw invalid("length", "a positive number of bytes", length);
+      at += Math.ceil(length / blockSize) * blockSize;
+    }
+    return blockSize;
   }
 
   #checkWritable(raw: RawVolume): void {

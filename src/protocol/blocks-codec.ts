@@ -66,18 +66,23 @@ export function blocksCodec(name: string) {
 }
 
 /** The first `n` bytes of `parts` in one buffer (fewer if they hold fewer). */
-function gather(parts: Buffer[], n: number): Buffer {
+export function gather(parts: Buffer[], n: number): Buffer {
+  return Buffer.concat(before(parts, n));
+}
+
+/** The first `n` bytes of `parts` (no copy; fewer if they hold fewer). */
+export function before(parts: Buffer[], n: number): Buffer[] {
   const out: Buffer[] = [];
   for (let i = 0, left = n; i < parts.length && left > 0; i++) {
     const p = parts[i] as Buffer;
-    out.push(p.subarray(0, left));
+    out.push(p.length <= left ? p : p.subarray(0, left));
     left -= Math.min(p.length, left);
   }
-  return Buffer.concat(out);
+  return out;
 }
 
 /** `parts` without their first `n` bytes (no copy). */
-function after(parts: Buffer[], n: number): Buffer[] {
+export function after(parts: Buffer[], n: number): Buffer[] {
   const out: Buffer[] = [];
   let skip = n;
   for (const p of parts) {
@@ -92,7 +97,7 @@ function after(parts: Buffer[], n: number): Buffer[] {
 }
 
 /** A zero unit has no bytes; a raw or lz4 one has 1 to `unit` of them; other kinds do not exist. */
-function sizeFits(kind: number | undefined, size: number, unit: number): boolean {
+export function sizeFits(kind: number | undefined, size: number, unit: number): boolean {
   if (kind === BlockKind.zero) return size === 0;
   if (kind === BlockKind.raw || kind === BlockKind.lz4) return size > 0 && size <= unit;
   return false;

@@ -4,9 +4,11 @@
  * `decode` checks every field of an untrusted body and throws a protocol
  * error (E_PROTOCOL) for anything out of place.
  */
+
 import { BlockferryError, isErrorCode } from "../errors.js";
 import { DIGEST_SIZE, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from "../native/index.js";
 import { quoted } from "../printable.js";
+import { blockRunsCodec } from "./block-runs-codec.js";
 import { blocksCodec } from "./blocks-codec.js";
 import { BodyReader, BodyWriter, protocolError } from "./body.js";
 import {
@@ -193,6 +195,7 @@ export const codecs = {
   fineBlocks: blocksCodec("FINE_BLOCKS"),
   zeroRun: runCodec("ZERO_RUN"),
   sameRun: runCodec("SAME_RUN"),
+  blockRuns: blockRunsCodec,
   digests: {
     encode(m: Digests): Buffer[] {
       const head = new BodyWriter()

@@ -1,5 +1,6 @@
 /**
- * blockferry wire protocol, version 3 (2 had no directories, 1 no digest cache and no two-level comparison). S is the source (it reads the volume
+ * blockferry wire protocol, version 5 (4 had no BLOCK_RUNS, 3 no two-level comparison in cached mode, 2 no
+ * directories, 1 no digest cache and no two-level comparison). S is the source (it reads the volume
  * and sends it), T is the target (it writes the copy).
  *
  *   S → T  HELLO     magic, version, target name, source size, block size, flags, source id,
@@ -19,6 +20,9 @@
  *   S → T  BLOCKS    first block, count, one kind and size per block, payload  } in block order,
  *   S → T  ZERO_RUN  first block, count (all-zero blocks, holes)               } no gap, no
  *   S → T  SAME_RUN  first block, count (blocks the target already holds)      } overlap
+ *   S → T  BLOCK_RUNS runs (first block, count) in order with gaps between, then } cached mode:
+ *                    one kind and size per block of the runs, payload; the gaps  } scattered
+ *                    are blocks the target holds (as SAME_RUN), within a checkpoint interval
  *   S → T  FINE_OFFER first block, count, digests of the blocks' fine pieces   } compare/cached:
  *   T → S  FINE_NEED  first block, count, bitmap of the pieces T lacks         } changed blocks,
  *   S → T  FINE_BLOCKS first block, then those pieces as BLOCKS lays blocks out } two levels
@@ -61,8 +65,8 @@ import type { ErrorCode } from "../errors.js";
 import { DIGEST_SIZE } from "../native/index.js";
 
 export const MAGIC = Buffer.from("BFERRY\r\n", "latin1");
-/** 4: the two-level comparison runs in cached mode too. */
-export const PROTOCOL_VERSION = 4;
+/** 5: BLOCK_RUNS (4: the two-level comparison runs in cached mode too). */
+export const PROTOCOL_VERSION = 5;
 /** A whole-volume fingerprint (a 128-bit sum of per-block parts), as it travels. */
 export const FINGERPRINT_SIZE = 16;
 export const MAX_NAME_BYTES = 255;
@@ -110,12 +114,18 @@ export const MessageType = {
   probeEcho: 22,
   probeRead: 23,
   probeReadResult: 24,
+  blockRuns: 25,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
 /** A BLOCKS (or FINE_BLOCKS) header: first block (u64), count (u32), then a kind (u8) and a size (u32) per block. */
 export function blocksHeaderBytes(count: number): number {
   return 12 + 5 * count;
+}
+
+/** A BLOCK_RUNS header: run count (u32), first block (u64) and count (u32) per run, a kind and a size per block. */
+export function blockRunsHeaderBytes(runs: number, blocks: number): number {
+  return 4 + 12 * runs + 5 * blocks;
 }
 
 const CONTROL_MAX = 4096;
@@ -145,10 +155,11 @@ export const MAX_BODY: Record<MessageType, number> = {
   [MessageType.probeEcho]: MAX_PROBE_ECHO_BYTES,
   [MessageType.probeRead]: CONTROL_MAX,
   [MessageType.probeReadResult]: CONTROL_MAX,
+  [MessageType.blockRuns]: blockRunsHeaderBytes(MAX_BLOCKS_PER_MESSAGE, MAX_BLOCKS_PER_MESSAGE) + MAX_BLOCKS_PAYLOAD,
 };
 
 export function isMessageType(t: number): t is MessageType {
-  return t >= MessageType.hello && t <= MessageType.probeReadResult;
+  return t >= MessageType.hello && t <= MessageType.blockRuns;
 }
 
 export interface HelloFlags {
@@ -213,6 +224,17 @@ export interface Blocks {
 export interface ZeroRun {
   firstBlock: number;
   count: number;
+}
+/**
+ * BLOCK_RUNS: runs of blocks in order, each after a gap of at least one
+ * block the target holds; kinds, sizes and payload as BLOCKS lays out the
+ * runs' blocks one after another.
+ */
+export interface BlockRuns {
+  runs: Array<{ first: number; count: number }>;
+  kinds: Uint8Array;
+  sizes: Uint32Array;
+  payload: Buffer[];
 }
 /** A run of blocks: SAME_RUN uses this shape too. */
 export type SameRun = ZeroRun;

@@ -81,14 +81,15 @@ describe("full copy, source and target in one process", () => {
     // A write that lands wrong (a byte flipped between the fingerprint and the disk): received
     // data agree with the source, so only the re-read can see it.
     const flipOneWrite = (volume: Volume) => {
-      const write = volume.write.bind(volume);
+      const writeSpans = volume.writeSpans.bind(volume);
       let flipped = false;
-      volume.write = (buffer, offset, length, options) => {
+      volume.writeSpans = (buffer, spans, options) => {
+        const length = spans[0]?.[1] ?? 0;
         if (!flipped && length > 0) {
           flipped = true;
           buffer[length - 1] = (buffer[length - 1] ?? 0) ^ 0x40;
         }
-        return write(buffer, offset, length, options);
+        return writeSpans(buffer, spans, options);
       };
     };
     const unverified = new MemoryStateStore();

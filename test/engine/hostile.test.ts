@@ -187,6 +187,34 @@ describe("a target facing a hostile or broken source", () => {
     expect(r.state.saved.every((s) => !s.complete)).toBe(true);
   });
 
+  for (const [mode, full] of [
+    ["copy", true],
+    ["compare", false],
+  ] as const) {
+    it(`refuses BLOCK_RUNS in ${mode} mode (its gaps are blocks the cache says the target holds)`, async () => {
+      const r = await attack(async (peer) => {
+        await peer.send(MessageType.hello, hello({ flags: { compress: false, full, verify: false, dryRun: false } }));
+        await welcome(peer);
+        await peer.send(MessageType.start, codecs.start.encode({ fromBlock: 0 }));
+        const body = codecs.blockRuns.encode({
+          runs: [
+            { first: 0, count: 1 },
+            { first: 3, count: 1 },
+          ],
+          kinds: Uint8Array.of(BlockKind.raw, BlockKind.raw),
+          sizes: Uint32Array.of(65536, 65536),
+          payload: [seededBytes(2 * 65536, 9)],
+        });
+        await peer.send(MessageType.blockRuns, body);
+      });
+      expect(r.error).toMatchObject({ code: "E_PROTOCOL" });
+      expect(String((r.error as Error).message)).toMatch(/type 25 outside a cached comparison/);
+      // A copy may have started over on the image; a comparison writes nothing before its blocks.
+      if (mode === "compare") expect(r.unchanged).toBe(true);
+      expect(r.state.saved.every((s) => !s.complete)).toBe(true);
+    });
+  }
+
   it("an early END to a comparing target is refused at once", async () => {
     const r = await attack(async (peer) => {
       await peer.send(MessageType.hello, hello());

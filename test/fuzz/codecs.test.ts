@@ -109,6 +109,12 @@ const cases = [
     encode: codecs.blocks.encode,
     decode: (b: Buffer, blockSize: number) => codecs.blocks.decode(b, blockSize),
   }),
+  fuzzes("BLOCK_RUNS", {
+    context: m.blockSizes,
+    valid: m.blockRuns,
+    encode: codecs.blockRuns.encode,
+    decode: (b: Buffer, blockSize: number) => codecs.blockRuns.decode(b, blockSize),
+  }),
   fuzzes("ZERO_RUN", simple(m.run, codecs.zeroRun)),
   fuzzes("SAME_RUN", simple(m.run, codecs.sameRun)),
   fuzzes("DIGESTS", simple(m.digests, codecs.digests)),

@@ -144,6 +144,8 @@ class Source {
         await this.#replacing(r.first, r.count);
         return { type: MessageType.blocks, body: [await encodeBlocks(data, blockSize, r.first)] };
       }
+      case "blockRuns":
+        return this.#blockRuns(a.pos, a.count, a.fill, a.seed);
       case "zeroRun": {
         const r = this.#range(a.pos, a.count);
         if (r.inRange) {
@@ -228,6 +230,37 @@ class Source {
       case "raw":
         return { type: a.type, body: [Buffer.from(a.body)] };
     }
+  }
+
+  /** BLOCK_RUNS: the range's first and last blocks sent, those between kept (a true source's, in cached mode). */
+  async #blockRuns(pos: Pos, count: Count, fill: Fill, seed: number): Promise<Frame> {
+    const { blockSize } = this.#hello;
+    const r = this.#range(pos, count);
+    const last = r.first + r.count - 1;
+    const runs =
+      r.count >= 3
+        ? [
+            { first: r.first, count: 1 },
+            { first: last, count: 1 },
+          ]
+        : [{ first: r.first, count: r.count }];
+    const message = { runs, kinds: new Uint8Array(0), sizes: new Uint32Array(0), payload: [] as Buffer[] };
+    // Out of range or too large: the runs alone, which no target takes.
+    if (!r.inRange || r.count > 64) return { type: MessageType.blockRuns, body: codecs.blockRuns.encode(message) };
+    const kinds: Uint8Array[] = [];
+    const sizes: Uint32Array[] = [];
+    for (const run of runs) {
+      const data = filled(fill, this.#bytesOf(run.first, run.count), seed + run.first);
+      await this.#account(data, run.first, run.count);
+      await this.#replacing(run.first, run.count);
+      const blocks = codecs.blocks.decode(await encodeBlocks(data, blockSize, run.first), blockSize);
+      kinds.push(blocks.kinds);
+      sizes.push(blocks.sizes);
+      message.payload.push(...blocks.payload);
+    }
+    message.kinds = Uint8Array.from(Buffer.concat(kinds));
+    message.sizes = Uint32Array.from(sizes.flatMap((s) => [...s]));
+    return { type: MessageType.blockRuns, body: codecs.blockRuns.encode(message) };
   }
 
   /** The whole copy's sum a true source sends at END; cached mode: the cache's, less the blocks replaced, plus those sent. */

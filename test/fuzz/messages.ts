@@ -16,6 +16,7 @@ import {
   MAX_DIR_BYTES,
 } from "../../src/protocol/dir-messages.js";
 import {
+  type BlockRuns,
   type Blocks,
   type ErrorMessage,
   type Hello,
@@ -113,17 +114,51 @@ const blockSlot = (blockSize: number) =>
 export const blocks = (blockSize: number): fc.Arbitrary<Blocks> =>
   fc
     .record({ firstBlock: safe, slots: fc.array(blockSlot(blockSize), { minLength: 1, maxLength: 6 }), seed: fc.nat() })
-    .map(({ firstBlock, slots, seed }) => ({
-      firstBlock,
-      kinds: Uint8Array.from(slots, (s) => s.kind),
-      sizes: Uint32Array.from(slots, (s) => s.size),
-      payload: [
-        seededBytes(
-          slots.reduce((n, s) => n + s.size, 0),
+    .map(({ firstBlock, slots, seed }) => ({ firstBlock, ...laidOut(slots, seed) }));
+
+/** Blocks' kinds and sizes, and a payload of random bytes as long as their sizes say. */
+function laidOut(slots: Array<{ kind: number; size: number }>, seed: number) {
+  return {
+    kinds: Uint8Array.from(slots, (s) => s.kind),
+    sizes: Uint32Array.from(slots, (s) => s.size),
+    payload: [
+      seededBytes(
+        slots.reduce((n, s) => n + s.size, 0),
+        seed,
+      ),
+    ],
+  };
+}
+
+/** BLOCK_RUNS: 1 to 4 runs of 1 to 3 blocks, 1 to 1000 blocks apart. */
+export const blockRuns = (blockSize: number): fc.Arbitrary<BlockRuns> =>
+  fc
+    .record({
+      first: fc.nat({ max: 2 ** 40 }),
+      runs: fc.array(
+        fc.record({
+          gap: fc.integer({ min: 1, max: 1000 }),
+          slots: fc.array(blockSlot(blockSize), { minLength: 1, maxLength: 3 }),
+        }),
+        { minLength: 1, maxLength: 4 },
+      ),
+      seed: fc.nat(),
+    })
+    .map(({ first, runs, seed }) => {
+      let at = first - (runs[0]?.gap ?? 0);
+      const placed = runs.map((r) => {
+        const run = { first: at + r.gap, count: r.slots.length };
+        at = run.first + run.count;
+        return run;
+      });
+      return {
+        runs: placed,
+        ...laidOut(
+          runs.flatMap((r) => r.slots),
           seed,
         ),
-      ],
-    }));
+      };
+    });
 
 /** Block sizes the BLOCKS fuzzing decodes with (large ones make every case slow, and add nothing). */
 export const blockSizes = fc.constantFrom(4096, 8192, 65536);

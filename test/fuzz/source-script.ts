@@ -21,6 +21,8 @@ export type Action = (
   | { t: "start"; fromBlock: number | "resume" }
   | { t: "blocks"; pos: Pos; count: Count; fill: Fill; seed: number }
   | { t: "zeroRun" | "sameRun"; pos: Pos; count: Count }
+  /** BLOCK_RUNS over the range: its first and last block sent (one run if under 3 blocks), the rest kept. */
+  | { t: "blockRuns"; pos: Pos; count: Count; fill: Fill; seed: number }
   /**
    * digests: as many as the blocks have pieces ("pieces"), the target's own ("same"), or this many;
    * answer: FINE_BLOCKS follows at once, with the pieces asked for.
@@ -86,6 +88,10 @@ const copyAction = (mode: Mode): fc.Arbitrary<Action> => {
       {
         weight: w(mode.compare || mode.dry, 8),
         arbitrary: fc.record({ t: fc.constant("sameRun" as const), pos, count }),
+      },
+      {
+        weight: w(mode.compare && !mode.dry, 4),
+        arbitrary: fc.record({ t: fc.constant("blockRuns" as const), pos, count, fill, seed: fc.nat() }),
       },
       {
         weight: w(mode.fine, 6),

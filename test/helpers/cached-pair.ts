@@ -15,8 +15,8 @@ export interface PairSyncOptions {
   changes?: TrackedChanges;
   /** The two-level comparison's piece size (0, the default here: off). */
   fineSize?: number;
-  /** The source's counters, to watch them during the sync. */
-  stats?: TransferStats;
+  /** The target's checkpoint interval (default CHECKPOINT_BYTES). */
+  checkpointBytes?: number;
 }
 
 /**
@@ -40,7 +40,7 @@ export async function syncedPair(
   const warnings: string[] = [];
   const cache = new FileDigestCache(cachePath, `local:${target}`, (line) => warnings.push(line));
   const sync = async (extra: PairSyncOptions = {}) => {
-    const stats = extra.stats ?? new TransferStats();
+    const stats = new TransferStats();
     const targetStats = new TransferStats();
     const logs: string[] = [];
     const r = await copyInProcess({
@@ -60,7 +60,7 @@ export async function syncedPair(
         stats,
         log: (l) => logs.push(l),
       },
-      target_: { stats: targetStats },
+      target_: { stats: targetStats, checkpointBytes: extra.checkpointBytes },
     });
     return { ...r, stats, targetStats, logs };
   };
