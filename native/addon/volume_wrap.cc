@@ -117,16 +117,18 @@ std::vector<Span> SpansArg(const Napi::CallbackInfo& info, size_t index, uint64_
 // readSpans' and writeSpans' first three arguments: a buffer, spans laid out in it block after
 // block, the block size.
 struct SpansCall {
-  ByteSpan buf;
-  uint64_t block_size;
+  ByteSpan buf{nullptr, 0, {}};
+  uint64_t block_size = 0;
   std::vector<Span> spans;
   size_t blocks = 0;
 };
 
 SpansCall SpansCallArgs(const Napi::CallbackInfo& info) {
-  SpansCall c{BytesArg(info, 0, "buffer"), IntegerArg(info, 2, "blockSize"), {}};
+  SpansCall c;
+  c.block_size = IntegerArg(info, 2, "blockSize");
   if (c.block_size == 0) throw Napi::RangeError::New(info.Env(), "blockSize must be positive");
-  c.spans = SpansArg(info, 1, c.block_size, &c.blocks);
+  c.spans = SpansArg(info, 1, c.block_size, &c.blocks);  // before the buffer (see SpansArg)
+  c.buf = BytesArg(info, 0, "buffer");
   const Span& last = c.spans.back();
   if (last.at + last.length > c.buf.length)
     throw Napi::RangeError::New(info.Env(), "spans exceed the buffer");

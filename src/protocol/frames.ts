@@ -24,7 +24,11 @@ export interface Frame {
 const EMPTY = Buffer.alloc(0);
 
 /** Messages whose payload is decoded from its chunks. */
-const DATA_TYPES: ReadonlySet<MessageType> = new Set([MessageType.blocks, MessageType.fineBlocks]);
+const DATA_TYPES: ReadonlySet<MessageType> = new Set([
+  MessageType.blocks,
+  MessageType.fineBlocks,
+  MessageType.blockRuns,
+]);
 
 const HEADER = 5;
 /** Bodies above this are assembled in one reused buffer instead of a new one each. */

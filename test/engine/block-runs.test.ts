@@ -106,3 +106,29 @@ describe("BLOCK_RUNS: a cached night's scattered changes in a few messages", () 
     }
   });
 });
+
+describe("BLOCK_RUNS as the socket delivers it: in chunks", () => {
+  it("decodes the same from any cut of its body, header included, and keeps the payload in the chunks", () => {
+    const seed = testSeed("block runs chunks");
+    const pick = seededInts(seed);
+    const m: BlockRuns = {
+      runs: [
+        { first: 7, count: 2 },
+        { first: 100, count: 1 },
+      ],
+      kinds: Uint8Array.of(0, 2, 0),
+      sizes: Uint32Array.of(4096, 0, 100),
+      payload: [seededBytes(4196, seed)],
+    };
+    const body = Buffer.concat(codecs.blockRuns.encode(m));
+    for (let trial = 0; trial < 50; trial++) {
+      const cuts = [...new Set([pick(body.length), pick(60), pick(body.length)])].sort((a, b) => a - b);
+      const parts = [0, ...cuts].map((from, i) => body.subarray(from, [...cuts, body.length][i]));
+      const got = codecs.blockRuns.decode(parts, 4096);
+      expect(got.runs).toEqual(m.runs);
+      expect(got.kinds).toEqual(m.kinds);
+      expect(got.sizes).toEqual(m.sizes);
+      expect(Buffer.concat(got.payload).equals(m.payload[0] as Buffer)).toBe(true);
+    }
+  });
+});
