@@ -58,6 +58,19 @@ export class DigestQueue {
     throw new BlockferryError("E_INTERNAL", `no target digest for block ${b}`);
   }
 
+  /** The digests of blocks [first, first + count) when one entry holds them all (no copy), else undefined. */
+  range(first: number, count: number): Buffer | undefined {
+    for (const e of this.#entries) {
+      if (first < e.firstBlock) return undefined;
+      if (first + count <= e.firstBlock + e.count) {
+        const at = (first - e.firstBlock) * DIGEST_SIZE;
+        return e.digests?.subarray(at, at + count * DIGEST_SIZE);
+      }
+      if (first < e.firstBlock + e.count) return undefined;
+    }
+    return undefined;
+  }
+
   /** Fingerprint contribution of blocks [first, first + count) from these digests. */
   async fold(first: number, count: number, blockSize: number, volumeSize: number, seed: bigint): Promise<Buffer> {
     const sum = new Fingerprint();

@@ -30,6 +30,10 @@ export interface Step {
 
 /** The target's digest of block b, or "zero" for a block it holds as zeros. */
 export type TheirDigest = (block: number) => Buffer | "zero";
+/** The target's digests of a run of blocks, when they are at hand in one piece (else undefined). */
+export type TheirDigests = (first: number, count: number) => Buffer | undefined;
+/** Blocks compared at once before block by block: most of a nightly delta's blocks are the same. */
+const COMPARED_AT_ONCE = 64;
 
 /** Change tracking: blocks as the last sync left them, not read (the digest cache stands for them). */
 export interface KnownRun {
@@ -44,6 +48,8 @@ export interface PlanInput {
   batch: PlannedBatch;
   /** The target's digests (compare or cached mode); undefined: the target holds nothing to compare with. */
   theirs: TheirDigest | undefined;
+  /** The same digests a run at a time, for comparing many blocks in one call. */
+  theirRange?: TheirDigests | undefined;
   /** Digests of an all-zero full block and of the volume's (possibly short) last block. */
   zeros: { full: Buffer; tail: Buffer };
   /** Index of the volume's last block. */
@@ -90,25 +96,34 @@ interface Segment {
 }
 
 /** Runs of blocks the target holds already and runs it does not (without its digests: all of it, one run). */
-function segments({ batch, theirs, zeros, lastBlock }: PlanInput & { batch: SourceBatch }): Segment[] {
+function segments(p: PlanInput & { batch: SourceBatch }): Segment[] {
+  const { batch, theirs, theirRange } = p;
   if (theirs === undefined) return [{ first: batch.firstBlock, count: batch.count, same: false }];
   const out: Segment[] = [];
-  for (let i = 0; i < batch.count; i++) {
-    const b = batch.firstBlock + i;
-    const target = theirs(b);
-    let same: boolean;
-    if (batch.kind === "hole") {
-      same = target === "zero" || target.equals(b === lastBlock ? zeros.tail : zeros.full);
-    } else if (target === "zero") {
-      same = batch.zero[i] === 1;
-    } else {
-      same = target.equals(batch.digests.subarray(i * DIGEST_SIZE, (i + 1) * DIGEST_SIZE));
-    }
+  const add = (first: number, count: number, same: boolean) => {
     const prev = out.at(-1);
-    if (prev !== undefined && prev.same === same) prev.count++;
-    else out.push({ first: b, count: 1, same });
+    if (prev !== undefined && prev.same === same) prev.count += count;
+    else out.push({ first, count, same });
+  };
+  for (let i = 0; i < batch.count; ) {
+    const n = Math.min(COMPARED_AT_ONCE, batch.count - i);
+    const b = batch.firstBlock + i;
+    // A piece of digests equal to the target's, in one comparison: the blocks are the same.
+    const mine = batch.kind === "data" ? batch.digests.subarray(i * DIGEST_SIZE, (i + n) * DIGEST_SIZE) : undefined;
+    if (mine !== undefined && theirRange?.(b, n)?.equals(mine)) add(b, n, true);
+    else for (let j = i; j < i + n; j++) add(batch.firstBlock + j, 1, sameBlock(p, theirs, j));
+    i += n;
   }
   return out;
+}
+
+/** Whether the target holds block `i` of the batch as it is. */
+function sameBlock({ batch, zeros, lastBlock }: PlanInput & { batch: SourceBatch }, theirs: TheirDigest, i: number) {
+  const b = batch.firstBlock + i;
+  const target = theirs(b);
+  if (batch.kind === "hole") return target === "zero" || target.equals(b === lastBlock ? zeros.tail : zeros.full);
+  if (target === "zero") return batch.zero[i] === 1;
+  return target.equals(batch.digests.subarray(i * DIGEST_SIZE, (i + 1) * DIGEST_SIZE));
 }
 
 /** A dry run's count of what a step would send: same bytes, or changed blocks as zero or raw bytes. */

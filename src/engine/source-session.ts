@@ -217,6 +217,7 @@ export class SourceSession {
     const steps = planBatch({
       batch,
       theirs: this.#theirs && ((b) => (this.#theirs as DigestQueue).at(b)),
+      theirRange: this.#theirs && ((b, n) => (this.#theirs as DigestQueue).range(b, n)),
       zeros: this.#zeros,
       lastBlock: this.#blockCount - 1,
       twoLevel: this.#fine !== undefined,

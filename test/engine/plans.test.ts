@@ -9,6 +9,7 @@ import type { TargetState } from "../../src/engine/state.js";
 import { planTarget, type TargetFacts } from "../../src/engine/target-plan.js";
 import type { SourceBatch } from "../../src/engine/volume-reader.js";
 import type { Hello } from "../../src/protocol/messages.js";
+import { seededInts, testSeed } from "../helpers/random.js";
 
 const hello = (over: Partial<Hello> = {}, flags: Partial<Hello["flags"]> = {}): Hello => ({
   version: 3,
@@ -162,6 +163,35 @@ describe("planBatch: what the source sends for a batch", () => {
     const oneLevel = planBatch({ batch, theirs, zeros, lastBlock: 99, twoLevel: false });
     expect(oneLevel.filter((s) => s.kind === "offer")).toEqual([]);
     expect(oneLevel[1]).toEqual({ kind: "blocks", first: 2, count: 2 });
+  });
+
+  it("compares 64 blocks at a time where the target's digests are at hand, with the same steps as block by block", () => {
+    const seed = testSeed("plan pieces");
+    const pick = seededInts(seed);
+    for (let trial = 0; trial < 200; trial++) {
+      const count = 1 + pick(300);
+      const zeroAt = Array.from({ length: pick(4) }, () => pick(count));
+      const batch = data(1000, count, zeroAt) as SourceBatch & { kind: "data" };
+      const changed = new Set(Array.from({ length: pick(12) }, () => 1000 + pick(count)));
+      const targetZero = new Set(Array.from({ length: pick(3) }, () => 1000 + pick(count)));
+      const theirDigest = (b: number) =>
+        changed.has(b) ? Buffer.alloc(16, 0x99) : batch.digests.subarray((b - 1000) * 16, (b - 999) * 16);
+      let calls = 0;
+      const theirs = (b: number) => {
+        calls++;
+        return targetZero.has(b) ? ("zero" as const) : theirDigest(b);
+      };
+      // As the queue gives them: in one piece unless a block it holds as "zero" is among them.
+      const theirRange = (first: number, n: number) =>
+        Array.from({ length: n }, (_, i) => first + i).some((b) => targetZero.has(b))
+          ? undefined
+          : Buffer.concat(Array.from({ length: n }, (_, i) => theirDigest(first + i)));
+      const plain = planBatch({ batch, theirs, zeros, lastBlock: 99999, twoLevel: false });
+      calls = 0;
+      const fast = planBatch({ batch, theirs, theirRange, zeros, lastBlock: 99999, twoLevel: false });
+      expect(fast, `trial ${trial}, seed ${seed}`).toEqual(plain);
+      if (changed.size === 0 && targetZero.size === 0) expect(calls).toBe(0);
+    }
   });
 
   it("a hole is the same where the target holds zeros (the short last block by its own digest)", () => {
