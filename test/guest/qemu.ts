@@ -83,3 +83,8 @@ export function bootGuest(b: Boot): Promise<{ code: number | null; timedOut: boo
     });
   });
 }
+
+/** QEMU killed by a signal (not by our timeout) before the guest said it was up: nothing ran, so a boot may be tried again. */
+export function diedBooting(booted: { code: number | null; timedOut: boolean }, serial: string): boolean {
+  return booted.code === null && !booted.timedOut && !serial.includes("guest: up after");
+}

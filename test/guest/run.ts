@@ -21,7 +21,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { DEFAULT_CACHE, prepareKernel } from "./kernel.js";
 import { ensurePackages } from "./packages.js";
-import { bootGuest, type Disk } from "./qemu.js";
+import { bootGuest, type Disk, diedBooting } from "./qemu.js";
 import { DISK_SIZE, diskSerial, SCENARIO_SUFFIX } from "./scenario-names.js";
 
 const root = join(import.meta.dirname, "..", "..");
@@ -82,12 +82,17 @@ async function main(): Promise<number> {
   mkdirSync(join(runDir, "logs"));
   mkdirSync(join(runDir, "disks"));
   // Fresh sparse disks, one per scenario file.
-  const disks: Disk[] = files.map((f) => {
-    const path = join(runDir, "disks", `${diskSerial(f)}.img`);
-    writeFileSync(path, "");
-    truncateSync(path, DISK_SIZE);
-    return { path, serial: diskSerial(f) };
-  });
+  const disks: Disk[] = files.map((f) => ({
+    path: join(runDir, "disks", `${diskSerial(f)}.img`),
+    serial: diskSerial(f),
+  }));
+  const freshDisks = () => {
+    for (const d of disks) {
+      writeFileSync(d.path, "");
+      truncateSync(d.path, DISK_SIZE);
+    }
+  };
+  freshDisks();
   const report = join(runDir, "report.json");
   const args = [
     ...files.map((f) => relative(root, join(scenarioDir, f))),
@@ -97,15 +102,23 @@ async function main(): Promise<number> {
   ];
   writeFileSync(join(runDir, "vitest-args"), `${args.join("\n")}\n`);
   log(`kernel ${kernel.version}, ${files.length} scenario files, run folder ${runDir}`);
-  const booted = await bootGuest({
-    kernel,
-    runDir,
-    root,
-    disks,
-    timeoutMs: Number(process.env.BLOCKFERRY_GUEST_TIMEOUT ?? 2700) * 1000,
-    cpus: 2,
-    memoryMiB: 2048,
-  });
+  const boot = () =>
+    bootGuest({
+      kernel,
+      runDir,
+      root,
+      disks,
+      timeoutMs: Number(process.env.BLOCKFERRY_GUEST_TIMEOUT ?? 2700) * 1000,
+      cpus: 2,
+      memoryMiB: 2048,
+    });
+  let booted = await boot();
+  if (diedBooting(booted, readFileSync(join(runDir, "serial.log"), "utf8"))) {
+    // QEMU itself crashed (once, 2026-12-08: a segfault 7 s into boot) before any scenario ran.
+    console.error("[guest] QEMU died of a signal before the guest was up: booting it once more");
+    freshDisks();
+    booted = await boot();
+  }
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
   const exitFile = join(runDir, "exit-code");
   const code = existsSync(exitFile) ? Number(readFileSync(exitFile, "utf8").trim()) : 1;
