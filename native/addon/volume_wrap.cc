@@ -245,28 +245,24 @@ Napi::Value VolumeWrap::ReadSpans(const Napi::CallbackInfo& info) {
   std::shared_ptr<Volume> v = Get(info);
   SpansCall c = SpansCallArgs(info);
   uint64_t seed = BigIntArg(info, 3, "seed");
-  const ByteSpan buf = c.buf;
-  const std::vector<Span> spans = c.spans;
-  const size_t blocks = c.blocks;
-  const uint64_t block_size = c.block_size;
   auto state = std::make_shared<ReadState>();
   return QueueTask(
       info.Env(),
       [=] {
-        state->digests.Allocate(blocks * kDigestSize);
-        state->zero.Allocate(blocks);
+        state->digests.Allocate(c.blocks * kDigestSize);
+        state->zero.Allocate(c.blocks);
         size_t block = 0;
-        for (const Span& s : spans) {
-          ReadResult r =
-              ReadBlocks(*v, buf.data + s.at, buf.length - s.at, s.offset, s.length, block_size,
-                         seed, state->digests.p + block * kDigestSize, state->zero.p + block);
+        for (const Span& s : c.spans) {
+          ReadResult r = ReadBlocks(*v, c.buf.data + s.at, c.buf.length - s.at, s.offset, s.length,
+                                    c.block_size, seed, state->digests.p + block * kDigestSize,
+                                    state->zero.p + block);
           state->result.direct &= r.direct;
           state->result.read_ns += r.read_ns;
           state->result.hash_ns += r.hash_ns;
-          block += BlockCount(s.length, block_size);
+          block += BlockCount(s.length, c.block_size);
         }
       },
-      [=](Napi::Env env) { return state->ToObject(env); }, {buf.owner});
+      [=](Napi::Env env) { return state->ToObject(env); }, {c.buf.owner});
 }
 
 // write(buf, offset, length, blockSize, zero | null) ->
@@ -294,10 +290,7 @@ Napi::Value VolumeWrap::Write(const Napi::CallbackInfo& info) {
 Napi::Value VolumeWrap::WriteSpans(const Napi::CallbackInfo& info) {
   std::shared_ptr<Volume> v = Get(info);
   SpansCall c = SpansCallArgs(info);
-  const ByteSpan buf = c.buf;
-  const std::vector<Span> spans = c.spans;
-  const uint64_t block_size = c.block_size;
-  ByteSpan zero{nullptr, 0, buf.owner};
+  ByteSpan zero{nullptr, 0, c.buf.owner};
   if (!info[3].IsNull() && !info[3].IsUndefined()) {
     zero = BytesArg(info, 3, "zero");
     if (zero.length < c.blocks)
@@ -308,17 +301,18 @@ Napi::Value VolumeWrap::WriteSpans(const Napi::CallbackInfo& info) {
       info.Env(),
       [=] {
         size_t block = 0;
-        for (const Span& s : spans) {
+        for (const Span& s : c.spans) {
           const uint8_t* flags = zero.data == nullptr ? nullptr : zero.data + block;
-          WriteResult r = WriteBlocks(*v, buf.data + s.at, s.offset, s.length, block_size, flags);
+          WriteResult r =
+              WriteBlocks(*v, c.buf.data + s.at, s.offset, s.length, c.block_size, flags);
           result->bytes_written += r.bytes_written;
           result->bytes_zeroed += r.bytes_zeroed;
           result->direct &= r.direct;
           if (r.bytes_zeroed > 0) result->zero_method = r.zero_method;
-          block += BlockCount(s.length, block_size);
+          block += BlockCount(s.length, c.block_size);
         }
       },
-      [=](Napi::Env env) { return WriteResultObject(env, *result); }, {buf.owner, zero.owner});
+      [=](Napi::Env env) { return WriteResultObject(env, *result); }, {c.buf.owner, zero.owner});
 }
 
 Napi::Value VolumeWrap::ZeroRange(const Napi::CallbackInfo& info) {

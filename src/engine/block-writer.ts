@@ -63,14 +63,8 @@ export class BlockWriter {
    * (by default the buffer goes back to the pool).
    */
   async write(buffer: Buffer, offset: number, length: number, zero: Uint8Array, done = () => this.release(buffer)) {
-    const started = performance.now();
-    const write = this.#volume.write(buffer, offset, length, { blockSize: this.#blockSize, zero }).finally(() => {
-      done();
-      const ms = performance.now() - started;
-      this.#stats.writeSeconds += ms / 1000;
-      if (timelineOn) mark("written", { offset, bytes: length, callMs: ms });
-    });
-    await this.#behind(write, buffer.length); // what it holds: a short message's buffer is rounded up
+    const write = () => this.#volume.write(buffer, offset, length, { blockSize: this.#blockSize, zero });
+    await this.#written(write, buffer, done, { offset, bytes: length });
   }
 
   /**
@@ -101,15 +95,25 @@ export class BlockWriter {
   }
 
   async #writeSpans(buffer: Buffer, spans: ReadonlyArray<readonly [number, number]>, zero: Uint8Array): Promise<void> {
-    const started = performance.now();
+    const write = () => this.#volume.writeSpans(buffer, spans, { blockSize: this.#blockSize, zero });
     const bytes = spans.reduce((n, [, length]) => n + length, 0);
-    const write = this.#volume.writeSpans(buffer, spans, { blockSize: this.#blockSize, zero }).finally(() => {
-      this.release(buffer);
+    await this.#written(write, buffer, () => this.release(buffer), {
+      offset: spans[0]?.[0] ?? 0,
+      bytes,
+      spans: spans.length,
+    });
+  }
+
+  /** Starts a write behind the network; once it ends: `done`, its seconds counted, its timeline line. */
+  async #written(start: () => Promise<unknown>, buffer: Buffer, done: () => void, what: Record<string, number>) {
+    const started = performance.now();
+    const write = start().finally(() => {
+      done();
       const ms = performance.now() - started;
       this.#stats.writeSeconds += ms / 1000;
-      if (timelineOn) mark("written", { offset: spans[0]?.[0] ?? 0, bytes, spans: spans.length, callMs: ms });
+      if (timelineOn) mark("written", { ...what, callMs: ms });
     });
-    await this.#behind(write, buffer.length);
+    await this.#behind(write, buffer.length); // what it holds: a short message's buffer is rounded up
   }
 
   /** Zeroes a range (a hole in an image, BLKZEROOUT on a device), behind the network. */

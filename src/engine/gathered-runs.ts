@@ -107,10 +107,16 @@ export class GatheredRuns {
     if (message === undefined) return;
     this.#message = undefined;
     const last = message.runs[message.runs.length - 1] as { first: number; count: number };
+    const sizes = new Uint32Array(message.blocks);
+    let at = 0;
+    for (const s of message.sizes) {
+      sizes.set(s, at);
+      at += s.length;
+    }
     const body = codecs.blockRuns.encode({
       runs: message.runs,
-      kinds: concatBytes(message.kinds),
-      sizes: Uint32Array.from(message.sizes.flatMap((s) => [...s])),
+      kinds: Buffer.concat(message.kinds),
+      sizes,
       payload: message.payload,
     });
     await this.#send(MessageType.blockRuns, body, last.first + last.count, message.sum.toBuffer());
@@ -118,8 +124,4 @@ export class GatheredRuns {
     this.#gap = undefined;
     if (gap !== undefined) await this.#runs.add("same", gap.first, gap.count, Buffer.alloc(16));
   }
-}
-
-function concatBytes(parts: Uint8Array[]): Uint8Array {
-  return Uint8Array.from(Buffer.concat(parts));
 }

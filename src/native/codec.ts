@@ -147,10 +147,9 @@ export async function decodeUnits(
     checkSeed("seed", fold.seed);
     checkInteger("firstBlock", fold.firstBlock);
   }
-  const runs = fold?.runs?.flatMap((r) => [r.first, r.count]);
-  let foldArg: [number, bigint, number, number[]?] | null = null;
-  if (fold !== undefined) foldArg = [fold.blockSize, fold.seed, fold.firstBlock];
-  if (foldArg !== null && runs !== undefined) foldArg.push(runs);
+  const foldArg: [number, bigint, number, number[]?] | null =
+    fold === undefined ? null : [fold.blockSize, fold.seed, fold.firstBlock];
+  if (fold?.runs !== undefined) foldArg?.push(fold.runs.flatMap((r) => [r.first, r.count]));
   return callNative(() =>
     addon.receiveUnits(parts.map(pin), pin(sizes), pin(kinds), pin(dst), unit, offsets ? pin(offsets) : null, foldArg),
   );

@@ -67,18 +67,13 @@ export function blocksCodec(name: string) {
 
 /** The first `n` bytes of `parts` in one buffer (fewer if they hold fewer). */
 export function gather(parts: Buffer[], n: number): Buffer {
-  return Buffer.concat(before(parts, n));
-}
-
-/** The first `n` bytes of `parts` (no copy; fewer if they hold fewer). */
-export function before(parts: Buffer[], n: number): Buffer[] {
   const out: Buffer[] = [];
   for (let i = 0, left = n; i < parts.length && left > 0; i++) {
     const p = parts[i] as Buffer;
-    out.push(p.length <= left ? p : p.subarray(0, left));
+    out.push(p.subarray(0, left));
     left -= Math.min(p.length, left);
   }
-  return out;
+  return Buffer.concat(out);
 }
 
 /** `parts` without their first `n` bytes (no copy). */
